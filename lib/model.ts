@@ -1,0 +1,131 @@
+// The seed's convolutional network and a Keras-style summary of it.
+import { tf } from "./tf";
+import { escapeHtml } from "./display";
+
+export interface ModelOptions {
+  /** Seed for the weight initializers; omit for a random start each time. */
+  seed?: number;
+  /** Adam's learning rate (Keras's default is 0.001). */
+  learningRate?: number;
+}
+
+/**
+ * Conv2D(28, 3x3, relu) -> MaxPooling2D(2x2) -> Conv2D(56, 3x3, relu) ->
+ * Flatten -> Dense(56, relu) -> Dense(10, softmax): 394,530 parameters.
+ * Initializers match Keras's defaults (Glorot-uniform kernels, zero biases),
+ * and layer names follow Keras's so the summary reads the same.
+ */
+export function createModel(options: ModelOptions = {}): tf.Sequential {
+  const { seed, learningRate = 0.001 } = options;
+  if (!(learningRate > 0)) throw new Error(`createModel: learningRate must be > 0, got ${learningRate}`);
+  // Each layer gets its own seed so they do not all draw the same numbers.
+  let layerSeed = seed;
+  const kernelInitializer = () =>
+    tf.initializers.glorotUniform(layerSeed === undefined ? {} : { seed: layerSeed++ });
+
+  const model = tf.sequential({ name: "sequential" });
+  model.add(tf.layers.conv2d({ name: "conv2d", inputShape: [28, 28, 1], filters: 28, kernelSize: 3,
+    activation: "relu", kernelInitializer: kernelInitializer() }));
+  model.add(tf.layers.maxPooling2d({ name: "max_pooling2d", poolSize: 2 }));
+  model.add(tf.layers.conv2d({ name: "conv2d_1", filters: 56, kernelSize: 3, activation: "relu",
+    kernelInitializer: kernelInitializer() }));
+  model.add(tf.layers.flatten({ name: "flatten" }));
+  model.add(tf.layers.dense({ name: "dense", units: 56, activation: "relu", kernelInitializer: kernelInitializer() }));
+  model.add(tf.layers.dense({ name: "dense_1", units: 10, activation: "softmax", kernelInitializer: kernelInitializer() }));
+  compileModel(model, learningRate);
+  return model;
+}
+
+/** Adam, sparse categorical cross-entropy, accuracy: the seed's compile step. */
+export function compileModel(model: tf.LayersModel, learningRate = 0.001): void {
+  model.compile({
+    optimizer: tf.train.adam(learningRate),
+    loss: "sparseCategoricalCrossentropy",
+    metrics: ["accuracy"],
+  });
+}
+
+export interface SummaryRow {
+  name: string;
+  type: string;
+  outputShape: string;
+  params: number;
+}
+
+export interface ModelSummary {
+  name: string;
+  rows: SummaryRow[];
+  totalParams: number;
+  trainableParams: number;
+  nonTrainableParams: number;
+}
+
+/** The numbers behind Keras's `model.summary()`. */
+export function summarize(model: tf.LayersModel): ModelSummary {
+  const rows = model.layers.map((layer) => ({
+    name: layer.name,
+    type: layer.getClassName(),
+    outputShape: formatShape(layer.outputShape as (number | null)[]),
+    params: layer.countParams(),
+  }));
+  const count = (weights: tf.LayerVariable[]) => weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * (b ?? 1), 1), 0);
+  const trainableParams = count(model.trainableWeights);
+  const nonTrainableParams = count(model.nonTrainableWeights);
+  return { name: model.name, rows, totalParams: trainableParams + nonTrainableParams, trainableParams, nonTrainableParams };
+}
+
+function formatShape(shape: (number | null)[]): string {
+  return `(${shape.map((d) => (d === null ? "None" : String(d))).join(", ")})`;
+}
+
+const thousands = (n: number) => n.toLocaleString("en-US");
+
+/** Parameter memory as Keras prints it: 4 bytes each, binary units. */
+function paramBytes(n: number): string {
+  const bytes = n * 4;
+  if (bytes === 0) return "0.00 B";
+  const units = ["B", "KB", "MB", "GB"];
+  const i = Math.min(units.length - 1, Math.floor(Math.log(bytes) / Math.log(1024)));
+  return `${(bytes / 1024 ** i).toFixed(2)} ${units[i]}`;
+}
+
+function totals(s: ModelSummary): [string, string][] {
+  return [
+    ["Total params", `${thousands(s.totalParams)} (${paramBytes(s.totalParams)})`],
+    ["Trainable params", `${thousands(s.trainableParams)} (${paramBytes(s.trainableParams)})`],
+    ["Non-trainable params", `${thousands(s.nonTrainableParams)} (${paramBytes(s.nonTrainableParams)})`],
+  ];
+}
+
+/** Plain-text table with Keras's columns, for terminals and logs. */
+export function summaryText(s: ModelSummary): string {
+  const header = ["Layer (type)", "Output Shape", "Param #"];
+  const body = s.rows.map((r) => [`${r.name} (${r.type})`, r.outputShape, thousands(r.params)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("   ");
+  const rule = "-".repeat(widths.reduce((a, b) => a + b + 3, -3));
+  return [
+    `Model: "${s.name}"`,
+    rule,
+    line(header),
+    rule.replace(/-/g, "="),
+    ...body.map(line),
+    rule,
+    ...totals(s).map(([k, v]) => `${k}: ${v}`),
+  ].join("\n");
+}
+
+/** The same table as HTML for a notebook (all strings escaped). */
+export function summaryHtml(s: ModelSummary): string {
+  const td = (v: string, right = false) => `<td style="text-align:${right ? "right" : "left"};padding:2px 12px">${escapeHtml(v)}</td>`;
+  const rows = s.rows
+    .map((r) => `<tr>${td(`${r.name} (${r.type})`)}${td(r.outputShape)}${td(thousands(r.params), true)}</tr>`)
+    .join("");
+  const foot = totals(s).map(([k, v]) => `<div><b>${escapeHtml(k)}:</b> ${escapeHtml(v)}</div>`).join("");
+  return (
+    `<div class="fmnist-summary"><div><b>Model:</b> "${escapeHtml(s.name)}"</div>` +
+    `<table style="border-collapse:collapse;font-family:monospace;margin:6px 0">` +
+    `<thead><tr><th style="text-align:left;padding:2px 12px">Layer (type)</th><th style="text-align:left;padding:2px 12px">Output Shape</th>` +
+    `<th style="text-align:right;padding:2px 12px">Param #</th></tr></thead><tbody>${rows}</tbody></table>${foot}</div>`
+  );
+}

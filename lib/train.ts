@@ -1,0 +1,336 @@
+// Training, evaluation and prediction for the seed's model, with progress that
+// shows in a notebook (one live output) and in a terminal (a progress bar).
+import pl from "nodejs-polars";
+import { tf } from "./tf";
+import { normalize } from "./dataset";
+import { inNotebook, liveDisplay, escapeHtml } from "./display";
+import { trainingCurves } from "./plots";
+
+/** Images (uint8, row-major 28x28) with their labels, as the data layer returns them. */
+export interface LabeledImages {
+  images: Uint8Array;
+  labels: Uint8Array;
+  count: number;
+}
+
+const PIXELS = 28 * 28;
+
+/** Normalized [N, 28, 28, 1] images and [N, 1] labels, ready for fit/evaluate. */
+export function toTensors(set: LabeledImages, what = "data"): { x: tf.Tensor4D; y: tf.Tensor2D } {
+  checkSet(set, what);
+  return tf.tidy(() => ({
+    x: tf.tensor4d(normalize(set.images), [set.count, 28, 28, 1]),
+    y: tf.tensor2d(Float32Array.from(set.labels), [set.count, 1]),
+  }));
+}
+
+function checkSet(set: LabeledImages, what: string): void {
+  if (!set || !(set.count > 0)) throw new Error(`${what}: no samples (count is ${set?.count})`);
+  if (set.images.length !== set.count * PIXELS) {
+    throw new Error(`${what}: images hold ${set.images.length} bytes, expected ${set.count} x 784 = ${set.count * PIXELS}`);
+  }
+  if (set.labels.length !== set.count) {
+    throw new Error(`${what}: ${set.labels.length} labels for ${set.count} images`);
+  }
+}
+
+export interface EpochLog {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  val_loss?: number;
+  val_accuracy?: number;
+  seconds: number;
+}
+
+export type ProgressMode = "auto" | "notebook" | "terminal" | "none";
+
+export interface TrainOptions {
+  epochs?: number;
+  batchSize?: number;
+  /** Seeds the per-epoch shuffle; pair it with createModel({seed}) for a repeatable run. */
+  seed?: number;
+  shuffle?: boolean;
+  /** Where to show progress; "auto" picks the notebook inside tslab, else the terminal. */
+  progress?: ProgressMode;
+  /** Called after each epoch with its metrics (e.g. to log or to stop early by throwing). */
+  onEpochEnd?: (log: EpochLog) => void | Promise<void>;
+}
+
+export interface TrainResult {
+  history: EpochLog[];
+  seconds: number;
+  /** The history as a polars DataFrame: epoch, loss, accuracy, val_loss, val_accuracy, seconds. */
+  frame(): pl.DataFrame;
+}
+
+function positiveInt(value: number, name: string): number {
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+/** Small, fast, seedable PRNG (mulberry32) for shuffling. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function permutation(n: number, random: () => number): Int32Array {
+  const p = new Int32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
+/**
+ * model.fit with the seed's settings (10 epochs, batch 32, validation data),
+ * shuffling every epoch with our own seedable permutation.
+ */
+export async function fit(
+  model: tf.LayersModel,
+  train: LabeledImages,
+  validation: LabeledImages | undefined,
+  options: TrainOptions = {},
+): Promise<TrainResult> {
+  const epochs = positiveInt(options.epochs ?? 10, "epochs");
+  const batchSize = positiveInt(options.batchSize ?? 32, "batchSize");
+  checkSet(train, "training data");
+  if (validation) checkSet(validation, "validation data");
+  const random = options.seed === undefined ? Math.random : rng(options.seed);
+  const progress = makeProgress(options.progress ?? "auto", epochs, Math.ceil(train.count / batchSize));
+
+  const trainT = toTensors(train, "training data");
+  const valT = validation ? toTensors(validation, "validation data") : undefined;
+  const history: EpochLog[] = [];
+  const started = performance.now();
+  try {
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const epochStart = performance.now();
+      const [x, y] = options.shuffle === false ? [trainT.x, trainT.y] : shuffled(trainT.x, trainT.y, random);
+      try {
+        progress.epochStart(epoch);
+        const h = await model.fit(x, y, {
+          epochs: 1,
+          batchSize,
+          shuffle: false,
+          verbose: 0,
+          validationData: valT ? [valT.x, valT.y] : undefined,
+          callbacks: { onBatchEnd: async (batch, logs) => progress.batch(batch + 1, logs) },
+        });
+        const last = (key: string) => (h.history[key] as number[] | undefined)?.[0];
+        const log: EpochLog = {
+          epoch,
+          loss: last("loss") ?? NaN,
+          accuracy: last("acc") ?? last("accuracy") ?? NaN,
+          val_loss: last("val_loss"),
+          val_accuracy: last("val_acc") ?? last("val_accuracy"),
+          seconds: (performance.now() - epochStart) / 1000,
+        };
+        if (!Number.isFinite(log.loss)) {
+          throw new Error(`Training diverged: loss is ${log.loss} after epoch ${epoch}. Lower the learning rate or check the inputs.`);
+        }
+        history.push(log);
+        progress.epochEnd(log, history);
+        await options.onEpochEnd?.(log);
+      } finally {
+        if (x !== trainT.x) tf.dispose([x, y]);
+      }
+    }
+  } finally {
+    tf.dispose([trainT.x, trainT.y]);
+    if (valT) tf.dispose([valT.x, valT.y]);
+    progress.done();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { history, seconds, frame: () => historyFrame(history) };
+}
+
+function shuffled(x: tf.Tensor4D, y: tf.Tensor2D, random: () => number): [tf.Tensor4D, tf.Tensor2D] {
+  return tf.tidy(() => {
+    const idx = tf.tensor1d(permutation(x.shape[0], random), "int32");
+    return [tf.gather(x, idx), tf.gather(y, idx)] as [tf.Tensor4D, tf.Tensor2D];
+  });
+}
+
+/** Epoch metrics as a polars DataFrame (validation columns only when present). */
+export function historyFrame(history: EpochLog[]): pl.DataFrame {
+  const col = (k: keyof EpochLog) => history.map((h) => (h[k] ?? NaN) as number);
+  const columns: Record<string, pl.Series> = {
+    epoch: pl.Series("epoch", col("epoch"), pl.Int32),
+    loss: pl.Series("loss", col("loss"), pl.Float64),
+    accuracy: pl.Series("accuracy", col("accuracy"), pl.Float64),
+  };
+  if (history.some((h) => h.val_loss !== undefined)) {
+    columns.val_loss = pl.Series("val_loss", col("val_loss"), pl.Float64);
+    columns.val_accuracy = pl.Series("val_accuracy", col("val_accuracy"), pl.Float64);
+  }
+  columns.seconds = pl.Series("seconds", col("seconds"), pl.Float64);
+  return pl.DataFrame(columns);
+}
+
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+}
+
+export function evaluate(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Evaluation {
+  const { x, y } = toTensors(set, "evaluation data");
+  try {
+    const out = model.evaluate(x, y, { batchSize }) as tf.Scalar[];
+    const [loss, accuracy] = out.map((t) => t.dataSync()[0]);
+    tf.dispose(out);
+    return { loss, accuracy };
+  } finally {
+    tf.dispose([x, y]);
+  }
+}
+
+export interface Predictions {
+  /** Class probabilities, 10 per sample, row-major. */
+  probabilities: Float32Array;
+  /** The most likely class per sample. */
+  predicted: Uint8Array;
+}
+
+export function predict(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Predictions {
+  const { x, y } = toTensors(set, "prediction data");
+  try {
+    const probs = model.predict(x, { batchSize }) as tf.Tensor2D;
+    const labels = probs.argMax(1);
+    const result = { probabilities: probs.dataSync() as Float32Array, predicted: Uint8Array.from(labels.dataSync()) };
+    tf.dispose([probs, labels]);
+    return result;
+  } finally {
+    tf.dispose([x, y]);
+  }
+}
+
+/**
+ * For each class, the first test sample of that class the model got wrong
+ * (-1 when it got all of them right), as in the seed's section 5.3.
+ */
+export function firstMistakePerClass(labels: Uint8Array, predicted: Uint8Array, classes = 10): number[] {
+  if (labels.length !== predicted.length) {
+    throw new Error(`firstMistakePerClass: ${labels.length} labels but ${predicted.length} predictions`);
+  }
+  const found = new Array<number>(classes).fill(-1);
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] !== predicted[i] && found[labels[i]] === -1) found[labels[i]] = i;
+  }
+  return found;
+}
+
+// ---------------------------------------------------------------- progress
+
+interface Progress {
+  epochStart(epoch: number): void;
+  batch(done: number, logs?: tf.Logs): void;
+  epochEnd(log: EpochLog, history: EpochLog[]): void;
+  done(): void;
+}
+
+const fmt = (v: number | undefined, digits = 4) => (v === undefined || Number.isNaN(v) ? "-" : v.toFixed(digits));
+
+function epochLine(log: EpochLog, epochs: number): string {
+  const val = log.val_loss === undefined ? "" : ` - val_accuracy: ${fmt(log.val_accuracy)} - val_loss: ${fmt(log.val_loss)}`;
+  return `Epoch ${log.epoch}/${epochs} - ${log.seconds.toFixed(1)}s - accuracy: ${fmt(log.accuracy)} - loss: ${fmt(log.loss)}${val}`;
+}
+
+function makeProgress(mode: ProgressMode, epochs: number, steps: number): Progress {
+  if (mode === "auto") mode = inNotebook() ? "notebook" : "terminal";
+  if (mode === "none") return { epochStart() {}, batch() {}, epochEnd() {}, done() {} };
+  return mode === "notebook" ? notebookProgress(epochs, steps) : terminalProgress(epochs, steps);
+}
+
+/** A bar on stderr while an epoch runs (TTY only), one line per epoch on stdout. */
+function terminalProgress(epochs: number, steps: number): Progress {
+  const tty = process.stderr.isTTY === true;
+  let epoch = 0;
+  let lastDraw = 0;
+  return {
+    epochStart(e) {
+      epoch = e;
+    },
+    batch(done, logs) {
+      const now = performance.now();
+      if (!tty || (now - lastDraw < 200 && done < steps)) return;
+      lastDraw = now;
+      const width = 30;
+      const filled = Math.round((done / steps) * width);
+      const bar = "=".repeat(filled) + " ".repeat(width - filled);
+      process.stderr.write(
+        `\rEpoch ${epoch}/${epochs} [${bar}] ${done}/${steps} - accuracy: ${fmt(logs?.acc as number)} - loss: ${fmt(logs?.loss as number)}`,
+      );
+    },
+    epochEnd(log) {
+      if (tty) process.stderr.write("\r\x1b[K");
+      console.log(epochLine(log, epochs));
+    },
+    done() {},
+  };
+}
+
+/** One live output: a progress bar, the epoch table and the training curves so far. */
+function notebookProgress(epochs: number, steps: number): Progress {
+  const view = liveDisplay();
+  const chart = liveDisplay();
+  let epoch = 0;
+  let lastDraw = 0;
+  let rows = "";
+  const render = (done: number, logs?: tf.Logs) => {
+    const pct = ((done / steps) * 100).toFixed(1);
+    const current =
+      done < steps
+        ? `<div style="font-family:monospace">Epoch ${epoch}/${epochs} ${done}/${steps} - accuracy ${fmt(logs?.acc as number)} - loss ${fmt(logs?.loss as number)}</div>` +
+          `<div style="background:#e5e7eb;width:320px;height:8px;border-radius:4px"><div style="background:#2563eb;width:${pct}%;height:8px;border-radius:4px"></div></div>`
+        : "";
+    view.showHtml(
+      `<div>${current}<table style="font-family:monospace;border-collapse:collapse;margin-top:4px">` +
+        `<thead><tr>${["epoch", "seconds", "accuracy", "loss", "val_accuracy", "val_loss"].map((h) => `<th style="padding:1px 10px;text-align:right">${escapeHtml(h)}</th>`).join("")}</tr></thead>` +
+        `<tbody>${rows}</tbody></table></div>`,
+    );
+  };
+  return {
+    epochStart(e) {
+      epoch = e;
+      render(0);
+    },
+    batch(done, logs) {
+      const now = performance.now();
+      if (now - lastDraw < 1000) return;
+      lastDraw = now;
+      render(done, logs);
+    },
+    epochEnd(log, history) {
+      const cells = [String(log.epoch), log.seconds.toFixed(1), fmt(log.accuracy), fmt(log.loss), fmt(log.val_accuracy), fmt(log.val_loss)];
+      rows += `<tr>${cells.map((c) => `<td style="padding:1px 10px;text-align:right">${escapeHtml(c)}</td>`).join("")}</tr>`;
+      render(steps);
+      chart.showPlotly(trainingCurves(toCurves(history)));
+    },
+    done() {},
+  };
+}
+
+/** The shape plots.trainingCurves takes, from the epoch logs. */
+export function toCurves(history: EpochLog[]) {
+  const hasVal = history.some((h) => h.val_loss !== undefined);
+  return {
+    epoch: history.map((h) => h.epoch),
+    loss: history.map((h) => h.loss),
+    accuracy: history.map((h) => h.accuracy),
+    ...(hasVal
+      ? { val_loss: history.map((h) => h.val_loss ?? NaN), val_accuracy: history.map((h) => h.val_accuracy ?? NaN) }
+      : {}),
+  };
+}
