@@ -68,7 +68,8 @@ export function summarize(model: tf.LayersModel): ModelSummary {
     outputShape: formatShape(layer.outputShape as (number | null)[]),
     params: layer.countParams(),
   }));
-  const count = (weights: tf.LayerVariable[]) => weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * (b ?? 1), 1), 0);
+  const count = (weights: tf.LayerVariable[]) =>
+    weights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
   const trainableParams = count(model.trainableWeights);
   const nonTrainableParams = count(model.nonTrainableWeights);
   return { name: model.name, rows, totalParams: trainableParams + nonTrainableParams, trainableParams, nonTrainableParams };

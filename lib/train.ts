@@ -6,9 +6,12 @@ import { normalize } from "./dataset";
 import { inNotebook, liveDisplay, escapeHtml } from "./display";
 import { trainingCurves } from "./plots";
 
-/** Images (uint8, row-major 28x28) with their labels, as the data layer returns them. */
+/**
+ * Images (row-major 28x28) with their labels: raw bytes as the data layer
+ * returns them, or already scaled to [0, 1] by normalizeSet.
+ */
 export interface LabeledImages {
-  images: Uint8Array;
+  images: Uint8Array | Float32Array;
   labels: Uint8Array;
   count: number;
 }
@@ -19,7 +22,7 @@ const PIXELS = 28 * 28;
 export function toTensors(set: LabeledImages, what = "data"): { x: tf.Tensor4D; y: tf.Tensor2D } {
   checkSet(set, what);
   return tf.tidy(() => ({
-    x: tf.tensor4d(normalize(set.images), [set.count, 28, 28, 1]),
+    x: tf.tensor4d(set.images instanceof Uint8Array ? normalize(set.images) : set.images, [set.count, 28, 28, 1]),
     y: tf.tensor2d(Float32Array.from(set.labels), [set.count, 1]),
   }));
 }

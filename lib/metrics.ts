@@ -1,0 +1,48 @@
+// Counting what the model got right and wrong.
+
+/** counts[t][p]: how many samples of true class t were predicted as p. */
+export function confusionMatrix(labels: ArrayLike<number>, predicted: ArrayLike<number>, classes = 10): number[][] {
+  if (labels.length !== predicted.length) {
+    throw new Error(`confusionMatrix: ${labels.length} labels but ${predicted.length} predictions`);
+  }
+  const counts = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  for (let i = 0; i < labels.length; i++) {
+    const t = labels[i];
+    const p = predicted[i];
+    if (!(t >= 0 && t < classes && p >= 0 && p < classes)) {
+      throw new Error(`confusionMatrix: sample ${i} has label ${t} / prediction ${p}, outside 0..${classes - 1}`);
+    }
+    counts[t][p]++;
+  }
+  return counts;
+}
+
+export function accuracyOf(labels: ArrayLike<number>, predicted: ArrayLike<number>): number {
+  if (labels.length === 0) throw new Error("accuracyOf: no samples");
+  let right = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] === predicted[i]) right++;
+  return right / labels.length;
+}
+
+export interface Confusion {
+  trueClass: number;
+  predictedClass: number;
+  count: number;
+}
+
+/** The k largest off-diagonal cells, largest first. */
+export function topConfusions(matrix: number[][], k = 3): Confusion[] {
+  const cells: Confusion[] = [];
+  matrix.forEach((row, t) => row.forEach((count, p) => {
+    if (t !== p && count > 0) cells.push({ trueClass: t, predictedClass: p, count });
+  }));
+  return cells.sort((a, b) => b.count - a.count).slice(0, k);
+}
+
+/** Per-class recall (share of each true class predicted correctly). */
+export function perClassAccuracy(matrix: number[][]): number[] {
+  return matrix.map((row, t) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    return total === 0 ? NaN : row[t] / total;
+  });
+}

@@ -1,0 +1,111 @@
+// What the notebook shows, composed from the data, metrics and display pieces.
+import type pl from "nodejs-polars";
+import { tf } from "./tf";
+import { CLASS_NAMES } from "./dataset";
+import { escapeHtml, inNotebook, showHtml } from "./display";
+import { imageGridHtml } from "./images";
+import { confusionMatrix, topConfusions, perClassAccuracy } from "./metrics";
+import { summarize, summaryHtml, summaryText } from "./model";
+import type { EpochLog, Evaluation, LabeledImages, Predictions } from "./train";
+import { firstMistakePerClass } from "./train";
+
+const pixelsOf = (set: LabeledImages, i: number) => set.images.subarray(i * 784, (i + 1) * 784);
+
+/** Keras-style model summary: an HTML table in a notebook, text in a terminal. */
+export function showSummary(model: tf.LayersModel): void {
+  const s = summarize(model);
+  if (inNotebook()) showHtml(summaryHtml(s));
+  else console.log(summaryText(s));
+}
+
+/** A polars DataFrame as an HTML table (numbers rounded for reading). */
+export function frameHtml(df: pl.DataFrame, digits = 4): string {
+  const cell = (v: unknown) =>
+    typeof v === "number" && !Number.isInteger(v) ? v.toFixed(digits) : String(v ?? "");
+  const head = df.columns.map((c) => `<th style="padding:2px 10px;text-align:right">${escapeHtml(c)}</th>`).join("");
+  const body = df
+    .toRecords()
+    .map((r) => `<tr>${df.columns.map((c) => `<td style="padding:2px 10px;text-align:right">${escapeHtml(cell(r[c]))}</td>`).join("")}</tr>`)
+    .join("");
+  return `<table style="border-collapse:collapse;font-family:monospace"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+}
+
+export function showFrame(df: pl.DataFrame): void {
+  if (inNotebook()) showHtml(frameHtml(df));
+  else console.log(df.toString());
+}
+
+/** The first `perClass` images of each class, one row per class. */
+export function sampleGrid(set: LabeledImages, perClass = 4): string {
+  const picked: number[][] = CLASS_NAMES.map(() => []);
+  for (let i = 0; i < set.count && picked.some((p) => p.length < perClass); i++) {
+    const bucket = picked[set.labels[i]];
+    if (bucket.length < perClass) bucket.push(i);
+  }
+  const items = picked.flatMap((indices, c) =>
+    indices.map((i) => ({ pixels: pixelsOf(set, i), caption: CLASS_NAMES[c], subcaption: `#${i}` })),
+  );
+  return imageGridHtml(items, { columns: perClass * 2, scale: 3, title: `Training samples, ${perClass} per class` });
+}
+
+/**
+ * The seed's section 5.3: for each class, the first test image the model got
+ * wrong, with true label, prediction and the predicted probability.
+ */
+export function mistakesGrid(test: LabeledImages, predictions: Predictions): string {
+  const first = firstMistakePerClass(test.labels, predictions.predicted);
+  const items = first.map((i, c) => {
+    if (i < 0) return { pixels: new Uint8Array(784), caption: `${CLASS_NAMES[c]}`, subcaption: "no mistakes", tone: "ok" as const };
+    const p = predictions.predicted[i];
+    const prob = predictions.probabilities[i * 10 + p];
+    return {
+      pixels: pixelsOf(test, i),
+      caption: `True: ${CLASS_NAMES[test.labels[i]]}`,
+      subcaption: `Predicted: ${CLASS_NAMES[p]} (${(prob * 100).toFixed(0)}%) · #${i}`,
+      tone: "bad" as const,
+    };
+  });
+  return imageGridHtml(items, { columns: 5, scale: 4, title: "First misclassified test image of each class" });
+}
+
+const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+
+/** Observations written from the run's own numbers (markdown). */
+export function observations(history: EpochLog[], test: Evaluation, labels: Uint8Array, predicted: Uint8Array): string {
+  const lines: string[] = [];
+  const last = history[history.length - 1];
+  if (last?.val_accuracy !== undefined) {
+    const best = history.reduce((a, b) => ((b.val_accuracy ?? -1) > (a.val_accuracy ?? -1) ? b : a));
+    const gap = last.accuracy - last.val_accuracy;
+    lines.push(
+      `- **Fit.** After ${last.epoch} epoch(s) training accuracy is ${pct(last.accuracy)} and validation accuracy ${pct(last.val_accuracy)}: ` +
+        (gap > 0.02
+          ? `a gap of ${(gap * 100).toFixed(1)} points, so the model fits the training set better than new data (overfitting).`
+          : `a gap of ${(gap * 100).toFixed(1)} points, so little overfitting so far.`),
+    );
+    const minLoss = history.reduce((a, b) => ((b.val_loss ?? Infinity) < (a.val_loss ?? Infinity) ? b : a));
+    lines.push(
+      `- **Best epoch.** Validation accuracy peaked at ${pct(best.val_accuracy ?? NaN)} in epoch ${best.epoch}; validation loss was lowest in epoch ${minLoss.epoch}` +
+        (minLoss.epoch < last.epoch ? ` and rose afterwards (${(minLoss.val_loss ?? NaN).toFixed(3)} → ${(last.val_loss ?? NaN).toFixed(3)}).` : "."),
+    );
+  }
+  lines.push(`- **Test.** Test accuracy is ${pct(test.accuracy)} (the original Keras notebook reached 90.28%).`);
+  const cm = confusionMatrix(labels, predicted);
+  const perClass = perClassAccuracy(cm);
+  const order = perClass.map((a, c) => ({ a, c })).filter((x) => !Number.isNaN(x.a)).sort((x, y) => x.a - y.a);
+  if (order.length > 1) {
+    const worst = order[0];
+    const bestC = order[order.length - 1];
+    lines.push(
+      `- **Classes.** Hardest: ${CLASS_NAMES[worst.c]} (${pct(worst.a)} recognized); easiest: ${CLASS_NAMES[bestC.c]} (${pct(bestC.a)}).`,
+    );
+  }
+  const top = topConfusions(cm, 3);
+  if (top.length > 0) {
+    lines.push(
+      `- **Confusions.** Most frequent mistakes: ` +
+        top.map((t) => `${CLASS_NAMES[t.trueClass]} taken for ${CLASS_NAMES[t.predictedClass]} (${t.count}×)`).join("; ") + ".",
+    );
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,98 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as path from "path";
+import { tf } from "../lib/tf";
+import { loadFashionMnist, normalizeSet, splitValidation, takeFirst, type FashionMnist } from "../lib/dataset";
+import { createModel } from "../lib/model";
+import { fit, evaluate, predict, firstMistakePerClass, historyFrame, toTensors } from "../lib/train";
+import { saveModel, loadModel } from "../lib/persist";
+import { makeTempDir, removeDir, sharedDataDir } from "./helpers";
+
+let tmp: string;
+let data: FashionMnist;
+
+before(async () => {
+  tmp = makeTempDir();
+  // The real files, through the real loader, from a local mirror folder.
+  data = await loadFashionMnist({ cacheDir: path.join(tmp, "cache"), mirrors: [sharedDataDir], officialMirrors: false, quiet: true });
+});
+after(() => removeDir(tmp));
+
+test("a short training run on real data lowers the loss and leaks no tensors", async () => {
+  const subset = normalizeSet(takeFirst(data.train, 2500));
+  const { train, validation } = splitValidation(subset, 500);
+  const model = createModel({ seed: 3 });
+  const before = evaluate(model, train);
+  const tensorsAfterEpoch: number[] = [];
+  const run = await fit(model, train, validation, {
+    epochs: 3, batchSize: 32, seed: 3, progress: "none",
+    onEpochEnd: () => { tensorsAfterEpoch.push(tf.memory().numTensors); },
+  });
+  const afterEval = evaluate(model, train);
+  assert.equal(run.history.length, 3);
+  assert.ok(afterEval.loss < before.loss * 0.7, `loss ${before.loss.toFixed(3)} -> ${afterEval.loss.toFixed(3)}`);
+  assert.ok(run.history[2].loss < run.history[0].loss, "training loss falls across epochs");
+  assert.ok(run.history[2].val_accuracy! > 0.6, `validation accuracy ${run.history[2].val_accuracy}`);
+  // Adam creates its slot variables during the first epoch; after that the count must not grow.
+  assert.equal(tensorsAfterEpoch[1], tensorsAfterEpoch[0], `live tensors per epoch: ${tensorsAfterEpoch}`);
+  assert.equal(tensorsAfterEpoch[2], tensorsAfterEpoch[0], `live tensors per epoch: ${tensorsAfterEpoch}`);
+
+  const df = run.frame();
+  assert.deepEqual(df.columns, ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]);
+  assert.equal(df.height, 3);
+  assert.deepEqual(df.getColumn("epoch").toArray(), [1, 2, 3]);
+
+  const preds = predict(model, validation);
+  assert.equal(preds.predicted.length, validation.count);
+  assert.equal(preds.probabilities.length, validation.count * 10);
+  const agree = preds.predicted.filter((p, i) => p === validation.labels[i]).length / validation.count;
+  const ev = evaluate(model, validation);
+  assert.ok(Math.abs(agree - ev.accuracy) < 1e-6, `predict (${agree}) and evaluate (${ev.accuracy}) agree on accuracy`);
+
+  // Saved and reloaded, the model predicts the same.
+  const dir = path.join(tmp, "models");
+  const saved = await saveModel(model, "tiny", dir);
+  assert.ok(fs.existsSync(path.join(saved, "model.json")));
+  await saveModel(model, "tiny", dir); // overwriting an existing save works and leaves no staging folders
+  assert.deepEqual(fs.readdirSync(dir), ["tiny"]);
+  const reloaded = await loadModel("tiny", dir);
+  assert.deepEqual(Array.from(predict(reloaded, validation).predicted), Array.from(preds.predicted));
+  model.dispose();
+  reloaded.dispose();
+});
+
+test("the same seed gives the same training run", async () => {
+  const subset = normalizeSet(takeFirst(data.train, 600));
+  const once = async () => {
+    const model = createModel({ seed: 11 });
+    const run = await fit(model, subset, undefined, { epochs: 1, batchSize: 32, seed: 11, progress: "none" });
+    model.dispose();
+    return run.history[0].loss;
+  };
+  assert.equal(await once(), await once());
+});
+
+test("bad training settings are rejected before any work", async () => {
+  const model = createModel();
+  const set = normalizeSet(takeFirst(data.train, 64));
+  await assert.rejects(fit(model, set, undefined, { epochs: 0 }), /epochs must be a positive integer, got 0/);
+  await assert.rejects(fit(model, set, undefined, { batchSize: -1 }), /batchSize must be a positive integer/);
+  await assert.rejects(fit(model, { ...set, count: 65 }, undefined, {}), /training data: images hold/);
+  assert.throws(() => toTensors({ images: new Uint8Array(784), labels: new Uint8Array(2), count: 1 }), /1 images/);
+  await assert.rejects(loadModel("../escape", tmp), /not allowed/);
+  await assert.rejects(loadModel("missing", tmp), /No saved model "missing"/);
+  model.dispose();
+});
+
+test("firstMistakePerClass finds the first wrong prediction of each class", () => {
+  const labels = Uint8Array.from([0, 1, 0, 2, 1, 2]);
+  const predicted = Uint8Array.from([0, 2, 1, 2, 0, 2]);
+  assert.deepEqual(firstMistakePerClass(labels, predicted, 3), [2, 1, -1]);
+  assert.throws(() => firstMistakePerClass(labels, predicted.subarray(1), 3), /6 labels but 5 predictions/);
+});
+
+test("historyFrame leaves out validation columns when there was no validation", () => {
+  const df = historyFrame([{ epoch: 1, loss: 0.5, accuracy: 0.8, seconds: 1 }]);
+  assert.deepEqual(df.columns, ["epoch", "loss", "accuracy", "seconds"]);
+});
