@@ -1,0 +1,231 @@
+/**
+ * Fashion-MNIST: download (once, verified) and load into typed arrays.
+ *
+ *   const data = await loadFashionMnist();
+ *   const { train, validation } = splitValidation(data.train);   // 48000 / 12000
+ *   const x = normalize(train.images);                              // Float32 in [0, 1]
+ */
+import * as fs from 'fs';
+import * as fsp from 'fs/promises';
+import * as path from 'path';
+import { fetchToCache, progressBar, Progress } from './download';
+import { IdxError, gunzipIdxAsync, parseImages, parseLabels } from './idx';
+
+export const CLASS_NAMES: readonly string[] = [
+  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
+  'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+];
+
+export interface FileSpec {
+  name: string;
+  /** SHA-256 of the .gz file (what downloads are checked against). */
+  sha256: string;
+  /** Official MD5 of the .gz file, as published by Zalando Research. */
+  md5?: string;
+  bytes?: number;
+}
+
+export type FileKey = 'trainImages' | 'trainLabels' | 'testImages' | 'testLabels';
+
+/** The four official files. */
+export const FILES: Readonly<Record<FileKey, FileSpec>> = {
+  trainImages: {
+    name: 'train-images-idx3-ubyte.gz',
+    sha256: '3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84',
+    md5: '8d4fb7e6c68d591d4c3dfef9ec88bf0d',
+    bytes: 26_421_880,
+  },
+  trainLabels: {
+    name: 'train-labels-idx1-ubyte.gz',
+    sha256: 'a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845',
+    md5: '25c81989df183df01b3e8a0aad5dffbe',
+    bytes: 29_515,
+  },
+  testImages: {
+    name: 't10k-images-idx3-ubyte.gz',
+    sha256: '346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073',
+    md5: 'bef4ecab320f06d8554ea6380940ec79',
+    bytes: 4_422_102,
+  },
+  testLabels: {
+    name: 't10k-labels-idx1-ubyte.gz',
+    sha256: '67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5',
+    md5: 'bb300cfdad3c16e7a12a480ee83cd310',
+    bytes: 5_148,
+  },
+};
+
+/**
+ * A set of samples: `images` holds count * 784 values (raw bytes as loaded, or floats
+ * in [0, 1] after normalizeSet), `labels` holds count class indices.
+ */
+export interface Split<T extends Uint8Array | Float32Array = Uint8Array> {
+  images: T;
+  labels: Uint8Array;
+  count: number;
+}
+
+export interface FashionMnist {
+  train: Split;
+  test: Split;
+  rows: number;
+  cols: number;
+}
+
+export interface LoadOptions {
+  /** Cache folder (default env FMNIST_DATA_DIR, else <repo>/data/fashion-mnist). */
+  cacheDir?: string;
+  /** Mirrors tried first (default: env FASHION_MNIST_MIRROR if set). */
+  mirrors?: string[];
+  /** Also try the official locations (default true). */
+  officialMirrors?: boolean;
+  /** Download progress; default is a progress bar on stderr unless `quiet`. */
+  onProgress?: (p: Progress) => void;
+  /** No progress output. */
+  quiet?: boolean;
+  onWarning?: (message: string) => void;
+  /** Per-request timeout in ms (default 30000). */
+  timeoutMs?: number;
+  /** Attempts per mirror (default 2). */
+  attempts?: number;
+  /** Replace entries of the file table (for tests and custom copies). */
+  files?: Partial<Record<FileKey, FileSpec>>;
+}
+
+/** The folder holding package.json, found by walking up from `start`. */
+export function findRepoRoot(start: string = __dirname): string {
+  for (const origin of [start, process.cwd()]) {
+    let dir = path.resolve(origin);
+    for (;;) {
+      if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+      const up = path.dirname(dir);
+      if (up === dir) break;
+      dir = up;
+    }
+  }
+  throw new Error(`cannot find the project folder (no package.json above ${start} or ${process.cwd()}); ` +
+    'pass cacheDir explicitly or set FMNIST_DATA_DIR.');
+}
+
+export function defaultCacheDir(): string {
+  const env = process.env.FMNIST_DATA_DIR?.trim();
+  return env ? path.resolve(env) : path.join(findRepoRoot(), 'data', 'fashion-mnist');
+}
+
+interface Fetched {
+  path: string;
+  data: Buffer;
+}
+
+async function readSplit(imagesFile: Fetched, labelsFile: Fetched): Promise<{ split: Split; rows: number; cols: number }> {
+  const imagesName = path.basename(imagesFile.path);
+  const labelsName = path.basename(labelsFile.path);
+  const [imagesGz, labelsGz] = [imagesFile.data, labelsFile.data];
+  const [imagesRaw, labelsRaw] = await Promise.all([
+    gunzipIdxAsync(imagesGz, imagesName), gunzipIdxAsync(labelsGz, labelsName),
+  ]);
+  const images = parseImages(imagesRaw, imagesName, { rows: 28, cols: 28 });
+  const labels = parseLabels(labelsRaw, labelsName);
+  if (images.count !== labels.count) {
+    throw new IdxError(imagesName,
+      `${imagesName} holds ${images.count} images but ${labelsName} holds ${labels.count} labels; ` +
+      `the two files do not belong together. Delete both from ${path.dirname(imagesFile.path)} and download them again.`);
+  }
+  return {
+    split: { images: plain(images.pixels), labels: plain(labels.labels), count: images.count },
+    rows: images.rows,
+    cols: images.cols,
+  };
+}
+
+/** A plain Uint8Array view over the same memory (not a Buffer, so printing and slicing behave as usual). */
+function plain(a: Uint8Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.length);
+}
+
+/**
+ * Loads Fashion-MNIST, downloading missing files into the cache first.
+ * All four files are checked against their SHA-256 on every load.
+ */
+export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionMnist> {
+  const cacheDir = opts.cacheDir ? path.resolve(opts.cacheDir) : defaultCacheDir();
+  const table: Record<FileKey, FileSpec> = { ...FILES, ...opts.files };
+  const onProgress = opts.onProgress ?? (opts.quiet ? undefined : progressBar('fashion-mnist'));
+  const got = {} as Record<FileKey, Fetched>;
+  for (const key of ['trainImages', 'trainLabels', 'testImages', 'testLabels'] as const) {
+    const spec = table[key];
+    const result = await fetchToCache({
+      name: spec.name,
+      sha256: spec.sha256,
+      md5: spec.md5,
+      cacheDir,
+      mirrors: opts.mirrors,
+      officialMirrors: opts.officialMirrors,
+      timeoutMs: opts.timeoutMs,
+      attempts: opts.attempts,
+      onProgress,
+      onWarning: opts.onWarning,
+      returnData: true,
+    });
+    got[key] = { path: result.path, data: result.data ?? await fsp.readFile(result.path) };
+  }
+  const [train, test] = await Promise.all([
+    readSplit(got.trainImages, got.trainLabels),
+    readSplit(got.testImages, got.testLabels),
+  ]);
+  return { train: train.split, test: test.split, rows: train.rows, cols: train.cols };
+}
+
+/** Pixel bytes to floats in [0, 1] (value / 255). */
+export function normalize(pixels: Uint8Array): Float32Array {
+  const out = new Float32Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) out[i] = pixels[i] / 255;
+  return out;
+}
+
+/** The same set with its images scaled to [0, 1] (labels shared, not copied). */
+export function normalizeSet(set: Split): Split<Float32Array> {
+  return { images: normalize(set.images), labels: set.labels, count: set.count };
+}
+
+type AnySplit = Split<Uint8Array> | Split<Float32Array>;
+
+function sampleSize(set: AnySplit): number {
+  if (!Number.isInteger(set.count) || set.count < 0 || set.labels.length !== set.count ||
+      (set.count > 0 && set.images.length % set.count !== 0)) {
+    throw new Error(`inconsistent sample set: count ${set.count}, ${set.labels.length} labels, ` +
+      `${set.images.length} image bytes; pass a set as returned by loadFashionMnist.`);
+  }
+  return set.count === 0 ? 0 : set.images.length / set.count;
+}
+
+function range<S extends AnySplit>(set: S, per: number, start: number, end: number): S {
+  return {
+    images: set.images.subarray(start * per, end * per) as S['images'],
+    labels: set.labels.subarray(start, end),
+    count: end - start,
+  } as S;
+}
+
+/**
+ * Holds out the LAST `valCount` samples as validation (like `x[-12000:]` in the Keras
+ * notebook). The results are views into `set` (no copies).
+ */
+export function splitValidation<S extends AnySplit>(set: S, valCount = 12000): { train: S; validation: S } {
+  const per = sampleSize(set);
+  if (!Number.isInteger(valCount) || valCount <= 0 || valCount >= set.count) {
+    throw new RangeError(`splitValidation: valCount must be an integer between 1 and ${set.count - 1} ` +
+      `(the set has ${set.count} samples), got ${valCount}.`);
+  }
+  const cut = set.count - valCount;
+  return { train: range(set, per, 0, cut), validation: range(set, per, cut, set.count) };
+}
+
+/** The first `n` samples (all of them when n >= count), as views into `set`. */
+export function takeFirst<S extends AnySplit>(set: S, n: number): S {
+  const per = sampleSize(set);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new RangeError(`takeFirst: n must be a positive integer, got ${n}.`);
+  }
+  return range(set, per, 0, Math.min(n, set.count));
+}

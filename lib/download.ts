@@ -1,0 +1,454 @@
+/**
+ * Downloads a file into a local cache, checking its SHA-256.
+ *
+ * - Sources ("mirrors") are tried in order. A mirror is an http(s) URL prefix, a
+ *   file:// URL, or a path to a local folder that holds the file.
+ * - User mirrors come first (options.mirrors, or else env FASHION_MNIST_MIRROR), then
+ *   the official Fashion-MNIST locations unless `officialMirrors: false`.
+ * - Writes are atomic: the data goes to `<name>.<pid>.<random>.part` in the cache
+ *   folder, is fsynced and checked, and only then renamed over `<name>`. A cached
+ *   file that fails the check stays where it is until a verified copy replaces it.
+ * - Per mirror: bounded retries with a short backoff for transient failures
+ *   (network errors, timeouts, 5xx, cut-off bodies), then the next mirror.
+ */
+import * as fs from 'fs';
+import * as fsp from 'fs/promises';
+import * as path from 'path';
+import * as http from 'http';
+import * as https from 'https';
+import * as crypto from 'crypto';
+import { fileURLToPath } from 'url';
+
+export const MIRROR_ENV = 'FASHION_MNIST_MIRROR';
+
+/** Public Fashion-MNIST locations, tried after any user mirror. */
+export const OFFICIAL_MIRRORS: readonly string[] = [
+  'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/',
+  'https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/',
+];
+
+const FIX_HINT =
+  `To fix this, set ${MIRROR_ENV} to an http(s) URL or to a local folder that holds the four ` +
+  'Fashion-MNIST .gz files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, ' +
+  't10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz), or pass `mirrors` in the options.';
+
+export interface Progress {
+  file: string;
+  received: number;
+  /** Expected size, when the source tells us (Content-Length or file size). */
+  total?: number;
+  mirror: string;
+  /** true on the last event of a successful transfer. */
+  done?: boolean;
+}
+
+export interface FetchOptions {
+  /** File name, appended to each mirror and used as the name in the cache folder. */
+  name: string;
+  /** Expected SHA-256 (hex) of the file. */
+  sha256: string;
+  /** Expected MD5 (hex); when given it is checked as well after a download. */
+  md5?: string;
+  cacheDir: string;
+  /** User mirrors, tried first. When omitted, env FASHION_MNIST_MIRROR (if set) is used. */
+  mirrors?: string[];
+  /** Also try OFFICIAL_MIRRORS after the user mirrors (default true). */
+  officialMirrors?: boolean;
+  /** Connect and idle timeout per request, in ms (default 30000). */
+  timeoutMs?: number;
+  /** Attempts per mirror for transient failures (default 2). */
+  attempts?: number;
+  /** Backoff before retry n is n * retryDelayMs (default 500). */
+  retryDelayMs?: number;
+  /** Most redirects followed per request (default 5). */
+  maxRedirects?: number;
+  onProgress?: (p: Progress) => void;
+  /** Receives notices such as "cached copy is corrupt" (default: printed to stderr). */
+  onWarning?: (message: string) => void;
+  /** Also return the file's bytes (saves reading it again when it is used right away). */
+  returnData?: boolean;
+}
+
+export interface FetchResult {
+  /** Path of the verified file in the cache. */
+  path: string;
+  /** true when the cached copy was already good and nothing was downloaded. */
+  fromCache: boolean;
+  /** The mirror the file came from (when downloaded). */
+  mirror?: string;
+  sha256: string;
+  /** MD5 of the downloaded bytes (computed on download only). */
+  md5?: string;
+  bytes: number;
+  /** true when a corrupt cached copy was replaced by the download. */
+  replacedCorrupt: boolean;
+  /** The file's bytes, when `returnData` was set. */
+  data?: Buffer;
+}
+
+export interface MirrorFailure {
+  mirror: string;
+  attempts: number;
+  error: string;
+}
+
+/** No mirror could deliver a verified copy. `failures` lists what happened at each one. */
+export class DownloadError extends Error {
+  readonly file: string;
+  readonly failures: MirrorFailure[];
+  constructor(file: string, failures: MirrorFailure[], message: string) {
+    super(message);
+    this.name = 'DownloadError';
+    this.file = file;
+    this.failures = failures;
+  }
+}
+
+/** The cache folder cannot be created or written. */
+export class CacheDirError extends Error {
+  readonly dir: string;
+  constructor(dir: string, message: string) {
+    super(message);
+    this.name = 'CacheDirError';
+    this.dir = dir;
+  }
+}
+
+/** One failed attempt; `retry` says whether trying the same mirror again could help. */
+class AttemptError extends Error {
+  constructor(message: string, readonly retry: boolean) {
+    super(message);
+  }
+}
+
+/** The mirrors fetchToCache would try, in order. */
+export function mirrorList(opts: Pick<FetchOptions, 'mirrors' | 'officialMirrors'>): string[] {
+  let user = opts.mirrors;
+  if (user === undefined) {
+    const env = process.env[MIRROR_ENV]?.trim();
+    user = env ? [env] : [];
+  }
+  const list = [...user];
+  if (opts.officialMirrors !== false) list.push(...OFFICIAL_MIRRORS);
+  return list;
+}
+
+function isUrl(mirror: string): boolean {
+  return /^https?:\/\//i.test(mirror);
+}
+
+function joinUrl(prefix: string, name: string): string {
+  return prefix.endsWith('/') ? prefix + name : `${prefix}/${name}`;
+}
+
+function localDir(mirror: string): string {
+  return mirror.startsWith('file:') ? fileURLToPath(mirror) : path.resolve(mirror);
+}
+
+function errText(err: unknown): string {
+  if (err instanceof AttemptError) return err.message;
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code && !err.message.includes(code) ? `${code} ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+/** The bytes of a file and their SHA-256, or null when it does not exist. */
+async function readAndHash(file: string): Promise<{ data: Buffer; sha256: string } | null> {
+  let data: Buffer;
+  try {
+    data = await fsp.readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw err;
+  }
+  return { data, sha256: crypto.createHash('sha256').update(data).digest('hex') };
+}
+
+async function checkWritable(dir: string): Promise<void> {
+  const probe = path.join(dir, `.write-probe.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
+  try {
+    await fsp.mkdir(dir, { recursive: true });
+    await fsp.writeFile(probe, 'ok');
+    await fsp.unlink(probe);
+  } catch (err) {
+    throw new CacheDirError(dir,
+      `Cannot write to the download cache folder ${dir} (${errText(err)}). ` +
+      'Choose a writable folder: pass cacheDir in the options (or set FMNIST_DATA_DIR for loadFashionMnist).');
+  }
+}
+
+/** Receives the bytes of one attempt: writes them to the .part file, hashes and counts them. */
+class PartSink {
+  private sha = crypto.createHash('sha256');
+  private md5 = crypto.createHash('md5');
+  received = 0;
+  constructor(private fh: fsp.FileHandle, private report: (received: number, total?: number) => void) {}
+  total?: number;
+
+  async write(chunk: Buffer): Promise<void> {
+    this.sha.update(chunk);
+    this.md5.update(chunk);
+    let off = 0;
+    while (off < chunk.length) {
+      const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off);
+      off += bytesWritten;
+    }
+    this.received += chunk.length;
+    this.report(this.received, this.total);
+  }
+
+  digests(): { sha256: string; md5: string } {
+    return { sha256: this.sha.digest('hex'), md5: this.md5.digest('hex') };
+  }
+}
+
+async function copyLocal(dir: string, name: string, sink: PartSink): Promise<void> {
+  const src = path.join(dir, name);
+  let size: number;
+  try {
+    const st = await fsp.stat(src);
+    if (!st.isFile()) throw new AttemptError(`${src} is not a regular file`, false);
+    size = st.size;
+  } catch (err) {
+    if (err instanceof AttemptError) throw err;
+    throw new AttemptError(`cannot read ${src} (${errText(err)})`, false);
+  }
+  sink.total = size;
+  try {
+    for await (const chunk of fs.createReadStream(src, { highWaterMark: 1 << 20 })) {
+      await sink.write(chunk as Buffer);
+    }
+  } catch (err) {
+    throw new AttemptError(`reading ${src} failed (${errText(err)})`, true);
+  }
+}
+
+interface Connection {
+  res: http.IncomingMessage;
+  kick(): void;
+  close(): void;
+}
+
+/** One GET request with a connect/idle timer; resolves on response headers. */
+function get(url: URL, timeoutMs: number): Promise<Connection> {
+  return new Promise((resolve, reject) => {
+    const lib = url.protocol === 'https:' ? https : http;
+    let res: http.IncomingMessage | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const stop = () => clearTimeout(timer);
+    const kick = () => {
+      stop();
+      timer = setTimeout(() => {
+        const err = new AttemptError(`${url.href}: no data for ${timeoutMs} ms (timed out)`, true);
+        req.destroy(err);
+        res?.destroy(err);
+      }, timeoutMs);
+    };
+    const req = lib.get(url, {
+      agent: false,
+      headers: { 'user-agent': 'fashion-mnist-cnn-ts', 'accept-encoding': 'identity' },
+    }, (r) => {
+      res = r;
+      r.on('error', () => { /* surfaced through the reader */ });
+      kick();
+      resolve({ res: r, kick, close: () => { stop(); req.destroy(); } });
+    });
+    req.on('error', (err) => {
+      stop();
+      if (res) {
+        res.destroy(err);
+      } else {
+        reject(err instanceof AttemptError ? err : new AttemptError(`${url.href}: ${errText(err)}`, true));
+      }
+    });
+    kick();
+  });
+}
+
+async function downloadHttp(start: string, sink: PartSink, timeoutMs: number, maxRedirects: number): Promise<void> {
+  let url = new URL(start);
+  for (let hop = 0; ; hop++) {
+    const conn = await get(url, timeoutMs);
+    const { res } = conn;
+    try {
+      const status = res.statusCode ?? 0;
+      if ([301, 302, 303, 307, 308].includes(status)) {
+        const location = res.headers.location;
+        if (!location) throw new AttemptError(`${url.href}: HTTP ${status} redirect without a Location header`, false);
+        if (hop >= maxRedirects) throw new AttemptError(`${start}: more than ${maxRedirects} redirects`, false);
+        const next = new URL(location, url);
+        if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+          throw new AttemptError(`${url.href}: redirect to unsupported URL ${next.href}`, false);
+        }
+        url = next;
+        continue;
+      }
+      if (status !== 200) {
+        const transient = status >= 500 || status === 408 || status === 429;
+        throw new AttemptError(`${url.href}: HTTP ${status} ${res.statusMessage ?? ''}`.trimEnd(), transient);
+      }
+      const length = res.headers['content-length'];
+      const total = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
+      sink.total = total;
+      try {
+        for await (const chunk of res) {
+          conn.kick();
+          await sink.write(chunk as Buffer);
+        }
+      } catch (err) {
+        if (err instanceof AttemptError) throw err;
+        throw new AttemptError(`${url.href}: transfer failed after ${sink.received} bytes (${errText(err)})`, true);
+      }
+      if (total !== undefined && sink.received !== total) {
+        throw new AttemptError(
+          `${url.href}: connection closed after ${sink.received} of ${total} bytes (truncated)`, true);
+      }
+      return;
+    } finally {
+      conn.close();
+    }
+  }
+}
+
+/**
+ * Makes sure `<cacheDir>/<name>` exists and has the expected SHA-256, downloading it
+ * when needed. Throws DownloadError when no mirror delivers a verified copy, and
+ * CacheDirError when the cache folder is not writable.
+ */
+export async function fetchToCache(opts: FetchOptions): Promise<FetchResult> {
+  const { name, cacheDir } = opts;
+  const expected = opts.sha256.toLowerCase();
+  const warn = opts.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
+  const target = path.join(cacheDir, name);
+
+  let cached: { data: Buffer; sha256: string } | null = null;
+  let cacheProblem: string | undefined;
+  try {
+    cached = await readAndHash(target);
+  } catch (err) {
+    cacheProblem = `cannot read it (${errText(err)})`;
+  }
+  if (cached?.sha256 === expected) {
+    return {
+      path: target, fromCache: true, sha256: expected, bytes: cached.data.length, replacedCorrupt: false,
+      data: opts.returnData ? cached.data : undefined,
+    };
+  }
+  if (cached) cacheProblem = `its SHA-256 is ${cached.sha256}, expected ${expected}`;
+  cached = null;
+  if (cacheProblem) {
+    warn(`cached file ${target} failed verification: ${cacheProblem}. ` +
+      'Keeping it until a verified copy has been downloaded to replace it.');
+  }
+
+  await checkWritable(cacheDir);
+
+  const mirrors = mirrorList(opts);
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const attempts = Math.max(1, opts.attempts ?? 2);
+  const retryDelayMs = opts.retryDelayMs ?? 500;
+  const maxRedirects = opts.maxRedirects ?? 5;
+  const part = path.join(cacheDir, `${name}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.part`);
+  const failures: MirrorFailure[] = [];
+
+  try {
+    for (const mirror of mirrors) {
+      let lastError = '';
+      let tries = 0;
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        tries = attempt;
+        const fh = await fsp.open(part, 'w');
+        let closed = false;
+        try {
+          const sink = new PartSink(fh, (received, total) =>
+            opts.onProgress?.({ file: name, received, total, mirror }));
+          opts.onProgress?.({ file: name, received: 0, mirror });
+          if (isUrl(mirror)) {
+            await downloadHttp(joinUrl(mirror, name), sink, timeoutMs, maxRedirects);
+          } else {
+            await copyLocal(localDir(mirror), name, sink);
+          }
+          await fh.sync();
+          await fh.close();
+          closed = true;
+          const got = sink.digests();
+          if (got.sha256 !== expected || (opts.md5 && got.md5 !== opts.md5.toLowerCase())) {
+            throw new AttemptError(
+              `checksum mismatch for ${sink.received} bytes: SHA-256 ${got.sha256} (expected ${expected}), ` +
+              `MD5 ${got.md5}${opts.md5 ? ` (expected ${opts.md5})` : ''}`, false);
+          }
+          await fsp.rename(part, target);
+          await syncDir(cacheDir);
+          opts.onProgress?.({ file: name, received: sink.received, total: sink.received, mirror, done: true });
+          if (cacheProblem) warn(`replaced the corrupt cached file ${target} with a verified copy from ${mirror}.`);
+          return {
+            path: target, fromCache: false, mirror, sha256: got.sha256, md5: got.md5,
+            bytes: sink.received, replacedCorrupt: cacheProblem !== undefined,
+            data: opts.returnData ? await fsp.readFile(target) : undefined,
+          };
+        } catch (err) {
+          lastError = errText(err);
+          if (!(err instanceof AttemptError) || !err.retry || attempt === attempts) break;
+          await new Promise((r) => setTimeout(r, retryDelayMs * attempt));
+        } finally {
+          if (!closed) await fh.close().catch(() => undefined);
+        }
+      }
+      failures.push({ mirror, attempts: tries, error: lastError });
+    }
+  } finally {
+    await fsp.rm(part, { force: true }).catch(() => undefined);
+  }
+
+  const lines = failures.map((f) => `  - ${f.mirror}: ${f.error} (${f.attempts} attempt${f.attempts === 1 ? '' : 's'})`);
+  const kept = cacheProblem ? `\nThe cached file ${target} failed verification and was left unchanged.` : '';
+  const none = mirrors.length === 0 ? '\n  (no mirrors configured: official mirrors are disabled and none were given)' : '';
+  throw new DownloadError(name, failures,
+    `Could not download ${name} into ${cacheDir} from any mirror:${none}\n${lines.join('\n')}${kept}\n${FIX_HINT}`);
+}
+
+async function syncDir(dir: string): Promise<void> {
+  // Makes the rename durable; not supported everywhere, so best effort.
+  try {
+    const fh = await fsp.open(dir, 'r');
+    try { await fh.sync(); } finally { await fh.close(); }
+  } catch { /* ignore */ }
+}
+
+/**
+ * A small progress reporter for onProgress, writing to stderr: a single line redrawn
+ * with \r on a terminal (at most every 100 ms), otherwise one line per 25 %.
+ */
+export function progressBar(label = 'download', stream: NodeJS.WriteStream = process.stderr): (p: Progress) => void {
+  const tty = stream.isTTY === true;
+  let file = '';
+  let lastDraw = 0;
+  let lastStep = -1;
+  const mb = (n: number) => (n / 1048576).toFixed(1);
+  return (p) => {
+    if (p.file !== file || p.received === 0) {
+      file = p.file;
+      lastDraw = 0;
+      lastStep = -1;
+    }
+    const pct = p.total ? Math.min(100, Math.floor((p.received * 100) / p.total)) : undefined;
+    const size = p.total !== undefined ? `${mb(p.received)}/${mb(p.total)} MB` : `${mb(p.received)} MB`;
+    if (tty) {
+      const now = Date.now();
+      if (!p.done && now - lastDraw < 100) return;
+      lastDraw = now;
+      const width = 20;
+      const filled = pct === undefined ? 0 : Math.round((pct / 100) * width);
+      const bar = pct === undefined ? '' : `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}% `;
+      stream.write(`\r${label}: ${p.file} ${bar}${size}\x1b[K${p.done ? '\n' : ''}`);
+    } else {
+      const step = p.done ? 4 : pct === undefined ? 0 : Math.floor(pct / 25);
+      if (step <= lastStep) return;
+      lastStep = step;
+      stream.write(`${label}: ${p.file} ${pct === undefined ? '' : `${p.done ? 100 : step * 25}% `}${size}\n`);
+    }
+  };
+}

@@ -1,0 +1,83 @@
+/** Shared helpers for the data-layer tests. */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as http from 'http';
+import { AddressInfo } from 'net';
+
+/** The project folder (the one holding package.json), from build/test or test/. */
+export const repoRoot: string = (() => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${__dirname}`);
+    dir = up;
+  }
+  return dir;
+})();
+
+/** Read-only folder with the four official .gz files (env FMNIST_SHARED_DIR overrides). */
+export const sharedDataDir: string =
+  process.env.FMNIST_SHARED_DIR?.trim() || path.resolve(repoRoot, '..', 'shared', 'data', 'fashion-mnist');
+
+/** A fresh temporary folder (remove it with removeDir). */
+export function makeTempDir(prefix = 'fmnist-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function removeDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+export interface TestServer {
+  /** e.g. http://127.0.0.1:41234 (no trailing slash). */
+  base: string;
+  port: number;
+  /** Paths of every request received, in order. */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+/** Starts an HTTP server on 127.0.0.1 with a random port. */
+export async function startServer(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<TestServer> {
+  const requests: string[] = [];
+  const server = http.createServer((req, res) => {
+    requests.push(req.url ?? '');
+    handler(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    base: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** Sends a file from `dir` (by the last path segment of the URL), or 404. */
+export function sendFile(dir: string, req: http.IncomingMessage, res: http.ServerResponse, mutate?: (b: Buffer) => Buffer): void {
+  const name = path.basename(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+  const file = path.join(dir, name);
+  if (!name || !fs.existsSync(file)) {
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found');
+    return;
+  }
+  let body = fs.readFileSync(file);
+  if (mutate) body = mutate(body);
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+  res.end(body);
+}
+
+/** A port on 127.0.0.1 that nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
