@@ -5,10 +5,10 @@
  *   const { train, validation } = splitValidation(data.train);   // 48000 / 12000
  *   const x = normalize(train.images);                              // Float32 in [0, 1]
  */
-import * as fs from 'fs';
 import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { fetchToCache, progressBar, Progress } from './download';
+import { dataDir } from './paths';
 import { IdxError, gunzipIdxAsync, parseImages, parseLabels } from './idx';
 
 export const CLASS_NAMES: readonly string[] = [
@@ -73,7 +73,7 @@ export interface FashionMnist {
 }
 
 export interface LoadOptions {
-  /** Cache folder (default env FMNIST_DATA_DIR, else <repo>/data/fashion-mnist). */
+  /** Cache folder (default <FMNIST_DATA_DIR or <repo>/data>/fashion-mnist). */
   cacheDir?: string;
   /** Mirrors tried first (default: env FASHION_MNIST_MIRROR if set). */
   mirrors?: string[];
@@ -92,24 +92,9 @@ export interface LoadOptions {
   files?: Partial<Record<FileKey, FileSpec>>;
 }
 
-/** The folder holding package.json, found by walking up from `start`. */
-export function findRepoRoot(start: string = __dirname): string {
-  for (const origin of [start, process.cwd()]) {
-    let dir = path.resolve(origin);
-    for (;;) {
-      if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-      const up = path.dirname(dir);
-      if (up === dir) break;
-      dir = up;
-    }
-  }
-  throw new Error(`cannot find the project folder (no package.json above ${start} or ${process.cwd()}); ` +
-    'pass cacheDir explicitly or set FMNIST_DATA_DIR.');
-}
-
+/** Where downloaded files are cached: <data dir>/fashion-mnist (see paths.dataDir). */
 export function defaultCacheDir(): string {
-  const env = process.env.FMNIST_DATA_DIR?.trim();
-  return env ? path.resolve(env) : path.join(findRepoRoot(), 'data', 'fashion-mnist');
+  return path.join(dataDir(), 'fashion-mnist');
 }
 
 interface Fetched {
@@ -186,6 +171,18 @@ export function normalize(pixels: Uint8Array): Float32Array {
 /** The same set with its images scaled to [0, 1] (labels shared, not copied). */
 export function normalizeSet(set: Split): Split<Float32Array> {
   return { images: normalize(set.images), labels: set.labels, count: set.count };
+}
+
+/** Smallest and largest value, e.g. to check the scaling. */
+export function valueRange(values: ArrayLike<number>): [number, number] {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return [min, max];
 }
 
 type AnySplit = Split<Uint8Array> | Split<Float32Array>;

@@ -1,9 +1,10 @@
+import { repoRoot as repoRootOf } from '../lib/paths';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  CLASS_NAMES, FILES, FashionMnist, Split, findRepoRoot, loadFashionMnist, normalize, splitValidation, takeFirst,
+  CLASS_NAMES, FILES, FashionMnist, Split, defaultCacheDir, loadFashionMnist, normalize, splitValidation, takeFirst,
 } from '../lib/dataset';
 import { repoRoot, sharedDataDir } from './helpers';
 
@@ -101,7 +102,15 @@ test('takeFirst returns the first n samples, all of them when n is larger', () =
   }
 });
 
-test('findRepoRoot finds the project folder from the compiled lib folder', () => {
-  assert.equal(findRepoRoot(), repoRoot);
-  assert.equal(findRepoRoot(path.join(repoRoot, 'lib')), repoRoot);
+test('the dataset cache lives under the data folder, which FMNIST_DATA_DIR moves', () => {
+  const saved = process.env.FMNIST_DATA_DIR;
+  try {
+    delete process.env.FMNIST_DATA_DIR;
+    assert.equal(repoRootOf(), repoRoot);
+    assert.equal(defaultCacheDir(), path.join(repoRoot, 'data', 'fashion-mnist'));
+    process.env.FMNIST_DATA_DIR = '/tmp/somewhere';
+    assert.equal(defaultCacheDir(), path.join('/tmp/somewhere', 'fashion-mnist'));
+  } finally {
+    if (saved === undefined) delete process.env.FMNIST_DATA_DIR; else process.env.FMNIST_DATA_DIR = saved;
+  }
 });

@@ -4,17 +4,10 @@ import * as os from 'os';
 import * as path from 'path';
 import * as http from 'http';
 import { AddressInfo } from 'net';
+import { repoRoot as findRepoRoot } from '../lib/paths';
 
-/** The project folder (the one holding package.json), from build/test or test/. */
-export const repoRoot: string = (() => {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${__dirname}`);
-    dir = up;
-  }
-  return dir;
-})();
+/** The project folder (the one holding package.json). */
+export const repoRoot: string = findRepoRoot();
 
 /** Read-only folder with the four official .gz files (env FMNIST_SHARED_DIR overrides). */
 export const sharedDataDir: string =
