@@ -7,7 +7,8 @@
  */
 import * as fsp from 'fs/promises';
 import * as path from 'path';
-import { fetchToCache, progressBar, Progress } from './download';
+import { fetchToCache, notebookProgressBar, progressBar, Progress } from './download';
+import { inNotebook } from './display';
 import { dataDir } from './paths';
 import { IdxError, gunzipIdxAsync, parseImages, parseLabels } from './idx';
 
@@ -135,7 +136,7 @@ function plain(a: Uint8Array): Uint8Array {
 export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionMnist> {
   const cacheDir = opts.cacheDir ? path.resolve(opts.cacheDir) : defaultCacheDir();
   const table: Record<FileKey, FileSpec> = { ...FILES, ...opts.files };
-  const onProgress = opts.onProgress ?? (opts.quiet ? undefined : progressBar('fashion-mnist'));
+  const onProgress = opts.onProgress ?? (opts.quiet ? undefined : defaultProgress());
   const got = {} as Record<FileKey, Fetched>;
   for (const key of ['trainImages', 'trainLabels', 'testImages', 'testLabels'] as const) {
     const spec = table[key];
@@ -159,6 +160,11 @@ export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionM
     readSplit(got.testImages, got.testLabels),
   ]);
   return { train: train.split, test: test.split, rows: train.rows, cols: train.cols };
+}
+
+/** A live bar in a notebook, a terminal bar on stderr elsewhere. */
+function defaultProgress(): (p: Progress) => void {
+  return inNotebook() ? notebookProgressBar('fashion-mnist') : progressBar('fashion-mnist');
 }
 
 /** Pixel bytes to floats in [0, 1] (value / 255). */

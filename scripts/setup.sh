@@ -10,7 +10,8 @@
 #   4. a project-local Python environment (.venv) with JupyterLab, nbclient,
 #      nbconvert and plotly, pinned in requirements.txt
 #   5. the tslab kernel, registered inside .venv only
-#   6. lib/, test/ and scripts/ compiled to build/
+#   6. lib/, test/ and scripts/ compiled to build/, and build/lib linked as the
+#      package `fashion-mnist-lib` that notebooks import
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -110,4 +111,10 @@ if ! stamp_ok kernel package-lock.json || [ ! -f "$kernel_dir/kernel.json" ]; th
 fi
 
 # --- 6. compile TypeScript ----------------------------------------------------
+# Notebooks import the compiled library by package name. tslab only compiles
+# .ts files below the kernel's working folder (the notebook's folder), so a
+# relative import of ../lib/*.ts fails; compiled .js + .d.ts load from anywhere,
+# and a package name works the same from notebooks/, exercises/ and nbgrader's
+# submission folders.
 node_modules/.bin/tsc -p tsconfig.json
+ln -sfn ../build/lib node_modules/fashion-mnist-lib
