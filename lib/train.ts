@@ -284,8 +284,13 @@ function terminalProgress(epochs: number, steps: number): Progress {
   };
 }
 
-/** One live output: a progress bar, the epoch table and the training curves so far. */
+/**
+ * One live output: a progress bar, the epoch table and the training curves so
+ * far. With FMNIST_ECHO_PROGRESS=1 (set by the headless runner) each epoch is
+ * also printed, so the terminal that runs the notebook sees progress.
+ */
 function notebookProgress(epochs: number, steps: number): Progress {
+  const echo = process.env.FMNIST_ECHO_PROGRESS === "1";
   const view = liveDisplay();
   const chart = liveDisplay();
   let epoch = 0;
@@ -319,6 +324,7 @@ function notebookProgress(epochs: number, steps: number): Progress {
       const cells = [String(log.epoch), log.seconds.toFixed(1), fmt(log.accuracy), fmt(log.loss), fmt(log.val_accuracy), fmt(log.val_loss)];
       rows += `<tr>${cells.map((c) => `<td style="padding:1px 10px;text-align:right">${escapeHtml(c)}</td>`).join("")}</tr>`;
       render(steps);
+      if (echo) console.log(epochLine(log, epochs));
       chart.showPlotly(trainingCurves(toCurves(history)));
     },
     done() {},

@@ -23,12 +23,20 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 class EchoingClient(NotebookClient):
     """A NotebookClient that mirrors each cell's stdout/stderr to the terminal."""
 
+    headline_prefixes = ("Test accuracy",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.headlines = []
+
     def process_message(self, msg, cell, cell_index):
         content = msg.get("content", {})
         if msg.get("msg_type") == "stream":
+            text = content.get("text", "")
             stream = sys.stderr if content.get("name") == "stderr" else sys.stdout
-            stream.write(content.get("text", ""))
+            stream.write(text)
             stream.flush()
+            self.headlines += [l for l in text.splitlines() if l.startswith(self.headline_prefixes)]
         return super().process_message(msg, cell, cell_index)
 
 
@@ -66,13 +74,19 @@ def main() -> int:
     cell_started = [started]
 
     def on_cell_start(cell, cell_index, **_):
+        if cell.cell_type != "code":
+            return
         cell_started[0] = time.monotonic()
-        n = code_cells.index(cell_index) + 1 if cell_index in code_cells else 0
+        n = code_cells.index(cell_index) + 1
         print(f"\n[cell {n}/{len(code_cells)}] {first_line(cell.source)}", flush=True)
 
     def on_cell_executed(cell, cell_index, **_):
-        print(f"[cell done in {time.monotonic() - cell_started[0]:.1f}s]", flush=True)
+        if cell.cell_type == "code":
+            print(f"[cell done in {time.monotonic() - cell_started[0]:.1f}s]", flush=True)
 
+    # Ask the notebook's live views to also print one line per training epoch,
+    # so a headless run shows progress in the terminal.
+    os.environ.setdefault("FMNIST_ECHO_PROGRESS", "1")
     client = EchoingClient(
         nb,
         kernel_name=args.kernel,
@@ -95,6 +109,8 @@ def main() -> int:
               f"the executed notebook with the error is at {args.output}\n{failed}", file=sys.stderr)
         return 1
     print(f"\nExecuted {args.notebook} in {elapsed:.0f}s -> {args.output}", flush=True)
+    for line in client.headlines:
+        print(line, flush=True)
     return 0
 
 
