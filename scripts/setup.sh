@@ -116,5 +116,7 @@ fi
 # relative import of ../lib/*.ts fails; compiled .js + .d.ts load from anywhere,
 # and a package name works the same from notebooks/, exercises/ and nbgrader's
 # submission folders.
+# (npm prunes this link as extraneous on every `npm install`; setup runs before
+# each entry point and puts it back.)
 node_modules/.bin/tsc -p tsconfig.json
 ln -sfn ../build/lib node_modules/fashion-mnist-lib
