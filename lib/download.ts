@@ -116,6 +116,20 @@ export class CacheDirError extends Error {
   }
 }
 
+/** A failed write into the cache folder, said in terms of what to do about it. */
+function cacheWriteError(dir: string, err: unknown): CacheDirError {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const why =
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? 'the disk is full (no space left on device)'
+      : code === 'EROFS'
+        ? 'the file system is read-only'
+        : `writing failed (${errText(err)})`;
+  return new CacheDirError(dir,
+    `Cannot write the dataset cache in ${dir}: ${why}. The partial file was removed and nothing cached was changed. ` +
+    'Free some space (the dataset needs about 30 MB) or point FMNIST_DATA_DIR at another folder.');
+}
+
 /** One failed attempt; `retry` says whether trying the same mirror again could help. */
 class AttemptError extends Error {
   constructor(message: string, readonly retry: boolean) {
@@ -187,16 +201,24 @@ class PartSink {
   private sha = crypto.createHash('sha256');
   private md5 = crypto.createHash('md5');
   received = 0;
-  constructor(private fh: fsp.FileHandle, private report: (received: number, total?: number) => void) {}
+  constructor(
+    private fh: fsp.FileHandle,
+    private dir: string,
+    private report: (received: number, total?: number) => void,
+  ) {}
   total?: number;
 
   async write(chunk: Buffer): Promise<void> {
     this.sha.update(chunk);
     this.md5.update(chunk);
     let off = 0;
-    while (off < chunk.length) {
-      const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off);
-      off += bytesWritten;
+    try {
+      while (off < chunk.length) {
+        const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off);
+        off += bytesWritten;
+      }
+    } catch (err) {
+      throw cacheWriteError(this.dir, err);
     }
     this.received += chunk.length;
     this.report(this.received, this.total);
@@ -224,6 +246,7 @@ async function copyLocal(dir: string, name: string, sink: PartSink): Promise<voi
       await sink.write(chunk as Buffer);
     }
   } catch (err) {
+    if (err instanceof CacheDirError) throw err;
     throw new AttemptError(`reading ${src} failed (${errText(err)})`, true);
   }
 }
@@ -301,7 +324,7 @@ async function downloadHttp(start: string, sink: PartSink, timeoutMs: number, ma
           await sink.write(chunk as Buffer);
         }
       } catch (err) {
-        if (err instanceof AttemptError) throw err;
+        if (err instanceof AttemptError || err instanceof CacheDirError) throw err;
         throw new AttemptError(`${url.href}: transfer failed after ${sink.received} bytes (${errText(err)})`, true);
       }
       if (total !== undefined && sink.received !== total) {
@@ -365,7 +388,7 @@ export async function fetchToCache(opts: FetchOptions): Promise<FetchResult> {
         const fh = await fsp.open(part, 'w');
         let closed = false;
         try {
-          const sink = new PartSink(fh, (received, total) =>
+          const sink = new PartSink(fh, cacheDir, (received, total) =>
             opts.onProgress?.({ file: name, received, total, mirror }));
           opts.onProgress?.({ file: name, received: 0, mirror });
           if (isUrl(mirror)) {
@@ -392,6 +415,8 @@ export async function fetchToCache(opts: FetchOptions): Promise<FetchResult> {
             data: opts.returnData ? await fsp.readFile(target) : undefined,
           };
         } catch (err) {
+          // The cache itself failed (disk full, read-only): no mirror can help.
+          if (err instanceof CacheDirError) throw err;
           lastError = errText(err);
           if (!(err instanceof AttemptError) || !err.retry || attempt === attempts) break;
           await new Promise((r) => setTimeout(r, retryDelayMs * attempt));
