@@ -40,7 +40,6 @@ if ! stamp_ok npm package-lock.json || [ ! -d node_modules ]; then
   # npm ci rejects a lock file without them. The lock file still pins versions.
   log "installing npm packages from package-lock.json"
   npm install --ignore-scripts --no-save --no-audit --no-fund
-  rm -f "$STAMPS/tflib" "$STAMPS/addon"
   stamp_set npm package-lock.json
 fi
 
@@ -50,6 +49,8 @@ fi
 # -ltensorflow_framework from deps/lib; its install script treats
 # deps/lib/libtensorflow.so.2.9.1 as "already downloaded".
 echo "$TF_VERSION" > .cache/tf-version
+# (If npm reinstalls tfjs-node, deps/ and the addon vanish with it, and the
+# file checks below redo steps 2 and 3.)
 if ! stamp_ok tflib .cache/tf-version || [ ! -e "$TFJS/deps/lib/libtensorflow_cc.so.2" ]; then
   wheel_dir=.cache/wheels
   wheel=$(ls "$wheel_dir"/tensorflow_cpu-"$TF_VERSION"-*.whl 2>/dev/null | head -n1 || true)
@@ -85,11 +86,11 @@ fi
 # nothing is downloaded.
 node_headers=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 addon=$(ls "$TFJS"/lib/napi-v*/tfjs_binding.node 2>/dev/null | head -n1 || true)
-if ! stamp_ok addon .cache/tf-version || [ -z "$addon" ]; then
+if ! stamp_ok addon .cache/tf-version "$TFJS/package.json" || [ -z "$addon" ]; then
   log "building the tfjs-node addon against TensorFlow $TF_VERSION (about 20 s)"
   (cd "$TFJS" && npm_config_nodedir="$node_headers" npm_config_build_from_source=true \
     "$ROOT/node_modules/.bin/node-pre-gyp" install --build-from-source --nodedir="$node_headers" >&2)
-  stamp_set addon .cache/tf-version
+  stamp_set addon .cache/tf-version "$TFJS/package.json"
 fi
 
 # --- 4. Python environment for Jupyter ---------------------------------------
@@ -108,6 +109,20 @@ if ! stamp_ok kernel package-lock.json || [ ! -f "$kernel_dir/kernel.json" ]; th
   node_modules/.bin/tslab install --python=.venv/bin/python --prefix="$ROOT/.venv" \
     --binary="$ROOT/node_modules/.bin/tslab" >&2
   stamp_set kernel package-lock.json
+fi
+
+# --- 5b. Chromium for the browser tests ---------------------------------------
+# The report and JupyterLab tests drive Debian's chromium with playwright-core
+# (`npx playwright install` downloads browsers from a CDN many networks block).
+# Installed only when missing, so a second run does nothing.
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    log "installing chromium from Debian's packages (for the browser tests)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2
+  else
+    log "chromium is missing and cannot be installed here (needs root and apt-get):"
+    log "install Debian's chromium package, or set CHROMIUM_PATH, for the browser tests"
+  fi
 fi
 
 # --- 6. compile TypeScript ----------------------------------------------------
