@@ -16,6 +16,7 @@ const usage = `Usage: npm run train -- [options]
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
+    strict: true,
     options: {
       epochs: { type: "string" },
       "batch-size": { type: "string" },
@@ -34,9 +35,13 @@ async function main(): Promise<void> {
   }
   // Command-line flags override the same settings read from the environment.
   const env = { ...process.env };
+  const given = new Map<string, string>();
   const flag = (name: string, envName: string) => {
     const v = (values as Record<string, unknown>)[name];
-    if (typeof v === "string") env[envName] = v;
+    if (typeof v === "string") {
+      env[envName] = v;
+      given.set(envName, name);
+    }
   };
   flag("epochs", "FMNIST_EPOCHS");
   flag("batch-size", "FMNIST_BATCH_SIZE");
@@ -44,7 +49,15 @@ async function main(): Promise<void> {
   flag("test-limit", "FMNIST_TEST_LIMIT");
   flag("validation", "FMNIST_VALIDATION");
   flag("seed", "FMNIST_SEED");
-  const cfg = fm.runConfig(env);
+  let cfg: fm.RunConfig;
+  try {
+    cfg = fm.runConfig(env);
+  } catch (err) {
+    // Say which flag carried the bad value, not only its environment variable.
+    let message = (err as Error).message;
+    for (const [envName, name] of given) message = message.replace(`Environment variable ${envName}`, `--${name} (${envName})`);
+    throw new Error(message);
+  }
 
   fm.assertNativeBackend();
   console.log(fm.runtimeVersions());
