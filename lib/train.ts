@@ -5,6 +5,7 @@ import { tf } from "./tf";
 import { normalize } from "./dataset";
 import { inNotebook, liveDisplay, escapeHtml } from "./display";
 import { trainingCurves } from "./plots";
+import { NativeTrainer, type BatchData } from "./native-train";
 
 /**
  * Images (row-major 28x28) with their labels: raw bytes as the data layer
@@ -97,8 +98,13 @@ function permutation(n: number, random: () => number): Int32Array {
 }
 
 /**
- * model.fit with the seed's settings (10 epochs, batch 32, validation data),
+ * Trains with the seed's settings (10 epochs, batch 32, validation data),
  * shuffling every epoch with our own seedable permutation.
+ *
+ * Models built like the seed's (Conv2D/MaxPooling2D/Flatten/Dense, softmax,
+ * sparse categorical cross-entropy, Adam) train on a native TensorFlow path
+ * (lib/native-train.ts, about 3x faster than model.fit; see BENCHMARKS.md);
+ * any other model, or FMNIST_TRAINER=layers, uses tfjs-layers' model.fit.
  */
 export async function fit(
   model: tf.LayersModel,
@@ -112,6 +118,12 @@ export async function fit(
   if (validation) checkSet(validation, "validation data");
   const random = options.seed === undefined ? Math.random : rng(options.seed);
   const progress = makeProgress(options.progress ?? "auto", epochs, Math.ceil(train.count / batchSize));
+
+  const native = process.env.FMNIST_TRAINER === "layers" ? undefined : NativeTrainer.create(model);
+  if (native && typeof native !== "string") {
+    return fitNative(native, train, validation, { epochs, batchSize, random, shuffle: options.shuffle !== false, progress,
+      onEpochEnd: options.onEpochEnd });
+  }
 
   const trainT = toTensors(train, "training data");
   const valT = validation ? toTensors(validation, "validation data") : undefined;
@@ -129,7 +141,7 @@ export async function fit(
           shuffle: false,
           verbose: 0,
           validationData: valT ? [valT.x, valT.y] : undefined,
-          callbacks: { onBatchEnd: async (batch, logs) => progress.batch(batch + 1, logs) },
+          callbacks: { onBatchEnd: async (batch, logs) => progress.batch(batch + 1, () => logs ?? {}) },
         });
         const last = (key: string) => (h.history[key] as number[] | undefined)?.[0];
         const log: EpochLog = {
@@ -154,6 +166,57 @@ export async function fit(
     tf.dispose([trainT.x, trainT.y]);
     if (valT) tf.dispose([valT.x, valT.y]);
     progress.done();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { history, seconds, frame: () => historyFrame(history) };
+}
+
+function floatImages(set: LabeledImages): BatchData {
+  return { images: set.images instanceof Uint8Array ? normalize(set.images) : set.images, labels: set.labels, count: set.count };
+}
+
+async function fitNative(
+  native: NativeTrainer,
+  train: LabeledImages,
+  validation: LabeledImages | undefined,
+  o: { epochs: number; batchSize: number; random: () => number; shuffle: boolean; progress: Progress;
+    onEpochEnd?: TrainOptions["onEpochEnd"] },
+): Promise<TrainResult> {
+  const trainData = floatImages(train);
+  const valData = validation ? floatImages(validation) : undefined;
+  const history: EpochLog[] = [];
+  const started = performance.now();
+  try {
+    for (let epoch = 1; epoch <= o.epochs; epoch++) {
+      const epochStart = performance.now();
+      // The same permutation sequence as the model.fit path for the same seed.
+      const order = o.shuffle ? permutation(train.count, o.random) : null;
+      o.progress.epochStart(epoch);
+      const m = await native.trainEpoch(trainData, order, o.batchSize, (done, metrics) =>
+        o.progress.batch(done, () => {
+          const now = metrics();
+          return { loss: now.loss, acc: now.accuracy };
+        }));
+      const val = valData ? native.evaluate(valData) : undefined;
+      native.syncToModel();
+      const log: EpochLog = {
+        epoch,
+        loss: m.loss,
+        accuracy: m.accuracy,
+        val_loss: val?.loss,
+        val_accuracy: val?.accuracy,
+        seconds: (performance.now() - epochStart) / 1000,
+      };
+      if (!Number.isFinite(log.loss)) {
+        throw new Error(`Training diverged: loss is ${log.loss} after epoch ${epoch}. Lower the learning rate or check the inputs.`);
+      }
+      history.push(log);
+      o.progress.epochEnd(log, history);
+      await o.onEpochEnd?.(log);
+    }
+  } finally {
+    native.dispose();
+    o.progress.done();
   }
   const seconds = (performance.now() - started) / 1000;
   return { history, seconds, frame: () => historyFrame(history) };
@@ -238,7 +301,8 @@ export function firstMistakePerClass(labels: Uint8Array, predicted: Uint8Array, 
 
 interface Progress {
   epochStart(epoch: number): void;
-  batch(done: number, logs?: tf.Logs): void;
+  /** `logs` reads the running metrics (a device sync): call it only when drawing. */
+  batch(done: number, logs?: () => tf.Logs): void;
   epochEnd(log: EpochLog, history: EpochLog[]): void;
   done(): void;
 }
@@ -265,10 +329,11 @@ function terminalProgress(epochs: number, steps: number): Progress {
     epochStart(e) {
       epoch = e;
     },
-    batch(done, logs) {
+    batch(done, getLogs) {
       const now = performance.now();
       if (!tty || (now - lastDraw < 200 && done < steps)) return;
       lastDraw = now;
+      const logs = getLogs?.();
       const width = 30;
       const filled = Math.round((done / steps) * width);
       const bar = "=".repeat(filled) + " ".repeat(width - filled);
@@ -314,11 +379,11 @@ function notebookProgress(epochs: number, steps: number): Progress {
       epoch = e;
       render(0);
     },
-    batch(done, logs) {
+    batch(done, getLogs) {
       const now = performance.now();
       if (now - lastDraw < 1000) return;
       lastDraw = now;
-      render(done, logs);
+      render(done, getLogs?.());
     },
     epochEnd(log, history) {
       const cells = [String(log.epoch), log.seconds.toFixed(1), fmt(log.accuracy), fmt(log.loss), fmt(log.val_accuracy), fmt(log.val_loss)];

@@ -1,0 +1,114 @@
+// The project side of `npm run bench` (bench/run.ts drives it): trains the
+// seed's model with lib/train.ts's fit, exactly as the notebook and the CLI do,
+// one epoch per request from the harness, so epochs alternate with the Keras
+// reference and both see the same machine noise.
+//
+// Protocol (one JSON object per line on stdout): {"ready": ...} after loading;
+// then one {"epoch": ...} per "epoch" line read from stdin; on "finish" it
+// evaluates on the test set, prints {"finish": ...} and exits.
+import * as fs from "fs";
+import * as readline from "readline";
+import { tf, assertNativeBackend, runtimeVersions } from "../lib/tf";
+import { loadFashionMnist, normalizeSet, splitValidation, takeFirst, defaultCacheDir } from "../lib/dataset";
+import { createModel } from "../lib/model";
+import { fit, evaluate } from "../lib/train";
+
+function emit(obj: unknown): void {
+  process.stdout.write(JSON.stringify(obj) + "\n");
+}
+
+function arg(name: string): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN;
+  if (!Number.isInteger(v) || v <= 0) {
+    emit({ error: `project_worker: --${name} needs a positive integer, got ${process.argv[i + 1]}` });
+    process.exit(2);
+  }
+  return v;
+}
+
+/** Peak resident set size of this process (VmHWM), in MB. */
+export function peakRssMb(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync("/proc/self/status", "utf8"));
+    if (m) return Number(m[1]) / 1024;
+  } catch {
+    // not Linux: fall through
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+const cpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+async function main(): Promise<void> {
+  const samples = arg("samples");
+  const validationCount = arg("validation");
+  const testCount = arg("test");
+  const epochs = arg("epochs");
+  const batchSize = arg("batch-size");
+  const seed = arg("seed");
+  assertNativeBackend();
+
+  const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  const waitFor = async (expected: string) => {
+    const next = await lines.next();
+    const line = next.done ? "<end of input>" : String(next.value).trim();
+    if (line !== expected) throw new Error(`expected '${expected}' on stdin, got '${line}'`);
+  };
+
+  // Data loading as the notebook does it: gunzip + parse + checksum of all
+  // four cached files, then scaling all 70,000 images to [0, 1].
+  const t0 = performance.now();
+  const data = await loadFashionMnist({ quiet: true });
+  const loadParseSeconds = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  const trainAll = normalizeSet(data.train);
+  const test = normalizeSet(data.test);
+  const normalizeSeconds = (performance.now() - t1) / 1000;
+
+  const { train: train48, validation: val12 } = splitValidation(trainAll, 12000);
+  const train = takeFirst(train48, samples);
+  const validation = takeFirst(val12, validationCount);
+  const testSet = takeFirst(test, testCount);
+  const model = createModel({ seed });
+  emit({
+    ready: {
+      load_seconds: loadParseSeconds + normalizeSeconds,
+      load_parse_seconds: loadParseSeconds,
+      normalize_seconds: normalizeSeconds,
+      data_dir: defaultCacheDir(),
+      params: model.countParams(),
+      versions: runtimeVersions(),
+    },
+  });
+
+  await waitFor("epoch");
+  let cpu0 = cpuSeconds();
+  const run = await fit(model, train, validation, {
+    epochs,
+    batchSize,
+    seed,
+    progress: "none",
+    onEpochEnd: async (log) => {
+      emit({ epoch: { ...log, cpu_seconds: cpuSeconds() - cpu0, live_tensors: tf.memory().numTensors } });
+      if (log.epoch < epochs) {
+        await waitFor("epoch");
+        cpu0 = cpuSeconds();
+      }
+    },
+  });
+  await waitFor("finish");
+  const ev = evaluate(model, testSet);
+  emit({ finish: { test_loss: ev.loss, test_accuracy: ev.accuracy, peak_rss_mb: peakRssMb(), fit_seconds: run.seconds } });
+  model.dispose();
+  lines.return?.();
+  process.stdin.destroy();
+}
+
+main().catch((err: unknown) => {
+  emit({ error: err instanceof Error ? err.message : String(err) });
+  process.exit(1);
+});

@@ -1,0 +1,587 @@
+// A fast training path for the seed's kind of model (Conv2D / MaxPooling2D /
+// Flatten / Dense chains with ReLU, softmax last, sparse categorical
+// cross-entropy, Adam), used by train.ts's fit.
+//
+// Why: tfjs-layers' model.fit runs every training step as ~315 separate eager
+// ops, each paying tfjs's JavaScript bookkeeping (engine scopes, the gradient
+// tape, kernel lookup, tensor tracking) on top of TensorFlow's own per-op cost,
+// and it slices each batch out of the data with extra ops. Here one step is ~55
+// TensorFlow ops called straight through tfjs-node's binding: the forward pass,
+// the hand-written backward pass (the same TensorFlow gradient kernels Keras's
+// graph uses: Conv2DBackpropFilter/Input, MaxPoolGrad, ReluGrad, BiasAddGrad),
+// fused softmax cross-entropy, and TensorFlow's own Adam update
+// (ResourceApplyAdam) on resource variables, which is the update rule Keras uses.
+// Batches are assembled in JavaScript memory from the shuffled index order, and
+// metrics stay on the device until progress is drawn or the epoch ends.
+//
+// The model's weights are copied into TensorFlow variables when training
+// starts and back into the model after every epoch, so evaluate, predict and
+// saving see the trained weights. Adam's moments and step count live in host
+// memory between fit calls (per model), so calling fit again continues training.
+import { tf } from "./tf";
+
+// ------------------------------------------------------------ the binding
+
+interface OpAttr {
+  name: string;
+  type: number;
+  value: boolean | number | string | number[];
+}
+
+interface Binding {
+  createTensor(shape: number[], dtype: number, values: Float32Array | Int32Array): number;
+  deleteTensor(id: number): void;
+  tensorDataSync(id: number): Float32Array | Int32Array | Uint8Array;
+  executeOp(name: string, attrs: OpAttr[], inputs: number[], numOutputs: number): { id: number; shape: number[] }[];
+  TF_FLOAT: number;
+  TF_INT32: number;
+  TF_BOOL: number;
+  TF_ATTR_STRING: number;
+  TF_ATTR_INT: number;
+  TF_ATTR_FLOAT: number;
+  TF_ATTR_BOOL: number;
+  TF_ATTR_TYPE: number;
+  TF_ATTR_SHAPE: number;
+}
+
+function nativeBinding(): Binding | undefined {
+  if (tf.getBackend() !== "tensorflow") return undefined;
+  const b = (tf.backend() as unknown as { binding?: Binding }).binding;
+  return b && typeof b.executeOp === "function" ? b : undefined;
+}
+
+/** Tensor handles this module holds right now (0 between fit calls: tested). */
+const liveHandles = new Set<number>();
+export function nativeHandleCount(): number {
+  return liveHandles.size;
+}
+
+let variableCounter = 0;
+
+/** Thin wrapper over the binding: every handle it creates is tracked and freed. */
+class Native {
+  readonly b: Binding;
+  readonly T: OpAttr;
+  private consts = new Map<string, number>();
+  constructor(b: Binding) {
+    this.b = b;
+    this.T = { name: "T", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT };
+  }
+  type(name: string, dtype: number): OpAttr {
+    return { name, type: this.b.TF_ATTR_TYPE, value: dtype };
+  }
+  ints(name: string, value: number[] | number): OpAttr {
+    return { name, type: this.b.TF_ATTR_INT, value };
+  }
+  str(name: string, value: string): OpAttr {
+    return { name, type: this.b.TF_ATTR_STRING, value };
+  }
+  bool(name: string, value: boolean): OpAttr {
+    return { name, type: this.b.TF_ATTR_BOOL, value };
+  }
+  /** Runs an op; outputs are added to `scratch` (freed by the caller) unless it is null. */
+  run(name: string, attrs: OpAttr[], inputs: number[], outputs: number, scratch: number[] | null): number[] {
+    const ids = this.b.executeOp(name, attrs, inputs, outputs).map((m) => m.id);
+    for (const id of ids) {
+      liveHandles.add(id);
+      scratch?.push(id);
+    }
+    return ids;
+  }
+  run1(name: string, attrs: OpAttr[], inputs: number[], scratch: number[] | null): number {
+    return this.run(name, attrs, inputs, 1, scratch)[0];
+  }
+  tensor(shape: number[], values: Float32Array | Int32Array): number {
+    const id = this.b.createTensor(shape, values instanceof Int32Array ? this.b.TF_INT32 : this.b.TF_FLOAT, values);
+    liveHandles.add(id);
+    return id;
+  }
+  /** A constant kept until dispose(). */
+  constant(key: string, make: () => Float32Array | Int32Array, shape: number[]): number {
+    let id = this.consts.get(key);
+    if (id === undefined) {
+      id = this.tensor(shape, make());
+      this.consts.set(key, id);
+    }
+    return id;
+  }
+  free(ids: number[]): void {
+    for (const id of ids) {
+      this.b.deleteTensor(id);
+      liveHandles.delete(id);
+    }
+    ids.length = 0;
+  }
+  read(id: number): Float32Array {
+    return this.b.tensorDataSync(id) as Float32Array;
+  }
+  scalar(id: number): number {
+    return this.read(id)[0];
+  }
+  dispose(): void {
+    this.free([...this.consts.values()]);
+    this.consts.clear();
+  }
+}
+
+/** A TensorFlow resource variable (what Keras's weights are), float32. */
+class Variable {
+  readonly handle: number;
+  constructor(private n: Native, readonly shape: number[], values: Float32Array) {
+    const b = n.b;
+    this.handle = n.run1("VarHandleOp", [
+      n.type("dtype", b.TF_FLOAT),
+      { name: "shape", type: b.TF_ATTR_SHAPE, value: shape },
+      n.str("container", ""),
+      n.str("shared_name", `fmnist_native_${process.pid}_${++variableCounter}`),
+    ], [], null);
+    this.assign(values);
+  }
+  assign(values: Float32Array): void {
+    const v = this.n.tensor(this.shape, values);
+    this.n.run("AssignVariableOp", [this.n.type("dtype", this.n.b.TF_FLOAT)], [this.handle, v], 0, null);
+    this.n.free([v]);
+  }
+  read(scratch: number[]): number {
+    return this.n.run1("ReadVariableOp", [this.n.type("dtype", this.n.b.TF_FLOAT)], [this.handle], scratch);
+  }
+  values(): Float32Array {
+    const scratch: number[] = [];
+    const out = Float32Array.from(this.n.read(this.read(scratch)));
+    this.n.free(scratch);
+    return out;
+  }
+  dispose(): void {
+    this.n.run("DestroyResourceOp", [this.n.bool("ignore_lookup_error", true)], [this.handle], 0, null);
+    this.n.free([this.handle]);
+  }
+}
+
+// ------------------------------------------------------------ the model plan
+
+type Layer =
+  | { kind: "conv"; kernel: number; bias: number | null; strides: number[]; padding: string; relu: boolean;
+      inShape: number[]; outShape: number[] }
+  | { kind: "pool"; ksize: number[]; strides: number[]; padding: string; inShape: number[] }
+  | { kind: "flatten"; inShape: number[]; size: number }
+  | { kind: "dense"; kernel: number; bias: number | null; relu: boolean; softmax: boolean };
+
+interface Plan {
+  layers: Layer[];
+  weights: tf.LayerVariable[];
+  inputShape: number[];
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+const pair = (v: unknown): number[] | null => {
+  const a = Array.isArray(v) ? v : [v, v];
+  return a.length === 2 && a.every((x) => Number.isInteger(x) && x > 0) ? (a as number[]) : null;
+};
+const dims = (shape: unknown): number[] | null => {
+  if (!Array.isArray(shape) || Array.isArray(shape[0])) return null;
+  const rest = shape.slice(1);
+  return rest.every((d) => Number.isInteger(d) && d > 0) ? (rest as number[]) : null;
+};
+
+/**
+ * The native plan for a model, or a reason why the model needs tfjs-layers'
+ * generic fit (any other layer, activation, loss, metric, optimizer or setting).
+ */
+export function planFor(model: tf.LayersModel): Plan | string {
+  if (!nativeBinding()) return "the native TensorFlow backend is not in use";
+  const opt = model.optimizer as unknown as { getClassName?: () => string; getConfig?: () => Record<string, unknown> } | undefined;
+  if (!opt || opt.getClassName?.() !== "Adam") return "the optimizer is not Adam";
+  const oc = opt.getConfig?.() ?? {};
+  const losses = (model as unknown as { loss?: unknown }).loss;
+  const lossName = Array.isArray(losses) ? losses[0] : losses;
+  if (lossName !== "sparseCategoricalCrossentropy" && lossName !== "sparse_categorical_crossentropy") {
+    return "the loss is not sparse categorical cross-entropy";
+  }
+  const metrics = (model as unknown as { metrics?: unknown }).metrics;
+  const metricNames = Array.isArray(metrics) ? metrics : metrics === undefined ? [] : [metrics];
+  if (metricNames.some((m) => m !== "accuracy" && m !== "acc")) return "a metric other than accuracy is compiled";
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) return "the model has several inputs or outputs";
+
+  const weights: tf.LayerVariable[] = [];
+  const layers: Layer[] = [];
+  const addWeight = (w: tf.LayerVariable) => weights.push(w) - 1;
+  for (let i = 0; i < model.layers.length; i++) {
+    const layer = model.layers[i];
+    const cls = layer.getClassName();
+    const cfg = layer.getConfig() as Record<string, unknown>;
+    const last = i === model.layers.length - 1;
+    if (cls === "InputLayer") continue;
+    const input = layer.input;
+    const inShape = Array.isArray(input) ? null : dims(input.shape);
+    if (!inShape || !layer.trainable) return `layer ${layer.name} has an unknown input shape or is frozen`;
+    if (cfg.kernelRegularizer || cfg.biasRegularizer || cfg.activityRegularizer || cfg.kernelConstraint || cfg.biasConstraint) {
+      return `layer ${layer.name} has a regularizer or constraint`;
+    }
+    const act = cfg.activation;
+    if (act !== undefined && act !== "relu" && act !== "linear" && !(act === "softmax" && last && cls === "Dense")) {
+      return `layer ${layer.name} uses activation ${String(act)}`;
+    }
+    const w = layer.trainableWeights;
+    if (cls === "Conv2D") {
+      const strides = pair(cfg.strides);
+      const dil = pair(cfg.dilationRate ?? 1);
+      const outShape = dims(layer.outputShape);
+      if (!strides || !dil || dil[0] !== 1 || dil[1] !== 1 || cfg.dataFormat !== "channelsLast" || !outShape || inShape.length !== 3) {
+        return `conv layer ${layer.name} has unsupported settings`;
+      }
+      layers.push({ kind: "conv", kernel: addWeight(w[0]), bias: cfg.useBias ? addWeight(w[1]) : null,
+        strides: [1, strides[0], strides[1], 1], padding: String(cfg.padding).toUpperCase(), relu: act === "relu", inShape, outShape });
+    } else if (cls === "MaxPooling2D") {
+      const pool = pair(cfg.poolSize);
+      const strides = pair(cfg.strides ?? cfg.poolSize);
+      if (!pool || !strides || cfg.dataFormat !== "channelsLast") return `pooling layer ${layer.name} has unsupported settings`;
+      layers.push({ kind: "pool", ksize: [1, pool[0], pool[1], 1], strides: [1, strides[0], strides[1], 1],
+        padding: String(cfg.padding).toUpperCase(), inShape });
+    } else if (cls === "Flatten") {
+      layers.push({ kind: "flatten", inShape, size: inShape.reduce((a, b) => a * b, 1) });
+    } else if (cls === "Dense") {
+      if (inShape.length !== 1) return `dense layer ${layer.name} takes a ${inShape.length}-D input`;
+      layers.push({ kind: "dense", kernel: addWeight(w[0]), bias: cfg.useBias ? addWeight(w[1]) : null,
+        relu: act === "relu", softmax: act === "softmax" });
+    } else {
+      return `layer ${layer.name} is a ${cls}`;
+    }
+  }
+  const lastLayer = layers[layers.length - 1];
+  if (!lastLayer || lastLayer.kind !== "dense" || !lastLayer.softmax) return "the last layer is not a softmax Dense layer";
+  if (weights.length !== model.trainableWeights.length || model.nonTrainableWeights.length > 0) {
+    return "the model has weights outside Conv2D/Dense layers";
+  }
+  const inputShape = dims(model.inputs[0].shape);
+  if (!inputShape) return "the input shape is not fixed";
+  const num = (v: unknown, d: number) => (typeof v === "number" && Number.isFinite(v) ? v : d);
+  return {
+    layers, weights, inputShape,
+    learningRate: num(oc.learningRate, 0.001), beta1: num(oc.beta1, 0.9), beta2: num(oc.beta2, 0.999),
+    // tfjs's Adam defaults epsilon to the backend's (1e-7, Keras's default too).
+    epsilon: num(oc.epsilon, tf.backend().epsilon()),
+  };
+}
+
+// ------------------------------------------------------------ trainer
+
+interface AdamState {
+  step: number;
+  m: Float32Array[];
+  v: Float32Array[];
+}
+/** Adam's moments per model between fit calls (garbage-collected with the model). */
+const adamStates = new WeakMap<tf.LayersModel, AdamState>();
+
+export interface BatchData {
+  images: Float32Array;
+  labels: Uint8Array;
+  count: number;
+}
+
+export interface EpochMetrics {
+  loss: number;
+  accuracy: number;
+}
+
+/** Trains one model natively; create with NativeTrainer.create, always dispose(). */
+export class NativeTrainer {
+  private n: Native;
+  private vars: Variable[];
+  private m: Variable[];
+  private v: Variable[];
+  private state: AdamState;
+  private sampleSize: number;
+  // Device-side running sums for the current epoch.
+  private lossSum = -1;
+  private correctSum = -1;
+  private seen = 0;
+
+  private constructor(private model: tf.LayersModel, private plan: Plan, b: Binding) {
+    this.n = new Native(b);
+    this.sampleSize = plan.inputShape.reduce((a, c) => a * c, 1);
+    const shapes = plan.weights.map((w) => w.shape as number[]);
+    this.vars = plan.weights.map((w, i) => new Variable(this.n, shapes[i], w.read().dataSync() as Float32Array));
+    const prior = adamStates.get(model);
+    const fresh = !prior || prior.m.length !== shapes.length || prior.m.some((a, i) => a.length !== size(shapes[i]));
+    this.state = fresh
+      ? { step: 0, m: shapes.map((s) => new Float32Array(size(s))), v: shapes.map((s) => new Float32Array(size(s))) }
+      : prior!;
+    this.m = shapes.map((s, i) => new Variable(this.n, s, this.state.m[i]));
+    this.v = shapes.map((s, i) => new Variable(this.n, s, this.state.v[i]));
+  }
+
+  /** A trainer, or the reason the model needs the generic path. */
+  static create(model: tf.LayersModel): NativeTrainer | string {
+    const plan = planFor(model);
+    const b = nativeBinding();
+    if (typeof plan === "string" || !b) return typeof plan === "string" ? plan : "no native binding";
+    return new NativeTrainer(model, plan, b);
+  }
+
+  /** Floats per sample the model takes (784 for 28x28x1). */
+  get inputSize(): number {
+    return this.sampleSize;
+  }
+
+  private shapeConst(shape: number[]): number {
+    return this.n.constant(`shape:${shape.join(",")}`, () => Int32Array.from(shape), [shape.length]);
+  }
+
+  private floatConst(value: number): number {
+    return this.n.constant(`float:${value}`, () => Float32Array.of(value), []);
+  }
+
+  /**
+   * Forward pass of `batch` samples at handle x. Returns the logits and, per
+   * layer, the activations the backward pass needs. All handles go to scratch.
+   */
+  private forward(x: number, batch: number, weights: number[], scratch: number[]) {
+    const n = this.n;
+    const T = n.T;
+    const acts: number[] = [x]; // acts[i] = input of layer i
+    let h = x;
+    for (const layer of this.plan.layers) {
+      switch (layer.kind) {
+        case "conv":
+          h = n.run1("Conv2D", [T, n.ints("strides", layer.strides), n.str("padding", layer.padding)], [h, weights[layer.kernel]], scratch);
+          if (layer.bias !== null) h = n.run1("BiasAdd", [T], [h, weights[layer.bias]], scratch);
+          if (layer.relu) h = n.run1("Relu", [T], [h], scratch);
+          break;
+        case "pool":
+          h = n.run1("MaxPool", [T, n.ints("ksize", layer.ksize), n.ints("strides", layer.strides), n.str("padding", layer.padding)], [h], scratch);
+          break;
+        case "flatten":
+          h = n.run1("Reshape", [T, n.type("Tshape", n.b.TF_INT32)], [h, this.shapeConst([batch, layer.size])], scratch);
+          break;
+        case "dense":
+          h = n.run1("MatMul", [T, n.bool("transpose_a", false), n.bool("transpose_b", false)], [h, weights[layer.kernel]], scratch);
+          if (layer.bias !== null) h = n.run1("BiasAdd", [T], [h, weights[layer.bias]], scratch);
+          if (layer.relu) h = n.run1("Relu", [T], [h], scratch);
+          break;
+      }
+      acts.push(h);
+    }
+    return { logits: h, acts };
+  }
+
+  /** Per-sample losses and the number of correct predictions (handles in scratch). */
+  private lossAndCorrect(logits: number, labels: number, scratch: number[]) {
+    const n = this.n;
+    const [lossVec, dLogits] = n.run("SparseSoftmaxCrossEntropyWithLogits", [n.T, n.type("Tlabels", n.b.TF_INT32)], [logits, labels], 2, scratch);
+    const axis0 = this.n.constant("axis0", () => Int32Array.of(0), []);
+    const axis1 = this.n.constant("axis1", () => Int32Array.of(1), []);
+    const lossSum = n.run1("Sum", [n.T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)], [lossVec, axis0], scratch);
+    const predicted = n.run1("ArgMax", [n.T, n.type("Tidx", n.b.TF_INT32), n.type("output_type", n.b.TF_INT32)], [logits, axis1], scratch);
+    const hit = n.run1("Equal", [n.type("T", n.b.TF_INT32)], [predicted, labels], scratch);
+    const hitF = n.run1("Cast", [n.type("SrcT", n.b.TF_BOOL), n.type("DstT", n.b.TF_FLOAT)], [hit], scratch);
+    const correct = n.run1("Sum", [n.T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)], [hitF, axis0], scratch);
+    return { dLogits, lossSum, correct };
+  }
+
+  private accumulate(lossSum: number, correct: number, count: number): void {
+    const n = this.n;
+    const add = (acc: number, v: number) => {
+      if (acc < 0) return n.run1("Identity", [n.T], [v], null);
+      const out = n.run1("AddV2", [n.T], [acc, v], null);
+      n.free([acc]);
+      return out;
+    };
+    this.lossSum = add(this.lossSum, lossSum);
+    this.correctSum = add(this.correctSum, correct);
+    this.seen += count;
+  }
+
+  /** Mean loss and accuracy over the samples seen this epoch so far (reads two scalars). */
+  metrics(): EpochMetrics {
+    if (this.seen === 0) return { loss: NaN, accuracy: NaN };
+    return { loss: this.n.scalar(this.lossSum) / this.seen, accuracy: this.n.scalar(this.correctSum) / this.seen };
+  }
+
+  private resetMetrics(): void {
+    this.n.free([this.lossSum, this.correctSum].filter((id) => id >= 0));
+    this.lossSum = this.correctSum = -1;
+    this.seen = 0;
+  }
+
+  private makeBatch(data: BatchData, order: Int32Array | null, start: number, batch: number, scratch: number[]) {
+    const size = this.sampleSize;
+    // A fresh buffer per batch: TensorFlow borrows the memory until the handle is freed.
+    const xs = new Float32Array(batch * size);
+    const ys = new Int32Array(batch);
+    for (let i = 0; i < batch; i++) {
+      const s = order ? order[start + i] : start + i;
+      xs.set(data.images.subarray(s * size, (s + 1) * size), i * size);
+      ys[i] = data.labels[s];
+    }
+    const x = this.n.tensor([batch, ...this.plan.inputShape], xs);
+    const y = this.n.tensor([batch], ys);
+    scratch.push(x, y);
+    return { x, y };
+  }
+
+  /** One optimizer step on samples order[start .. start+batch). */
+  trainBatch(data: BatchData, order: Int32Array | null, start: number, batch: number): void {
+    const n = this.n;
+    const T = n.T;
+    const scratch: number[] = [];
+    try {
+      const { x, y } = this.makeBatch(data, order, start, batch, scratch);
+      const weights = this.vars.map((v) => v.read(scratch));
+      const { logits, acts } = this.forward(x, batch, weights, scratch);
+      const { dLogits, lossSum, correct } = this.lossAndCorrect(logits, y, scratch);
+      this.accumulate(lossSum, correct, batch);
+
+      // Backward: d(mean loss)/d(logits) = (softmax - onehot) / batch.
+      let g = n.run1("Mul", [T], [dLogits, this.floatConst(1 / batch)], scratch);
+      const grads = new Array<number>(weights.length);
+      const layers = this.plan.layers;
+      for (let i = layers.length - 1; i >= 0; i--) {
+        const layer = layers[i];
+        const input = acts[i];
+        const output = acts[i + 1];
+        const needInputGrad = i > 0;
+        switch (layer.kind) {
+          case "dense":
+            if (layer.relu) g = n.run1("ReluGrad", [T], [g, output], scratch);
+            grads[layer.kernel] = n.run1("MatMul", [T, n.bool("transpose_a", true), n.bool("transpose_b", false)], [input, g], scratch);
+            if (layer.bias !== null) grads[layer.bias] = n.run1("BiasAddGrad", [T], [g], scratch);
+            if (needInputGrad) {
+              g = n.run1("MatMul", [T, n.bool("transpose_a", false), n.bool("transpose_b", true)], [g, weights[layer.kernel]], scratch);
+            }
+            break;
+          case "flatten":
+            g = n.run1("Reshape", [T, n.type("Tshape", n.b.TF_INT32)], [g, this.shapeConst([batch, ...layer.inShape])], scratch);
+            break;
+          case "pool":
+            g = n.run1("MaxPoolGrad", [T, n.ints("ksize", layer.ksize), n.ints("strides", layer.strides), n.str("padding", layer.padding)],
+              [input, output, g], scratch);
+            break;
+          case "conv": {
+            if (layer.relu) g = n.run1("ReluGrad", [T], [g, output], scratch);
+            const convAttrs = [T, n.ints("strides", layer.strides), n.str("padding", layer.padding)];
+            const kShape = this.vars[layer.kernel].shape;
+            grads[layer.kernel] = n.run1("Conv2DBackpropFilter", convAttrs, [input, this.shapeConst(kShape), g], scratch);
+            if (layer.bias !== null) grads[layer.bias] = n.run1("BiasAddGrad", [T], [g], scratch);
+            if (needInputGrad) {
+              g = n.run1("Conv2DBackpropInput", convAttrs, [this.shapeConst([batch, ...layer.inShape]), weights[layer.kernel], g], scratch);
+            }
+            break;
+          }
+        }
+      }
+
+      // TensorFlow's Adam (the update rule of Keras's Adam).
+      const p = this.plan;
+      const t = ++this.state.step;
+      const b1p = n.tensor([], Float32Array.of(Math.pow(p.beta1, t)));
+      const b2p = n.tensor([], Float32Array.of(Math.pow(p.beta2, t)));
+      scratch.push(b1p, b2p);
+      const consts = [this.floatConst(p.learningRate), this.floatConst(p.beta1), this.floatConst(p.beta2), this.floatConst(p.epsilon)];
+      const adamAttrs = [T, n.bool("use_locking", false), n.bool("use_nesterov", false)];
+      for (let k = 0; k < grads.length; k++) {
+        n.run("ResourceApplyAdam", adamAttrs, [this.vars[k].handle, this.m[k].handle, this.v[k].handle, b1p, b2p, ...consts, grads[k]], 0, null);
+      }
+    } finally {
+      n.free(scratch);
+    }
+  }
+
+  /** Mean loss and accuracy of the current weights on a data set (forward only). */
+  evaluate(data: BatchData, batchSize = 500): EpochMetrics {
+    const n = this.n;
+    let loss = 0;
+    let correct = 0;
+    const weightScratch: number[] = [];
+    try {
+      const weights = this.vars.map((v) => v.read(weightScratch));
+      for (let start = 0; start < data.count; start += batchSize) {
+        const batch = Math.min(batchSize, data.count - start);
+        const scratch: number[] = [];
+        try {
+          const { x, y } = this.makeBatch(data, null, start, batch, scratch);
+          const { logits } = this.forward(x, batch, weights, scratch);
+          const r = this.lossAndCorrect(logits, y, scratch);
+          loss += n.scalar(r.lossSum);
+          correct += n.scalar(r.correct);
+        } finally {
+          n.free(scratch);
+        }
+      }
+    } finally {
+      n.free(weightScratch);
+    }
+    return { loss: loss / data.count, accuracy: correct / data.count };
+  }
+
+  /**
+   * One epoch over `data` in `order` (null: as stored). Yields to the event
+   * loop about every 50 ms so notebooks and progress bars stay live.
+   */
+  async trainEpoch(
+    data: BatchData,
+    order: Int32Array | null,
+    batchSize: number,
+    onBatch?: (done: number, metrics: () => EpochMetrics) => void,
+  ): Promise<EpochMetrics> {
+    this.resetMetrics();
+    let lastYield = performance.now();
+    let done = 0;
+    for (let start = 0; start < data.count; start += batchSize) {
+      this.trainBatch(data, order, start, Math.min(batchSize, data.count - start));
+      done++;
+      onBatch?.(done, () => this.metrics());
+      if (performance.now() - lastYield > 50) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
+    }
+    const result = this.metrics();
+    this.resetMetrics();
+    return result;
+  }
+
+  /** Copies the trained weights into the model (and Adam's state into host memory). */
+  syncToModel(): void {
+    tf.tidy(() => {
+      this.plan.weights.forEach((w, i) => w.write(tf.tensor(this.vars[i].values(), w.shape as number[])));
+    });
+    this.state.m = this.m.map((v) => v.values());
+    this.state.v = this.v.map((v) => v.values());
+    adamStates.set(this.model, this.state);
+  }
+
+  /** Gradients of the mean loss for one batch, without updating (for tests). */
+  gradients(data: BatchData): Float32Array[] {
+    const saved = this.vars.map((v) => v.values());
+    const m = this.m.map((v) => v.values());
+    const vv = this.v.map((v) => v.values());
+    const step = this.state.step;
+    // Plain gradient descent cannot be asked of ResourceApplyAdam, so recover
+    // the gradient from one Adam step started at zero moments: m1 = (1 - beta1) g.
+    this.m.forEach((v) => v.assign(new Float32Array(v.values().length)));
+    this.v.forEach((v) => v.assign(new Float32Array(v.values().length)));
+    this.state.step = 0;
+    this.trainBatch(data, null, 0, data.count);
+    this.resetMetrics();
+    const grads = this.m.map((v) => v.values().map((x) => x / (1 - this.plan.beta1)));
+    this.vars.forEach((v, i) => v.assign(saved[i]));
+    this.m.forEach((v, i) => v.assign(m[i]));
+    this.v.forEach((v, i) => v.assign(vv[i]));
+    this.state.step = step;
+    return grads;
+  }
+
+  dispose(): void {
+    this.resetMetrics();
+    for (const v of [...this.vars, ...this.m, ...this.v]) v.dispose();
+    this.n.dispose();
+  }
+}
+
+function size(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}

@@ -1,0 +1,77 @@
+// Smoke run of the benchmark harness (`npm run bench`) with minimal sizes: it
+// must run both sides end to end and write well-formed results. No timing
+// assertions: timings on a shared machine say nothing about correctness.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as path from "path";
+import { spawnSync } from "child_process";
+import { repoRoot, makeTempDir, removeDir, sharedDataDir } from "./helpers";
+import { parseArgs, median } from "../bench/run";
+
+test("bench options: defaults, --quick and bad values", () => {
+  const d = parseArgs([]);
+  assert.equal(d.epochs, 3);
+  assert.equal(d.samples, 48000);
+  assert.equal(d.validation, 12000);
+  assert.equal(d.batchSize, 32);
+  const q = parseArgs(["--quick"]);
+  assert.deepEqual([q.epochs, q.samples, q.validation, q.test], [2, 6000, 1500, 2000]);
+  assert.equal(parseArgs(["--samples", "400"]).validation, 100);
+  assert.throws(() => parseArgs(["--samples", "50000"]), /--samples needs a whole number between 1 and 48000, got 50000/);
+  assert.throws(() => parseArgs(["--epochs", "x"]), /--epochs/);
+  assert.throws(() => parseArgs(["--keras", "maybe"]), /--keras takes yes, no or if-installed/);
+  assert.throws(() => parseArgs(["--fast"]), /unknown option --fast/);
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 2, 3]), 2.5);
+});
+
+test("npm run bench smoke run writes JSON, chart and table", (t) => {
+  const out = makeTempDir("fmnist-bench-");
+  const data = makeTempDir("fmnist-bench-data-");
+  try {
+    const r = spawnSync(process.execPath, [path.join(repoRoot, "build", "bench", "run.js"),
+      "--epochs", "2", "--samples", "96", "--validation", "32", "--test", "64", "--no-notebook", "--keras", "if-installed", "--out", out],
+    { cwd: repoRoot, encoding: "utf8", timeout: 600_000, env: { ...process.env, FMNIST_DATA_DIR: data, FASHION_MNIST_MIRROR: sharedDataDir } });
+    assert.equal(r.status, 0, `bench failed:\n${r.stderr}\n${r.stdout}`);
+    const skipped = /Keras reference (skipped[^\n]*)/.exec(r.stderr);
+    if (skipped) t.diagnostic(`Keras side ${skipped[1]}`);
+
+    const files = fs.readdirSync(out).sort();
+    assert.equal(files.length, 3, `result files: ${files}`);
+    assert.deepEqual(files.map((f) => path.extname(f)), [".html", ".json", ".md"]);
+    const res = JSON.parse(fs.readFileSync(path.join(out, files[1]), "utf8"));
+    assert.equal(res.schema, 1);
+    assert.equal(res.options.samples, 96);
+    assert.equal(res.project.epochs.length, 2);
+    for (const e of res.project.epochs) {
+      assert.ok(e.seconds > 0 && e.cpu_seconds > 0 && Number.isFinite(e.loss) && e.val_accuracy >= 0, JSON.stringify(e));
+    }
+    assert.equal(res.project.ready.params, 394530);
+    assert.ok(res.project.finish.test_accuracy >= 0 && res.project.finish.test_accuracy <= 1);
+    assert.ok(res.project.finish.peak_rss_mb > 50);
+    assert.ok(res.data_loading.project_seconds > 0);
+    assert.equal(res.versions.project.backend, "tensorflow");
+    assert.ok(res.summary.project.samples_per_second > 0);
+    if (res.keras) {
+      assert.equal(res.keras_skipped, null);
+      assert.equal(res.keras.epochs.length, 2);
+      assert.equal(res.keras.ready.params, 394530, "the Keras reference builds the same model");
+      assert.equal(res.versions.keras.tensorflow, res.versions.project.tensorflow, "both sides run the same TensorFlow");
+      assert.equal(res.summary.ratio.per_epoch.length, 2);
+      assert.ok(res.summary.ratio.epoch_seconds > 0);
+    } else {
+      assert.match(res.keras_skipped, /skipped/);
+      assert.equal(res.summary.ratio, null);
+    }
+    const html = fs.readFileSync(path.join(out, files[0]), "utf8");
+    assert.ok(html.includes("Plotly.newPlot"), "the chart is drawn");
+    assert.ok(!/<script[^>]+src=/i.test(html), "no remote scripts: plotly.js is embedded");
+    const md = fs.readFileSync(path.join(out, files[2]), "utf8");
+    assert.match(md, /\| epoch seconds, median \(min-max\) \|/);
+    assert.match(md, /Command: `npm run bench -- --epochs 2 --samples 96/);
+  } finally {
+    removeDir(out);
+    removeDir(data);
+  }
+});

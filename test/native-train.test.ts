@@ -1,0 +1,114 @@
+// The native training path (lib/native-train.ts) that fit uses for the seed's
+// model: its gradients must be tfjs's autodiff gradients, it must free every
+// TensorFlow handle it makes, and it must train as well as model.fit does.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import * as path from "path";
+import { tf } from "../lib/tf";
+import { loadFashionMnist, normalizeSet, splitValidation, takeFirst, type FashionMnist } from "../lib/dataset";
+import { createModel } from "../lib/model";
+import { fit, evaluate } from "../lib/train";
+import { NativeTrainer, nativeHandleCount, planFor } from "../lib/native-train";
+import { makeTempDir, removeDir, sharedDataDir } from "./helpers";
+
+let tmp: string;
+let data: FashionMnist;
+
+before(async () => {
+  tmp = makeTempDir();
+  data = await loadFashionMnist({ cacheDir: path.join(tmp, "cache"), mirrors: [sharedDataDir], officialMirrors: false, quiet: true });
+});
+after(() => removeDir(tmp));
+
+test("native gradients equal tfjs autodiff gradients of the seed's loss", () => {
+  const model = createModel({ seed: 5 });
+  const batch = normalizeSet(takeFirst(data.train, 48));
+  const trainer = NativeTrainer.create(model);
+  assert.ok(typeof trainer !== "string", `the seed's model takes the native path (${trainer})`);
+  try {
+    const native = trainer.gradients(batch);
+    const x = tf.tensor4d(batch.images, [batch.count, 28, 28, 1]);
+    const y = tf.tensor1d(Int32Array.from(batch.labels), "int32");
+    const { value, grads } = tf.variableGrads(() =>
+      // Mean sparse categorical cross-entropy of the softmax output.
+      tf.losses.softmaxCrossEntropy(tf.oneHot(y, 10), tf.log(model.apply(x, { training: true }) as tf.Tensor2D)));
+    model.trainableWeights.forEach((w, i) => {
+      const auto = grads[(w.read() as tf.Variable).name].dataSync();
+      assert.equal(auto.length, native[i].length);
+      let maxDiff = 0;
+      let maxAbs = 0;
+      for (let j = 0; j < auto.length; j++) {
+        maxDiff = Math.max(maxDiff, Math.abs(auto[j] - native[i][j]));
+        maxAbs = Math.max(maxAbs, Math.abs(auto[j]));
+      }
+      assert.ok(maxAbs > 1e-4, `${w.name}: gradient is not all zero`);
+      assert.ok(maxDiff < 1e-5 * Math.max(1, maxAbs * 100), `${w.name}: max |native - autodiff| = ${maxDiff} (max |g| ${maxAbs})`);
+    });
+    tf.dispose([x, y, value, ...Object.values(grads)]);
+  } finally {
+    trainer.dispose();
+    model.dispose();
+  }
+  assert.equal(nativeHandleCount(), 0, "every native handle is freed");
+});
+
+test("fit on the native path trains like model.fit and frees all native handles", async () => {
+  const subset = normalizeSet(takeFirst(data.train, 3000));
+  const { train, validation } = splitValidation(subset, 600);
+  const run = async (trainer: string | undefined) => {
+    const saved = process.env.FMNIST_TRAINER;
+    if (trainer === undefined) delete process.env.FMNIST_TRAINER;
+    else process.env.FMNIST_TRAINER = trainer;
+    try {
+      const model = createModel({ seed: 7 });
+      const r = await fit(model, train, validation, { epochs: 2, batchSize: 32, seed: 7, progress: "none" });
+      const ev = evaluate(model, validation); // the model holds the trained weights
+      model.optimizer.dispose(); // Adam's two step-count scalars (tfjs's, not ours)
+      model.dispose();
+      return { r, ev };
+    } finally {
+      if (saved === undefined) delete process.env.FMNIST_TRAINER;
+      else process.env.FMNIST_TRAINER = saved;
+    }
+  };
+  const tensorsBefore = tf.memory().numTensors;
+  const native = await run(undefined);
+  assert.equal(nativeHandleCount(), 0, "native handles freed after fit");
+  assert.equal(tf.memory().numTensors, tensorsBefore, "no tfjs tensors left behind");
+  const layers = await run("layers");
+  const nv = native.r.history[1].val_accuracy!;
+  const lv = layers.r.history[1].val_accuracy!;
+  assert.ok(nv > 0.7, `native validation accuracy ${nv}`);
+  assert.ok(Math.abs(nv - lv) < 0.05, `native ${nv} vs model.fit ${lv}`);
+  // The epoch metrics fit reports are those of the weights it leaves in the model.
+  assert.ok(Math.abs(native.ev.accuracy - nv) < 1e-6, `evaluate ${native.ev.accuracy} vs val_accuracy ${nv}`);
+  assert.ok(native.r.history[1].loss < native.r.history[0].loss);
+});
+
+test("a failing epoch callback still frees the native handles", async () => {
+  const model = createModel({ seed: 2 });
+  const set = normalizeSet(takeFirst(data.train, 320));
+  await assert.rejects(
+    fit(model, set, undefined, { epochs: 2, progress: "none", onEpochEnd: () => { throw new Error("stop here"); } }),
+    /stop here/,
+  );
+  assert.equal(nativeHandleCount(), 0);
+  model.dispose();
+});
+
+test("models outside the native path are named with the reason and train with model.fit", async () => {
+  const model = tf.sequential();
+  model.add(tf.layers.flatten({ inputShape: [28, 28, 1] }));
+  model.add(tf.layers.dense({ units: 16, activation: "tanh" }));
+  model.add(tf.layers.dense({ units: 10, activation: "softmax" }));
+  model.compile({ optimizer: tf.train.adam(), loss: "sparseCategoricalCrossentropy", metrics: ["accuracy"] });
+  assert.match(String(planFor(model)), /activation tanh/);
+  const set = normalizeSet(takeFirst(data.train, 320));
+  const r = await fit(model, set, undefined, { epochs: 1, progress: "none" });
+  assert.ok(Number.isFinite(r.history[0].loss));
+  const sgd = createModel();
+  sgd.compile({ optimizer: tf.train.sgd(0.1), loss: "sparseCategoricalCrossentropy", metrics: ["accuracy"] });
+  assert.match(String(planFor(sgd)), /not Adam/);
+  model.dispose();
+  sgd.dispose();
+});
