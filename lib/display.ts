@@ -47,6 +47,8 @@ export interface Shower {
   showMarkdown(md: string): void;
   /** Plain text. */
   showText(text: string): void;
+  /** A JSON value (`application/json`, JupyterLab's collapsible JSON viewer; safe when untrusted). */
+  showJson(value: unknown): void;
 }
 
 // ---------------------------------------------------------------------------
@@ -212,7 +214,11 @@ function plainJson(fig: PlotlyFigure): PlotlyFigure {
 // Showing things
 // ---------------------------------------------------------------------------
 
-type Rich = { mime: 'plotly'; fig: PlotlyFigure } | { mime: 'html' | 'markdown' | 'text'; s: string } | { mime: 'png'; b: Uint8Array };
+type Rich =
+  | { mime: 'plotly'; fig: PlotlyFigure }
+  | { mime: 'html' | 'markdown' | 'text'; s: string }
+  | { mime: 'png'; b: Uint8Array }
+  | { mime: 'json'; value: unknown };
 
 function summarize(item: Rich): string {
   switch (item.mime) {
@@ -225,6 +231,8 @@ function summarize(item: Rich): string {
     case 'markdown':
     case 'text':
       return String(item.s);
+    case 'json':
+      return JSON.stringify(item.value, null, 2);
   }
 }
 
@@ -246,6 +254,10 @@ function send(sink: DisplaySink, item: Rich): void {
       return;
     case 'text':
       sink.text(String(item.s));
+      return;
+    case 'json':
+      // Like the Plotly figure: tslab forwards a non-Uint8Array payload as is.
+      sink.raw('application/json', JSON.parse(JSON.stringify(item.value)) as string);
       return;
   }
 }
@@ -283,6 +295,7 @@ function makeShower(getSink: () => DisplaySink, printText: (line: string) => voi
     showPng: (bytes) => emit({ mime: 'png', b: bytes }, getSink, printText),
     showMarkdown: (md) => emit({ mime: 'markdown', s: md }, getSink, printText),
     showText: (text) => emit({ mime: 'text', s: text }, getSink, printText),
+    showJson: (value) => emit({ mime: 'json', value }, getSink, printText),
   };
 }
 
@@ -298,6 +311,8 @@ export const showPng: (bytes: Uint8Array) => void = shared.showPng;
 export const showMarkdown: (md: string) => void = shared.showMarkdown;
 /** Shows plain text; prints it outside a notebook. */
 export const showText: (text: string) => void = shared.showText;
+/** Shows a JSON value (`application/json`); prints it indented outside a notebook. */
+export const showJson: (value: unknown) => void = shared.showJson;
 
 /**
  * An output area that each call overwrites (tslab's `newDisplay()`), for live

@@ -13,3 +13,5 @@ export * from "./display";
 export * from "./plots";
 export * from "./images";
 export * from "./views";
+export * from "./evaluation-plots";
+export * from "./run-facts";

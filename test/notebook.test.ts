@@ -6,6 +6,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { makeTempDir, removeDir, repoRoot, sharedDataDir } from "./helpers";
+import * as fm from "../lib";
 
 interface Output {
   output_type: string;
@@ -65,6 +66,35 @@ test("the main notebook runs end to end under tslab and shows what the seed show
     const names = figures[figures.length - 1].data.map((t) => t.name);
     assert.ok(names.some((n) => /valid/i.test(n ?? "")), `validation trace in ${names}`);
     assert.ok(rich("text/markdown").some((m) => /Test accuracy is/.test(join(m as string))), "observations");
+
+    // Section 5.4-5.7: confusion matrix, per-class report, class distribution, confident mistakes.
+    const traces = figures.flatMap((f) => f.data as { type?: string; uid?: string; x?: unknown[]; y?: unknown[]; z?: number[][] }[]);
+    const counts = traces.find((t) => t.uid === "confusion-counts");
+    assert.ok(counts && counts.type === "heatmap", "a confusion-matrix heatmap of counts");
+    assert.equal(counts.z!.flat().reduce((a, b) => a + b, 0), 1000, "the confusion matrix counts every test image");
+    assert.deepEqual(counts.x, [...fm.CLASS_NAMES], "class names on the predicted axis");
+    assert.deepEqual(counts.y, [...fm.CLASS_NAMES], "class names on the true axis");
+    const share = traces.find((t) => t.uid === "confusion-share");
+    assert.ok(share, "a row-normalized confusion heatmap");
+    for (const row of share.z!) assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-9, "each row of shares sums to 1");
+    const bars = traces.filter((t) => t.type === "bar" && /^distribution-/.test(t.uid ?? ""));
+    assert.deepEqual(
+      bars.map((t) => (t.y as number[]).reduce((a, b) => a + b, 0)),
+      [1600, 400, 1000],
+      "class distribution bars for the training, validation and test splits",
+    );
+    assert.match(html, /<th[^>]*>precision<\/th>[\s\S]*<th[^>]*>recall<\/th>[\s\S]*<th[^>]*>f1<\/th>[\s\S]*<th[^>]*>support<\/th>/, "per-class report table");
+    for (const name of ["T-shirt/top", "Ankle boot", "macro avg", "weighted avg"]) {
+      assert.ok(html.includes(`>${name}</td>`), `report row ${name}`);
+    }
+    assert.match(html, /mistakes the model was most sure about/, "confident mistakes grid");
+    const facts = rich("application/json").find((j) => (j as { kind?: string }).kind === fm.RUN_FACTS_KIND) as fm.RunFacts | undefined;
+    assert.ok(facts, "the run facts as JSON");
+    assert.equal(facts.backend, "tensorflow");
+    assert.equal(facts.epochs, 1);
+    assert.equal(facts.testSamples, 1000);
+    assert.match(stdout, new RegExp(`Test accuracy: ${(facts.testAccuracy * 100).toFixed(2)}%`), "facts match the printed accuracy");
+    assert.equal(Object.keys(facts.datasetSha256).length, 4, "four dataset checksums");
   } finally {
     removeDir(tmp);
   }
