@@ -1,0 +1,54 @@
+# nbgrader configuration for the TypeScript (tslab) exercises of this course.
+# Run nbgrader from this folder (npm run course -- ... does that).
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tslab_grading  # noqa: E402
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+tslab_grading.install()
+
+c = get_config()  # noqa: F821
+
+c.CourseDirectory.course_id = "fashion-mnist-ts"
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db")
+
+# Student stubs for TypeScript: a clear error instead of nbgrader's ValueError
+# ("language 'typescript' has not been specified in ClearSolutions.code_stub").
+c.ClearSolutions.code_stub = {
+    "python": "# YOUR CODE HERE\nraise NotImplementedError()",
+    "typescript": '// YOUR CODE HERE\nthrow new Error("not implemented: replace this line with your solution");',
+}
+c.ClearSolutions.begin_solution_delimeter = "BEGIN SOLUTION"
+c.ClearSolutions.end_solution_delimeter = "END SOLUTION"
+c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
+c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
+
+# Every cell gets this long (seconds) when validating and autograding. Training
+# cells run on small subsets while grading (see below), well inside it.
+c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "120"))
+c.Execute.kernel_name = "tslab"
+c.Execute.startup_timeout = 120
+
+# The submission's kernelspec is replaced by the source's (students cannot pick
+# another kernel); every submission starts on a clean kernel.
+c.Autograde.create_student = True
+
+# Feedback: the hidden tests are removed from what students get back.
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, tslab_grading.StripHiddenTests]
+
+# Small runs while nbgrader executes notebooks (nbgrader itself sets
+# NBGRADER_EXECUTION for the kernel; these are inherited from this process).
+# An explicit value in the environment wins.
+for name, value in {
+    "FMNIST_TRAIN_LIMIT": "2000",
+    "FMNIST_TEST_LIMIT": "1000",
+    "FMNIST_EPOCHS": "2",
+    "FMNIST_SEED": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}.items():
+    os.environ.setdefault(name, value)

@@ -1,0 +1,231 @@
+// The nbgrader workflow for the TypeScript exercises in exercises/, as one command:
+//
+//   npm run course -- generate   [assignment...]   student versions into exercises/release/
+//   npm run course -- validate   [assignment...]   instructor versions pass, student versions fail every test
+//   npm run course -- autograde  [assignment...] [--submissions DIR]   grade exercises/submitted/ (DIR is copied in first)
+//   npm run course -- feedback   [assignment...]   feedback HTML into exercises/feedback/ (hidden tests removed)
+//   npm run course -- grades                      grades.csv plus a per-exercise summary
+//
+// Options: --course DIR (default exercises/), --timeout SECONDS (per cell, default 120).
+// Submissions are laid out as nbgrader expects: <DIR>/<student>/<assignment>/<assignment>.ipynb.
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import pl from "nodejs-polars";
+import { repoRoot } from "../lib/paths";
+
+const COMMANDS = ["generate", "validate", "autograde", "feedback", "grades"] as const;
+type Command = (typeof COMMANDS)[number];
+
+export class CourseError extends Error {}
+
+export interface CourseOptions {
+  course: string;
+  assignments: string[];
+  submissions?: string;
+  timeout?: number;
+  /** Write nbgrader's own output here (default: this process's stdout/stderr). */
+  quiet?: boolean;
+}
+
+function venvBin(): string {
+  return path.join(repoRoot(), ".venv", "bin");
+}
+
+/** Runs nbgrader in the course folder; returns its combined output. Throws on a non-zero exit. */
+export function nbgrader(opts: CourseOptions, args: string[]): string {
+  const bin = path.join(venvBin(), "nbgrader");
+  if (!fs.existsSync(bin)) throw new CourseError(`${bin} is missing: run \`npm run setup\` first.`);
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${venvBin()}${path.delimiter}${process.env.PATH ?? ""}` };
+  if (opts.timeout !== undefined) env.COURSE_CELL_TIMEOUT = String(opts.timeout);
+  const res = spawnSync(bin, [...args, `--CourseDirectory.root=${opts.course}`], {
+    cwd: opts.course, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024,
+  });
+  const output = `${res.stdout ?? ""}${res.stderr ?? ""}`;
+  if (!opts.quiet) process.stdout.write(output);
+  if (res.error) throw new CourseError(`nbgrader ${args.join(" ")}: ${res.error.message}`);
+  if (res.status !== 0) {
+    throw new CourseError(`nbgrader ${args.join(" ")} failed (exit ${res.status}):\n${lastLines(output, 30)}`);
+  }
+  return output;
+}
+
+function lastLines(text: string, n: number): string {
+  return text.trimEnd().split("\n").slice(-n).join("\n");
+}
+
+/** Assignment names: folders under source/ (or the ones asked for, which must exist). */
+export function assignments(opts: CourseOptions): string[] {
+  const source = path.join(opts.course, "source");
+  if (!fs.existsSync(path.join(opts.course, "nbgrader_config.py"))) {
+    throw new CourseError(`${opts.course} is not a course folder (no nbgrader_config.py); pass --course DIR.`);
+  }
+  const all = fs.readdirSync(source, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  for (const a of opts.assignments) {
+    if (!all.includes(a)) throw new CourseError(`no assignment "${a}" in ${source} (have: ${all.join(", ")})`);
+  }
+  return opts.assignments.length ? opts.assignments : all;
+}
+
+const HIDDEN = /BEGIN HIDDEN TESTS|END HIDDEN TESTS/;
+const SOLUTION = /BEGIN SOLUTION|END SOLUTION/;
+
+function filesUnder(dir: string, ext: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(ext) && !f.includes(".ipynb_checkpoints"))
+    .map((f) => path.join(dir, f));
+}
+
+/** Throws if any file holds a hidden test (or, for student versions, a solution). */
+export function assertNothingLeaks(files: string[], what: string, patterns: RegExp[]): void {
+  for (const file of files) {
+    const text = fs.readFileSync(file, "utf8");
+    for (const p of patterns) {
+      if (p.test(text)) throw new CourseError(`${file}: the ${what} contains "${text.match(p)![0]}"; it must not.`);
+    }
+  }
+}
+
+export function generate(opts: CourseOptions): void {
+  for (const a of assignments(opts)) {
+    nbgrader(opts, ["generate_assignment", a, "--force"]);
+    assertNothingLeaks(filesUnder(path.join(opts.course, "release", a), ".ipynb"), "student version", [HIDDEN, SOLUTION]);
+  }
+}
+
+export interface ValidationResult {
+  notebook: string;
+  expected: "pass" | "fail";
+  ok: boolean;
+  output: string;
+}
+
+/** Instructor versions must pass every test; student versions (run `generate` first) must fail every graded test. */
+export function validate(opts: CourseOptions): ValidationResult[] {
+  const results: ValidationResult[] = [];
+  for (const a of assignments(opts)) {
+    for (const nb of filesUnder(path.join(opts.course, "source", a), ".ipynb")) {
+      const out = nbgrader(opts, ["validate", nb]);
+      results.push({ notebook: nb, expected: "pass", ok: /Success! Your notebook passes all the tests\./.test(out), output: out });
+    }
+    const released = filesUnder(path.join(opts.course, "release", a), ".ipynb");
+    if (!released.length) throw new CourseError(`no student version of "${a}" in ${opts.course}/release: run \`npm run course -- generate\` first.`);
+    for (const nb of released) {
+      const out = nbgrader(opts, ["validate", "--invert", nb]);
+      results.push({ notebook: nb, expected: "fail", ok: /Success! The notebook does not pass any tests\./.test(out), output: out });
+    }
+  }
+  return results;
+}
+
+/** Copies <dir>/<student>/<assignment>/... into the course's submitted/ folder. */
+export function importSubmissions(opts: CourseOptions, dir: string): void {
+  if (!fs.existsSync(dir)) throw new CourseError(`--submissions ${dir}: no such folder (expected <student>/<assignment>/*.ipynb inside).`);
+  const target = path.join(opts.course, "submitted");
+  for (const student of fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory())) {
+    fs.cpSync(path.join(dir, student.name), path.join(target, student.name), { recursive: true, force: true });
+  }
+}
+
+export function autograde(opts: CourseOptions): void {
+  if (opts.submissions) importSubmissions(opts, opts.submissions);
+  const submitted = path.join(opts.course, "submitted");
+  if (!fs.existsSync(submitted)) throw new CourseError(`nothing to grade: ${submitted} does not exist (use --submissions DIR).`);
+  for (const a of assignments(opts)) {
+    const students = fs.readdirSync(submitted).filter((s) => fs.existsSync(path.join(submitted, s, a)));
+    if (!students.length) continue;
+    nbgrader(opts, ["autograde", a, "--force"]);
+  }
+}
+
+export function feedback(opts: CourseOptions): void {
+  for (const a of assignments(opts)) {
+    const graded = path.join(opts.course, "autograded");
+    if (!fs.existsSync(graded) || !fs.readdirSync(graded).some((s) => fs.existsSync(path.join(graded, s, a)))) continue;
+    nbgrader(opts, ["generate_feedback", a, "--force"]);
+  }
+  assertNothingLeaks(filesUnder(path.join(opts.course, "feedback"), ".html"), "feedback", [HIDDEN]);
+}
+
+/** Exports grades.csv (atomically) and returns it with a per-assignment summary. */
+export function grades(opts: CourseOptions): { csv: string; table: pl.DataFrame; summary: pl.DataFrame } {
+  const csv = path.join(opts.course, "grades.csv");
+  const tmp = path.join(opts.course, `.grades.${process.pid}.csv`);
+  try {
+    nbgrader(opts, ["export", `--CsvExportPlugin.to=${tmp}`]);
+    fs.renameSync(tmp, csv);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+  const table = pl.readCSV(fs.readFileSync(csv, "utf8"))
+    .select("assignment", "student_id", "score", "max_score")
+    .sort(["assignment", "student_id"]);
+  const summary = table.groupBy("assignment").agg(
+    pl.col("student_id").count().alias("submissions"),
+    pl.col("score").mean().round(2).alias("mean"),
+    pl.col("score").min().alias("min"),
+    pl.col("score").max().alias("max"),
+    pl.col("max_score").first().alias("max_score"),
+  ).sort("assignment");
+  return { csv, table, summary };
+}
+
+function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
+  const [command, ...rest] = argv;
+  if (!command || command === "--help" || command === "-h" || !(COMMANDS as readonly string[]).includes(command)) {
+    throw new CourseError(`usage: npm run course -- <${COMMANDS.join("|")}> [assignment...] ` +
+      "[--course DIR] [--submissions DIR] [--timeout SECONDS]" + (command && !command.startsWith("-") ? ` (unknown command "${command}")` : ""));
+  }
+  const opts: CourseOptions = { course: path.join(repoRoot(), "exercises"), assignments: [] };
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i];
+    const value = () => {
+      const v = rest[++i];
+      if (v === undefined) throw new CourseError(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === "--course") opts.course = path.resolve(value());
+    else if (arg === "--submissions") opts.submissions = path.resolve(value());
+    else if (arg === "--timeout") {
+      const v = Number(value());
+      if (!Number.isInteger(v) || v <= 0) throw new CourseError(`--timeout must be a positive number of seconds, got ${rest[i]}`);
+      opts.timeout = v;
+    } else if (arg.startsWith("-")) throw new CourseError(`unknown option ${arg}`);
+    else opts.assignments.push(arg);
+  }
+  return { command: command as Command, opts };
+}
+
+function main(): void {
+  const { command, opts } = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  switch (command) {
+    case "generate": generate(opts); break;
+    case "validate": {
+      const results = validate(opts);
+      for (const r of results) console.log(`${r.ok ? "ok  " : "FAIL"} ${r.expected === "pass" ? "passes" : "fails "} ${path.relative(opts.course, r.notebook)}`);
+      if (results.some((r) => !r.ok)) throw new CourseError("validation failed (see above)");
+      break;
+    }
+    case "autograde": autograde(opts); break;
+    case "feedback": feedback(opts); console.log(`feedback in ${path.join(opts.course, "feedback")}`); break;
+    case "grades": {
+      const { csv, table, summary } = grades(opts);
+      console.log(table.toString());
+      console.log(summary.toString());
+      console.log(`written: ${csv}`);
+      break;
+    }
+  }
+  console.log(`${command} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+if (require.main === module) {
+  try {
+    main();
+  } catch (err) {
+    console.error(err instanceof CourseError ? `course: ${err.message}` : err);
+    process.exit(1);
+  }
+}
