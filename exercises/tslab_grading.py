@@ -36,7 +36,7 @@ import time
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import Preprocessor
 from nbformat.notebooknode import NotebookNode
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 from nbgrader.preprocessors.execute import Execute
 
@@ -132,6 +132,8 @@ class StripHiddenTests(Preprocessor):
     Runs in generate_feedback so students see that hidden tests exist and
     whether their cell passed (outputs are kept), but not the tests."""
 
+    # nbconvert only runs a preprocessor whose `enabled` is true (default false).
+    enabled = Bool(True).tag(config=True)
     begin = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
     end = Unicode("END HIDDEN TESTS").tag(config=True)
     placeholder = Unicode("// (hidden tests ran here)").tag(config=True)
