@@ -404,7 +404,10 @@ if (require.main === module) {
   (async () => {
     const argv = process.argv.slice(2);
     const o = parseArgs(argv);
-    const { result, files } = await runBench(o, ["npm run bench", ...(argv.length ? ["--", ...argv] : [])].join(" "));
+    // Settings that change what is measured are part of the command.
+    const env = ["FMNIST_TRAINER", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "TF_ENABLE_ONEDNN_OPTS"]
+      .filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]} `).join("");
+    const { result, files } = await runBench(o, env + ["npm run bench", ...(argv.length ? ["--", ...argv] : [])].join(" "));
     console.log(markdownTable(result));
     console.log(`Results: ${files.map((x) => path.relative(ROOT, x)).join(", ")}`);
   })().catch((err: unknown) => {

@@ -69,7 +69,7 @@ test("npm run bench smoke run writes JSON, chart and table", (t) => {
     assert.ok(!/<script[^>]+src=/i.test(html), "no remote scripts: plotly.js is embedded");
     const md = fs.readFileSync(path.join(out, files[2]), "utf8");
     assert.match(md, /\| epoch seconds, median \(min-max\) \|/);
-    assert.match(md, /Command: `npm run bench -- --epochs 2 --samples 96/);
+    assert.match(md, /Command: `([A-Z_]+=\S+ )*npm run bench -- --epochs 2 --samples 96/);
   } finally {
     removeDir(out);
     removeDir(data);
