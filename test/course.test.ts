@@ -1,0 +1,142 @@
+// The whole nbgrader cycle on a temporary copy of the course, with the real
+// tslab kernel: generate the student version, validate, autograde a set of
+// submissions (correct, untouched stub, partly right, tests tampered with,
+// syntax error, endless loop, process.exit), feedback, grades.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as path from "path";
+import { makeTempDir, removeDir, repoRoot, sharedDataDir } from "./helpers";
+import * as course from "../scripts/course";
+
+interface Cell {
+  cell_type: string;
+  id?: string;
+  source: string | string[];
+  metadata: { nbgrader?: { grade_id?: string; solution?: boolean; grade?: boolean; points?: number } };
+  outputs?: unknown[];
+}
+interface Notebook {
+  cells: Cell[];
+}
+
+const text = (s: string | string[]) => (Array.isArray(s) ? s.join("") : s);
+const readNb = (file: string) => JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;
+function writeNb(file: string, nb: Notebook): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(nb, null, 1));
+}
+const cellById = (nb: Notebook, id: string) => {
+  const cell = nb.cells.find((c) => c.metadata.nbgrader?.grade_id === id);
+  assert.ok(cell, `no cell ${id}`);
+  return cell;
+};
+/** The first solution cell, with its source replaced. */
+function withSolution(nb: Notebook, replace: (source: string) => string): Notebook {
+  const copy = structuredClone(nb);
+  const cell = copy.cells.find((c) => c.metadata.nbgrader?.solution);
+  assert.ok(cell, "no solution cell");
+  cell.source = replace(text(cell.source));
+  return copy;
+}
+
+const A = "idx-parsing";
+const B = "build-model";
+const CELL_TIMEOUT = 60;
+
+test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeout: 40 * 60_000 }, () => {
+  const tmp = makeTempDir("fmnist-course-");
+  const root = path.join(tmp, "course");
+  const saved = { mirror: process.env.FASHION_MNIST_MIRROR, data: process.env.FMNIST_DATA_DIR };
+  try {
+    // A course copy with two assignments; node_modules is linked so notebooks find fashion-mnist-lib.
+    fs.mkdirSync(path.join(root, "source"), { recursive: true });
+    for (const f of ["nbgrader_config.py", "tslab_grading.py"]) fs.copyFileSync(path.join(repoRoot, "exercises", f), path.join(root, f));
+    for (const a of [A, B]) fs.cpSync(path.join(repoRoot, "exercises", "source", a), path.join(root, "source", a), { recursive: true });
+    fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(tmp, "node_modules"));
+    process.env.FASHION_MNIST_MIRROR = sharedDataDir;
+    process.env.FMNIST_DATA_DIR = path.join(tmp, "data");
+    const opts: course.CourseOptions = { course: root, assignments: [A, B], timeout: CELL_TIMEOUT, quiet: true };
+
+    // Student version: stubs instead of solutions, no hidden tests.
+    course.generate(opts);
+    const release = readNb(path.join(root, "release", A, `${A}.ipynb`));
+    const releasedText = JSON.stringify(release);
+    assert.doesNotMatch(releasedText, /HIDDEN TESTS|BEGIN SOLUTION|sizes above 255/, "student version leaks hidden tests or solutions");
+    assert.match(releasedText, /throw new Error\(\\"not implemented/, "student stub throws a clear error");
+
+    // Instructor version passes everything; student version fails every graded test.
+    const validation = course.validate({ ...opts, assignments: [A] });
+    assert.deepEqual(validation.map((v) => [path.basename(path.dirname(path.dirname(v.notebook))), v.expected, v.ok]),
+      [["source", "pass", true], ["release", "fail", true]], validation.map((v) => v.output).join("\n"));
+
+    // Submissions.
+    const source = readNb(path.join(root, "source", A, `${A}.ipynb`));
+    const submit = (student: string, assignment: string, nb: Notebook) =>
+      writeNb(path.join(root, "submitted", student, assignment, `${assignment}.ipynb`), nb);
+    // The reader without any input checks: passes 3 of the 4 test cells (6 of 8 points).
+    const partial = withSolution(source, (s) => s.replace(/\/\/ BEGIN SOLUTION[\s\S]*\/\/ END SOLUTION/, [
+      "const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);",
+      "const dims: number[] = [];",
+      "for (let i = 0; i < bytes[3]; i++) dims.push(view.getUint32(4 + 4 * i, false));",
+      "return { dims, data: bytes.subarray(4 + 4 * dims.length) };",
+    ].join("\n")));
+    // The same, with the failing test cell emptied (it would pass if graded as submitted) and a passing one deleted.
+    const tampered = structuredClone(partial);
+    cellById(tampered, `${A}-test-errors`).source = "// looks fine to me\n";
+    tampered.cells = tampered.cells.filter((c) => c.metadata.nbgrader?.grade_id !== `${A}-test-labels`);
+
+    submit("instructor", A, source);
+    submit("instructor", B, readNb(path.join(root, "source", B, `${B}.ipynb`)));
+    submit("student", A, release);
+    submit("student", B, readNb(path.join(root, "release", B, `${B}.ipynb`)));
+    submit("partial", A, partial);
+    submit("tampered", A, tampered);
+    submit("syntax", A, withSolution(source, (s) => s.replace("const ndim = bytes[3];", "const ndim = bytes[3;")));
+    submit("loop", A, withSolution(source, (s) => s.replace("function readIdx", "while (true) {}\nfunction readIdx")));
+    submit("exit", A, withSolution(source, (s) => s.replace("function readIdx", "process.exit(1);\nfunction readIdx")));
+
+    const started = Date.now();
+    course.autograde(opts);
+    const seconds = (Date.now() - started) / 1000;
+    const count = 9;
+    console.log(`autograded ${count} submissions in ${seconds.toFixed(0)} s (${(seconds / count).toFixed(1)} s each)`);
+    // Every submission's run ends; the endless loop costs one cell timeout, not one per cell.
+    assert.ok(seconds < count * 120 + CELL_TIMEOUT, `autograding took ${seconds} s`);
+
+    // The autograded copies ran the original tests, hidden parts included.
+    const graded = readNb(path.join(root, "autograded", "tampered", A, `${A}.ipynb`));
+    assert.match(text(cellById(graded, `${A}-test-errors`).source), /BEGIN HIDDEN TESTS/);
+    // nbgrader 0.9 does not put a deleted test cell back: it is missing from the graded copy and scores 0.
+    assert.ok(!graded.cells.some((c) => c.metadata.nbgrader?.grade_id === `${A}-test-labels`), "deleted test cell");
+
+    // Feedback without hidden tests.
+    course.feedback(opts);
+    const html = fs.readFileSync(path.join(root, "feedback", "partial", A, `${A}.html`), "utf8");
+    assert.doesNotMatch(html, /HIDDEN TESTS|sizes above 255|float\.idx/, "feedback shows hidden tests");
+    assert.match(html, /hidden tests ran here/);
+    assert.match(html, /short\.idx/, "feedback keeps the visible tests");
+
+    const { table, summary } = course.grades(opts);
+    console.log(table.toString());
+    console.log(summary.toString());
+    const rows = table.toRecords() as { assignment: string; student_id: string; score: number }[];
+    const score = (student: string, assignment: string) =>
+      rows.find((r) => r.student_id === student && r.assignment === assignment)?.score;
+    assert.equal(score("instructor", A), 8, "instructor version: full marks");
+    assert.equal(score("instructor", B), 6, "instructor version: full marks");
+    assert.equal(score("student", A), 0, "untouched student version: 0");
+    assert.equal(score("student", B), 0, "untouched student version: 0");
+    assert.equal(score("partial", A), 6, "reader without input checks: 6 of 8");
+    // edited cell regraded with the original test (fails: 0), deleted cell 0, two intact cells 2 + 2
+    assert.equal(score("tampered", A), 4, "graded against the original tests; a deleted test cell scores 0");
+    assert.equal(score("syntax", A), 0, "syntax error: 0");
+    assert.equal(score("loop", A), 0, "endless loop: 0");
+    assert.equal(score("exit", A), 0, "process.exit(): 0");
+  } finally {
+    if (saved.mirror === undefined) delete process.env.FASHION_MNIST_MIRROR; else process.env.FASHION_MNIST_MIRROR = saved.mirror;
+    if (saved.data === undefined) delete process.env.FMNIST_DATA_DIR; else process.env.FMNIST_DATA_DIR = saved.data;
+    if (!process.env.KEEP_COURSE_TMP) removeDir(tmp);
+    else console.log(`kept ${tmp}`);
+  }
+});
