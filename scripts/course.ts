@@ -12,7 +12,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import pl from "nodejs-polars";
-import { repoRoot } from "../lib/paths";
+import { dataDir, repoRoot } from "../lib/paths";
 
 const COMMANDS = ["generate", "validate", "autograde", "feedback", "grades"] as const;
 type Command = (typeof COMMANDS)[number];
@@ -33,10 +33,10 @@ function venvBin(): string {
 }
 
 /** Runs nbgrader in the course folder; returns its combined output. Throws on a non-zero exit. */
-export function nbgrader(opts: CourseOptions, args: string[]): string {
+export function nbgrader(opts: CourseOptions, args: string[], extraEnv: NodeJS.ProcessEnv = {}): string {
   const bin = path.join(venvBin(), "nbgrader");
   if (!fs.existsSync(bin)) throw new CourseError(`${bin} is missing: run \`npm run setup\` first.`);
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${venvBin()}${path.delimiter}${process.env.PATH ?? ""}` };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv, PATH: `${venvBin()}${path.delimiter}${process.env.PATH ?? ""}` };
   if (opts.timeout !== undefined) env.COURSE_CELL_TIMEOUT = String(opts.timeout);
   const res = spawnSync(bin, [...args, `--CourseDirectory.root=${opts.course}`], {
     cwd: opts.course, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024,
@@ -101,12 +101,23 @@ export interface ValidationResult {
   output: string;
 }
 
+/**
+ * Extra environment for running instructor versions only: the challenge
+ * assignment grades a saved full-size model; the instructor's reference copy
+ * lives outside the course (data/models/challenge-model) so it is never
+ * released nor copied over students' models. Students' notebooks (validate
+ * --invert, autograde) look next to the notebook instead.
+ */
+function instructorEnv(): NodeJS.ProcessEnv {
+  return { CHALLENGE_MODEL_DIR: process.env.CHALLENGE_MODEL_DIR ?? path.join(dataDir(), "models") };
+}
+
 /** Instructor versions must pass every test; student versions (run `generate` first) must fail every graded test. */
 export function validate(opts: CourseOptions): ValidationResult[] {
   const results: ValidationResult[] = [];
   for (const a of assignments(opts)) {
     for (const nb of filesUnder(path.join(opts.course, "source", a), ".ipynb")) {
-      const out = nbgrader(opts, ["validate", nb]);
+      const out = nbgrader(opts, ["validate", nb], instructorEnv());
       results.push({ notebook: nb, expected: "pass", ok: /Success! Your notebook passes all the tests\./.test(out), output: out });
     }
     const released = filesUnder(path.join(opts.course, "release", a), ".ipynb");
