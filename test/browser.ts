@@ -56,7 +56,8 @@ export async function checkRendering(page: Page, scope = 'body'): Promise<Render
         height: Math.round(rect.height),
       };
     });
-    const images = Array.from(root.querySelectorAll('img')).map((img) => ({
+    // Images with a source (JupyterLab keeps a few empty <img> placeholders in its chrome).
+    const images = Array.from(root.querySelectorAll<HTMLImageElement>('img[src]:not([src=""])')).map((img) => ({
       src: img.src.slice(0, 60),
       naturalWidth: img.naturalWidth,
       complete: img.complete,
