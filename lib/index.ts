@@ -1,4 +1,4 @@
-// The library the notebooks import: `import * as fm from "../lib"`.
+// The library the notebooks import: `import * as fm from "fashion-mnist-lib"`.
 export * from "./tf";
 export * from "./config";
 export * from "./paths";

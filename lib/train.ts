@@ -119,10 +119,15 @@ export async function fit(
   const random = options.seed === undefined ? Math.random : rng(options.seed);
   const progress = makeProgress(options.progress ?? "auto", epochs, Math.ceil(train.count / batchSize));
 
+  const guard = new TrainingGuard(inNotebook());
   const native = process.env.FMNIST_TRAINER === "layers" ? undefined : NativeTrainer.create(model);
   if (native && typeof native !== "string") {
-    return fitNative(native, train, validation, { epochs, batchSize, random, shuffle: options.shuffle !== false, progress,
-      onEpochEnd: options.onEpochEnd });
+    try {
+      return await fitNative(native, train, validation, { epochs, batchSize, random, shuffle: options.shuffle !== false,
+        progress, guard, onEpochEnd: options.onEpochEnd });
+    } finally {
+      guard.dispose();
+    }
   }
 
   const trainT = toTensors(train, "training data");
@@ -141,8 +146,14 @@ export async function fit(
           shuffle: false,
           verbose: 0,
           validationData: valT ? [valT.x, valT.y] : undefined,
-          callbacks: { onBatchEnd: async (batch, logs) => progress.batch(batch + 1, () => logs ?? {}) },
+          callbacks: {
+            onBatchEnd: async (batch, logs) => {
+              progress.batch(batch + 1, () => logs ?? {});
+              if (guard.stopReason(epoch, batch + 1, logs?.loss as number | undefined)) model.stopTraining = true;
+            },
+          },
         });
+        guard.throwIfStopped();
         const last = (key: string) => (h.history[key] as number[] | undefined)?.[0];
         const log: EpochLog = {
           epoch,
@@ -166,6 +177,7 @@ export async function fit(
     tf.dispose([trainT.x, trainT.y]);
     if (valT) tf.dispose([valT.x, valT.y]);
     progress.done();
+    guard.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
   return { history, seconds, frame: () => historyFrame(history) };
@@ -180,7 +192,7 @@ async function fitNative(
   train: LabeledImages,
   validation: LabeledImages | undefined,
   o: { epochs: number; batchSize: number; random: () => number; shuffle: boolean; progress: Progress;
-    onEpochEnd?: TrainOptions["onEpochEnd"] },
+    guard: TrainingGuard; onEpochEnd?: TrainOptions["onEpochEnd"] },
 ): Promise<TrainResult> {
   const trainData = floatImages(train);
   const valData = validation ? floatImages(validation) : undefined;
@@ -192,11 +204,14 @@ async function fitNative(
       // The same permutation sequence as the model.fit path for the same seed.
       const order = o.shuffle ? permutation(train.count, o.random) : null;
       o.progress.epochStart(epoch);
-      const m = await native.trainEpoch(trainData, order, o.batchSize, (done, metrics) =>
+      const m = await native.trainEpoch(trainData, order, o.batchSize, (done, metrics) => {
         o.progress.batch(done, () => {
           const now = metrics();
           return { loss: now.loss, acc: now.accuracy };
-        }));
+        });
+        // Reading the loss syncs with the device, so look every 20 batches.
+        if (o.guard.stopReason(epoch, done, done % 20 === 0 ? metrics().loss : undefined)) o.guard.throwIfStopped();
+      });
       const val = valData ? native.evaluate(valData) : undefined;
       native.syncToModel();
       const log: EpochLog = {
@@ -220,6 +235,49 @@ async function fitNative(
   }
   const seconds = (performance.now() - started) / 1000;
   return { history, seconds, frame: () => historyFrame(history) };
+}
+
+/**
+ * Stops training early, with a message that says where: on a non-finite loss,
+ * and (in a notebook) on a kernel interrupt. tslab's interrupt only abandons
+ * the cell's promise, so without this the training would go on in the
+ * background and hold its tensors; here the loop notices at the next batch,
+ * stops, and frees them.
+ */
+class TrainingGuard {
+  private reason?: string;
+  private interrupted = false;
+  private readonly onSigint = () => {
+    this.interrupted = true;
+  };
+  private readonly pending?: NodeJS.Immediate;
+  constructor(private readonly listen: boolean) {
+    // Not synchronously: tslab runs a cell's synchronous part with vm's
+    // breakOnSigint, and a SIGINT listener added during that part leaves the
+    // process with the default SIGINT action afterwards, so the next interrupt
+    // would kill the kernel. Deferred, it lands after the cell's sync part.
+    if (listen) this.pending = setImmediate(() => process.on("SIGINT", this.onSigint));
+  }
+  /** Records why training must stop, if it must; returns that reason. */
+  stopReason(epoch: number, batch: number, loss?: number): string | undefined {
+    if (this.reason) return this.reason;
+    if (this.interrupted) {
+      this.reason = `Training interrupted in epoch ${epoch} after batch ${batch}; the model keeps the weights reached so far.`;
+    } else if (loss !== undefined && !Number.isFinite(loss)) {
+      this.reason =
+        `Training diverged: the loss became ${loss} in epoch ${epoch} by batch ${batch}. ` +
+        "Lower the learning rate, or check that the images are scaled to [0, 1] and the labels are 0-9.";
+    }
+    return this.reason;
+  }
+  throwIfStopped(): void {
+    if (this.reason) throw new Error(this.reason);
+  }
+  dispose(): void {
+    if (!this.listen) return;
+    clearImmediate(this.pending);
+    process.off("SIGINT", this.onSigint);
+  }
 }
 
 function shuffled(x: tf.Tensor4D, y: tf.Tensor2D, random: () => number): [tf.Tensor4D, tf.Tensor2D] {

@@ -96,3 +96,45 @@ test("historyFrame leaves out validation columns when there was no validation", 
   const df = historyFrame([{ epoch: 1, loss: 0.5, accuracy: 0.8, seconds: 1 }]);
   assert.deepEqual(df.columns, ["epoch", "loss", "accuracy", "seconds"]);
 });
+
+for (const trainer of ["native", "layers"] as const) {
+  test(`a NaN loss stops training with the epoch and batch (${trainer} path)`, async () => {
+    const saved = process.env.FMNIST_TRAINER;
+    process.env.FMNIST_TRAINER = trainer;
+    try {
+      const set = normalizeSet(takeFirst(data.train, 1280));
+      set.images[5 * 784] = NaN; // one bad pixel in the 6th image poisons its batch's loss
+      const model = createModel({ seed: 5 });
+      await assert.rejects(
+        fit(model, set, undefined, { epochs: 2, batchSize: 32, shuffle: false, progress: "none" }),
+        /Training diverged: the loss became NaN in epoch 1 by batch (1|2|20)\b/,
+      );
+      model.dispose();
+    } finally {
+      if (saved === undefined) delete process.env.FMNIST_TRAINER;
+      else process.env.FMNIST_TRAINER = saved;
+    }
+  });
+}
+
+test("the tfjs-layers path (FMNIST_TRAINER=layers) also trains and matches the native path's accuracy", async () => {
+  const subset = normalizeSet(takeFirst(data.train, 2500));
+  const { train, validation } = splitValidation(subset, 500);
+  const run = async (trainer: string) => {
+    process.env.FMNIST_TRAINER = trainer;
+    const model = createModel({ seed: 9 });
+    const r = await fit(model, train, validation, { epochs: 2, batchSize: 32, seed: 9, progress: "none" });
+    model.dispose();
+    return r.history[1].val_accuracy!;
+  };
+  const saved = process.env.FMNIST_TRAINER;
+  try {
+    const layers = await run("layers");
+    const native = await run("native");
+    assert.ok(layers > 0.65 && native > 0.65, `validation accuracy: layers ${layers}, native ${native}`);
+    assert.ok(Math.abs(layers - native) < 0.05, `same training, same accuracy within noise: layers ${layers}, native ${native}`);
+  } finally {
+    if (saved === undefined) delete process.env.FMNIST_TRAINER;
+    else process.env.FMNIST_TRAINER = saved;
+  }
+});
