@@ -49,6 +49,14 @@ before(async () => {
         res.writeHead(200, { 'content-length': content.length });
         res.write(content.subarray(0, 100_000), () => res.destroy());
         return;
+      case 'reset':
+        // Half the body, then a TCP reset (RST), as a dropped connection looks.
+        res.writeHead(200, { 'content-length': content.length });
+        res.write(content.subarray(0, content.length >> 1), () => req.socket.resetAndDestroy());
+        return;
+      case 'error500':
+        res.writeHead(500);
+        return res.end('internal error');
       case 'flaky':
         if (flakyHits++ % 2 === 0) {
           res.writeHead(503);
@@ -174,6 +182,15 @@ test('a body shorter than its Content-Length is rejected and not cached', async 
   assert.deepEqual(listDir(cacheDir), []);
   const next = setup([url('truncated'), url('good')], { attempts: 1 });
   assert.equal((await fetchToCache(next.opts)).mirror, url('good'));
+});
+
+test('a connection reset mid-body and an HTTP 500 fall through to the next mirror, nothing cached', async () => {
+  const { opts, cacheDir } = setup([url('reset'), url('error500')], { attempts: 2 });
+  await assert.rejects(fetchToCache(opts), isDownloadError(/reset\/fake\.bin: .*\n.*error500\/fake\.bin.*500/));
+  assert.deepEqual(listDir(cacheDir), []);
+  const next = setup([url('reset'), url('error500'), url('good')], { attempts: 1 });
+  assert.equal((await fetchToCache(next.opts)).mirror, url('good'));
+  assert.deepEqual(listDir(next.cacheDir), [NAME]);
 });
 
 test('redirects are followed, and redirect loops are bounded', async () => {
