@@ -13,6 +13,21 @@ export const repoRoot: string = findRepoRoot();
 export const sharedDataDir: string =
   process.env.FMNIST_SHARED_DIR?.trim() || path.resolve(repoRoot, '..', 'shared', 'data', 'fashion-mnist');
 
+/**
+ * The small run the notebook tests use (2,000 training and 1,000 test images,
+ * 1 epoch, seeded), reading the dataset from the local mirror into `dataDir`.
+ */
+export function smallRunEnv(dataDir: string): NodeJS.ProcessEnv {
+  return {
+    FMNIST_TRAIN_LIMIT: '2000',
+    FMNIST_TEST_LIMIT: '1000',
+    FMNIST_EPOCHS: '1',
+    FMNIST_SEED: '1',
+    FASHION_MNIST_MIRROR: sharedDataDir,
+    FMNIST_DATA_DIR: dataDir,
+  };
+}
+
 /** A fresh temporary folder (remove it with removeDir). */
 export function makeTempDir(prefix = 'fmnist-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));

@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import type { Page } from "playwright-core";
-import { removeDir, repoRoot, sharedDataDir } from "./helpers";
+import { removeDir, repoRoot, smallRunEnv } from "./helpers";
 import { checkRendering, launchChromium, screenshot } from "./browser";
 
 const venv = path.join(repoRoot, ".venv", "bin");
@@ -69,12 +69,7 @@ test("JupyterLab runs the main notebook through its UI; charts and images render
   };
   const env = {
     ...process.env,
-    FMNIST_TRAIN_LIMIT: "2000",
-    FMNIST_TEST_LIMIT: "1000",
-    FMNIST_EPOCHS: "1",
-    FMNIST_SEED: "1",
-    FASHION_MNIST_MIRROR: sharedDataDir,
-    FMNIST_DATA_DIR: jupyterHome("data"),
+    ...smallRunEnv(jupyterHome("data")),
     // A private Jupyter home: no user config, settings, workspaces or trust database leak in or out.
     JUPYTER_CONFIG_DIR: jupyterHome("config"),
     JUPYTER_DATA_DIR: jupyterHome("jupyter-data"),

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { makeTempDir, removeDir, repoRoot, sharedDataDir } from "./helpers";
+import { makeTempDir, removeDir, repoRoot, smallRunEnv } from "./helpers";
 import * as fm from "../lib";
 
 interface Output {
@@ -33,12 +33,7 @@ test("the main notebook runs end to end under tslab and shows what the seed show
         encoding: "utf8",
         env: {
           ...process.env,
-          FMNIST_TRAIN_LIMIT: "2000",
-          FMNIST_TEST_LIMIT: "1000",
-          FMNIST_EPOCHS: "1",
-          FMNIST_SEED: "1",
-          FASHION_MNIST_MIRROR: sharedDataDir,
-          FMNIST_DATA_DIR: tmp,
+          ...smallRunEnv(tmp),
         },
       },
     );

@@ -9,7 +9,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { pathToFileURL } from "url";
-import { makeTempDir, removeDir, repoRoot, sharedDataDir } from "./helpers";
+import { makeTempDir, removeDir, repoRoot, smallRunEnv } from "./helpers";
 import { checkRendering, launchChromium, screenshot } from "./browser";
 
 const python = path.join(repoRoot, ".venv", "bin", "python");
@@ -23,14 +23,7 @@ test("npm run report writes a self-contained HTML report whose charts and images
   const tmp = makeTempDir("fmnist-report-");
   try {
     const html = path.join(tmp, "report.html");
-    const res = runReport(["--output", html, "--executed", path.join(tmp, "executed.ipynb"), "--timeout", "600"], {
-      FMNIST_TRAIN_LIMIT: "2000",
-      FMNIST_TEST_LIMIT: "1000",
-      FMNIST_EPOCHS: "1",
-      FMNIST_SEED: "1",
-      FASHION_MNIST_MIRROR: sharedDataDir,
-      FMNIST_DATA_DIR: tmp,
-    });
+    const res = runReport(["--output", html, "--executed", path.join(tmp, "executed.ipynb"), "--timeout", "600"], smallRunEnv(tmp));
     assert.equal(res.status, 0, `report failed:\n${res.stdout}\n${res.stderr}`);
     assert.match(res.stdout, /\[cell 1\/\d+\]/, "progress is shown while the notebook runs");
     assert.match(res.stdout, /\[report\] wrote .*report\.html/);
