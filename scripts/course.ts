@@ -169,7 +169,10 @@ export function grades(opts: CourseOptions): { csv: string; table: pl.DataFrame;
   } finally {
     fs.rmSync(tmp, { force: true });
   }
+  // nbgrader's export lists every student for every assignment, with an empty
+  // timestamp where nothing was submitted; the summary counts real submissions.
   const table = pl.readCSV(fs.readFileSync(csv, "utf8"))
+    .filter(pl.col("timestamp").isNotNull())
     .select("assignment", "student_id", "score", "max_score")
     .sort(["assignment", "student_id"]);
   const summary = table.groupBy("assignment").agg(

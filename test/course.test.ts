@@ -133,6 +133,8 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
     assert.equal(score("syntax", A), 0, "syntax error: 0");
     assert.equal(score("loop", A), 0, "endless loop: 0");
     assert.equal(score("exit", A), 0, "process.exit(): 0");
+    const counts = Object.fromEntries((summary.toRecords() as { assignment: string; submissions: number }[]).map((r) => [r.assignment, r.submissions]));
+    assert.deepEqual(counts, { [A]: 7, [B]: 2 }, "the summary counts submissions, not every student in the database");
   } finally {
     if (saved.mirror === undefined) delete process.env.FASHION_MNIST_MIRROR; else process.env.FASHION_MNIST_MIRROR = saved.mirror;
     if (saved.data === undefined) delete process.env.FMNIST_DATA_DIR; else process.env.FMNIST_DATA_DIR = saved.data;
