@@ -169,11 +169,13 @@ export function grades(opts: CourseOptions): { csv: string; table: pl.DataFrame;
   } finally {
     fs.rmSync(tmp, { force: true });
   }
-  // nbgrader's export lists every student for every assignment, with an empty
-  // timestamp where nothing was submitted; the summary counts real submissions.
-  const table = pl.readCSV(fs.readFileSync(csv, "utf8"))
-    .filter(pl.col("timestamp").isNotNull())
-    .select("assignment", "student_id", "score", "max_score")
+  // nbgrader's export lists every student in its database for every
+  // assignment (0 where nothing was handed in); keep the graded submissions.
+  const all = pl.readCSV(fs.readFileSync(csv, "utf8")).select("assignment", "student_id", "score", "max_score");
+  const graded = (all.toRecords() as { assignment: string; student_id: string }[]).map((r) =>
+    fs.existsSync(path.join(opts.course, "autograded", String(r.student_id), String(r.assignment))));
+  const table = all
+    .filter(pl.Series("graded", graded))
     .sort(["assignment", "student_id"]);
   const summary = table.groupBy("assignment").agg(
     pl.col("student_id").count().alias("submissions"),
