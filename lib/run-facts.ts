@@ -12,7 +12,17 @@ import { runtimeVersions } from './tf';
 /** Marks the JSON output that carries the run facts, so tools can find it. */
 export const RUN_FACTS_KIND = 'fashion-mnist-run-facts';
 
-export interface RunFacts {
+/** How big the run was and how long training took. */
+export interface RunSize {
+  epochs: number;
+  batchSize: number;
+  trainSamples: number;
+  validationSamples: number;
+  testSamples: number;
+  trainingSeconds: number;
+}
+
+export interface RunFacts extends RunSize {
   kind: typeof RUN_FACTS_KIND;
   /** ISO 8601 time the facts were collected (end of the run). */
   date: string;
@@ -24,24 +34,12 @@ export interface RunFacts {
   backend: string;
   /** SHA-256 of each dataset file, as verified when it was loaded. */
   datasetSha256: Record<string, string>;
-  epochs: number;
-  batchSize: number;
-  trainSamples: number;
-  validationSamples: number;
-  testSamples: number;
-  trainingSeconds: number;
   testAccuracy: number;
   testLoss: number;
 }
 
 /** What the notebook knows at the end of a run. */
-export interface RunFactsInput {
-  epochs: number;
-  batchSize: number;
-  trainSamples: number;
-  validationSamples: number;
-  testSamples: number;
-  trainingSeconds: number;
+export interface RunFactsInput extends RunSize {
   test: { accuracy: number; loss: number };
 }
 

@@ -5,6 +5,7 @@ import * as path from 'path';
 import * as http from 'http';
 import { AddressInfo } from 'net';
 import { repoRoot as findRepoRoot } from '../lib/paths';
+import { loadFashionMnist, type FashionMnist } from '../lib/dataset';
 
 /** The project folder (the one holding package.json). */
 export const repoRoot: string = findRepoRoot();
@@ -26,6 +27,11 @@ export function smallRunEnv(dataDir: string): NodeJS.ProcessEnv {
     FASHION_MNIST_MIRROR: sharedDataDir,
     FMNIST_DATA_DIR: dataDir,
   };
+}
+
+/** The real dataset through the real loader, verified in place in the read-only shared folder. */
+export function loadSharedDataset(): Promise<FashionMnist> {
+  return loadFashionMnist({ cacheDir: sharedDataDir, mirrors: [], officialMirrors: false, quiet: true });
 }
 
 /** A fresh temporary folder (remove it with removeDir). */

@@ -1,24 +1,20 @@
 // The native training path (lib/native-train.ts) that fit uses for the seed's
 // model: its gradients must be tfjs's autodiff gradients, it must free every
 // TensorFlow handle it makes, and it must train as well as model.fit does.
-import { test, before, after } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import * as path from "path";
 import { tf } from "../lib/tf";
-import { loadFashionMnist, normalizeSet, splitValidation, takeFirst, type FashionMnist } from "../lib/dataset";
+import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "../lib/dataset";
 import { createModel } from "../lib/model";
 import { fit, evaluate } from "../lib/train";
 import { NativeTrainer, nativeHandleCount, planFor } from "../lib/native-train";
-import { makeTempDir, removeDir, sharedDataDir } from "./helpers";
+import { loadSharedDataset } from "./helpers";
 
-let tmp: string;
 let data: FashionMnist;
 
 before(async () => {
-  tmp = makeTempDir();
-  data = await loadFashionMnist({ cacheDir: path.join(tmp, "cache"), mirrors: [sharedDataDir], officialMirrors: false, quiet: true });
+  data = await loadSharedDataset();
 });
-after(() => removeDir(tmp));
 
 test("native gradients equal tfjs autodiff gradients of the seed's loss", () => {
   const model = createModel({ seed: 5 });

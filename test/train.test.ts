@@ -3,19 +3,18 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { tf } from "../lib/tf";
-import { loadFashionMnist, normalizeSet, splitValidation, takeFirst, type FashionMnist } from "../lib/dataset";
+import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "../lib/dataset";
 import { createModel } from "../lib/model";
 import { fit, evaluate, predict, firstMistakePerClass, historyFrame, toTensors } from "../lib/train";
 import { saveModel, loadModel } from "../lib/persist";
-import { makeTempDir, removeDir, sharedDataDir } from "./helpers";
+import { loadSharedDataset, makeTempDir, removeDir } from "./helpers";
 
 let tmp: string;
 let data: FashionMnist;
 
 before(async () => {
   tmp = makeTempDir();
-  // The real files, through the real loader, from a local mirror folder.
-  data = await loadFashionMnist({ cacheDir: path.join(tmp, "cache"), mirrors: [sharedDataDir], officialMirrors: false, quiet: true });
+  data = await loadSharedDataset();
 });
 after(() => removeDir(tmp));
 
