@@ -9,7 +9,13 @@ import tslab_grading  # noqa: E402
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-tslab_grading.install()
+# Resident memory (MB) each notebook's kernel may use, with any processes it
+# starts; over it the kernel is stopped and the running cell and all later ones
+# score 0. 0 = no limit (the peak is still logged per notebook).
+_memory = os.environ.get("COURSE_MEMORY_LIMIT_MB", "2048")
+if not _memory.strip().isdigit():
+    raise ValueError("COURSE_MEMORY_LIMIT_MB must be a whole number of MB (0 = no limit), got %r" % _memory)
+tslab_grading.install(memory_limit_mb=int(_memory))
 
 c = get_config()  # noqa: F821
 

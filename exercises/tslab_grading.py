@@ -24,13 +24,26 @@ with tslab three things go wrong, fixed here:
    code cell "not run" (an error output, so its tests score 0); the submission
    is still graded and the run ends soon after the one timeout.
 
-3. Hidden tests: autograde copies the instructor's test cells (hidden parts
+3. Memory: nothing bounded it, and one notebook that allocates without end
+   took the whole machine (and every later submission) down with it. A
+   watchdog thread samples the resident memory of the kernel's process tree
+   (the node process and anything it started) every 0.2 s; over the limit it
+   kills the tree, the running cell gets a ``MemoryLimitExceeded`` error and
+   later cells are "not run", as in 2. Resident memory, not address space:
+   V8 and TensorFlow reserve far more virtual memory than they use, so an
+   RLIMIT_AS limit breaks ordinary notebooks; and V8's heap limit does not see
+   Buffers or TensorFlow's own allocations, which the watchdog does.
+
+4. Hidden tests: autograde copies the instructor's test cells (hidden parts
    included) back into the graded notebook, and feedback is rendered from it
    (jupyter/nbgrader#917, #1363). ``StripHiddenTests`` replaces each hidden
    region with a one-line placeholder in the feedback HTML.
 """
 
+import os
 import re
+import signal
+import threading
 import time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -41,8 +54,11 @@ from traitlets import Bool, Unicode
 from nbgrader.preprocessors.execute import Execute
 
 NOT_RUN = "NotRun"
+MEMORY_LIMIT = "MemoryLimitExceeded"
 # tslab drops execute requests for 200 ms after a failed cell; wait longer.
 AFTER_ERROR_PAUSE = 0.5
+# How often the memory watchdog samples the kernel's processes (seconds).
+MEMORY_POLL_SECONDS = 0.2
 
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:
@@ -50,10 +66,119 @@ def _error_output(ename: str, evalue: str) -> NotebookNode:
                         traceback=["%s: %s" % (ename, evalue)])
 
 
-def install() -> None:
+def _stat(pid: int):
+    """(parent pid, process group) of a process, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        data = f.read()
+    # the command name (field 2) is in parentheses and may hold spaces or ")"
+    fields = data[data.rindex(")") + 2:].split()
+    return int(fields[1]), int(fields[2])
+
+
+def process_tree(root: int, group=None) -> set:
+    """``root`` and every live process descended from it, plus every process
+    in the process group ``group`` (children re-parented after their parent
+    died stay in the group)."""
+    children, members = {}, set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        try:
+            ppid, pgrp = _stat(pid)
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile
+        children.setdefault(ppid, []).append(pid)
+        if pid == root or (group is not None and pgrp == group):
+            members.add(pid)
+    stack = list(members)
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in members:
+                members.add(child)
+                stack.append(child)
+    return members
+
+
+def rss_kb(pid: int) -> int:
+    """Resident memory of one process in KiB (0 for a zombie)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class MemoryWatchdog:
+    """Samples the resident memory of a kernel's process tree and kills the
+    tree when it goes over ``limit_mb`` (0: no limit, only measure)."""
+
+    def __init__(self, pid: int, limit_mb: int, interval: float = MEMORY_POLL_SECONDS):
+        self.pid = pid
+        self.limit_kb = limit_mb * 1024
+        self.interval = interval
+        # jupyter_client starts kernels in a new session: their group id is their pid.
+        try:
+            group = os.getpgid(pid)
+        except OSError:
+            group = None
+        self.group = group if group == pid and group != os.getpgrp() else None
+        self.peak_kb = 0
+        self.exceeded_kb = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="memory-watchdog-%d" % pid, daemon=True)
+
+    def start(self) -> "MemoryWatchdog":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def used_kb(self) -> int:
+        return sum(rss_kb(p) for p in process_tree(self.pid, self.group))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            used = self.used_kb()
+            self.peak_kb = max(self.peak_kb, used)
+            if self.limit_kb and used > self.limit_kb:
+                self.exceeded_kb = used
+                self.kill()
+                return
+            self._stop.wait(self.interval)
+
+    def kill(self) -> None:
+        for pid in process_tree(self.pid, self.group):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if self.group is not None:
+            try:
+                os.killpg(self.group, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _mb(kb: int) -> int:
+    return int(round(kb / 1024))
+
+
+def install(memory_limit_mb: int = 0) -> None:
     """Patches nbgrader's Execute preprocessor (used by validate, autograde and
     generate_solution). Patching the class, not subclassing, because
-    nbgrader's Validator hard-codes its preprocessor list."""
+    nbgrader's Validator hard-codes its preprocessor list.
+
+    ``memory_limit_mb``: resident memory allowed to each notebook's kernel
+    (with the processes it starts); 0 measures without a limit."""
+    if memory_limit_mb < 0:
+        raise ValueError("memory limit must be >= 0 MB, got %r" % memory_limit_mb)
+    Execute._tslab_memory_limit_mb = memory_limit_mb
     if getattr(Execute, "_tslab_patched", False):
         return
     Execute._tslab_patched = True
@@ -80,20 +205,64 @@ def install() -> None:
             time.sleep(AFTER_ERROR_PAUSE)
         return original_on_cell_executed(self, **kwargs)
 
+    def label(self, resources) -> str:
+        """Who and what is being run, for the log: "student S, notebook N"."""
+        info = (resources or {}).get("nbgrader") or {}
+        if info.get("student"):
+            return "student %s, notebook %s/%s" % (info["student"], info.get("assignment", "?"), info.get("notebook", "?"))
+        meta = (resources or {}).get("metadata") or {}
+        if meta.get("name"):
+            return "notebook %s" % os.path.join(meta.get("path") or "", meta["name"])
+        return "the notebook"  # validate passes no resources; it logged the file name already
+
+    def cell_name(cell, index) -> str:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        return "cell %d (%s)" % (index, grade_id) if grade_id else "cell %d" % index
+
     def preprocess(self, nb, resources=None, km=None):
         self._tslab_halted = None
-        return original_preprocess(self, nb, resources, km)
+        self._tslab_watchdog = None
+        started = time.monotonic()
+        try:
+            return original_preprocess(self, nb, resources, km)
+        finally:
+            watchdog = self._tslab_watchdog
+            if watchdog is not None:
+                watchdog.stop()
+                limit = Execute._tslab_memory_limit_mb
+                self.log.info("Ran %s in %.0f s: peak kernel memory %d MB%s", label(self, resources),
+                              time.monotonic() - started, _mb(watchdog.peak_kb),
+                              " (limit %d MB)" % limit if limit else "")
+
+    def start_watchdog(self) -> None:
+        provisioner = getattr(self.km, "provisioner", None)
+        pid = getattr(provisioner, "pid", None)
+        if pid is None:
+            self.log.warning("Cannot watch the kernel's memory: its process id is unknown")
+            return
+        self._tslab_watchdog = MemoryWatchdog(pid, Execute._tslab_memory_limit_mb).start()
 
     def preprocess_cell(self, cell, resources, index):
         halted = getattr(self, "_tslab_halted", None)
         if cell.cell_type == "code" and halted:
             cell.outputs = [_error_output(NOT_RUN, "not run because " + halted)]
             return cell, self.resources
+        if getattr(self, "_tslab_watchdog", "unset") is None and self.km is not None:
+            start_watchdog(self)
         try:
             return original_preprocess_cell(self, cell, resources, index)
         except DeadKernelError:
+            watchdog = getattr(self, "_tslab_watchdog", None)
+            if watchdog is not None and watchdog.exceeded_kb is not None:
+                used, limit = _mb(watchdog.exceeded_kb), Execute._tslab_memory_limit_mb
+                self._tslab_halted = "an earlier cell (cell %d) used more memory than the %d MB limit" % (index, limit)
+                self.log.warning("%s: %s: %d MB over the %d MB memory limit; kernel stopped, later cells are marked as not run",
+                                 MEMORY_LIMIT, "%s, %s" % (label(self, resources), cell_name(cell, index)), used, limit)
+                cell.outputs.append(_error_output(
+                    MEMORY_LIMIT, "the notebook used %d MB, over the %d MB limit (the kernel was stopped)" % (used, limit)))
+                return cell, self.resources
             self._tslab_halted = "the kernel died in an earlier cell (cell %d; process.exit()?)" % index
-            self.log.warning("Kernel died in cell %d; later cells are marked as not run", index)
+            self.log.warning("Kernel died in %s, %s; later cells are marked as not run", label(self, resources), cell_name(cell, index))
             cell.outputs.append(_error_output(
                 "DeadKernelError", "the kernel died while running this cell (did it call process.exit()?)"))
             return cell, self.resources
@@ -102,7 +271,8 @@ def install() -> None:
             # kernel) or its output never finished arriving.
             limit = self._get_timeout(cell)
             self._tslab_halted = "an earlier cell (cell %d) ran longer than the %s s limit" % (index, limit)
-            self.log.warning("Cell %d timed out (%s); later cells are marked as not run", index, str(err).splitlines()[0])
+            self.log.warning("%s, %s timed out (%s); later cells are marked as not run",
+                             label(self, resources), cell_name(cell, index), str(err).splitlines()[0])
             if not any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
                 cell.outputs.append(_error_output(
                     "CellTimeoutError", "this cell ran longer than the %s s limit (an endless loop?)" % limit))
