@@ -43,8 +43,22 @@ export interface IdxLabels {
 }
 
 const UBYTE = 0x08;
-/** Output chunk size for inflating: large chunks make big files inflate about twice as fast. */
-const INFLATE_CHUNK = 1 << 20;
+/**
+ * Output chunk size for inflating. Node's default (16 KB) makes a 47 MB file
+ * inflate in thousands of pieces that are then concatenated; one chunk the
+ * size of the whole output (the gzip trailer's ISIZE field holds it, modulo
+ * 2^32) inflated the training images about 1.25 times faster than 1 MB chunks
+ * and twice as fast as the default. The size is only a hint: a wrong trailer
+ * (damaged file) just means more chunks, and zlib still reports the damage.
+ */
+function inflateChunk(gz: Uint8Array): number {
+  const min = 1 << 16;
+  const max = 1 << 28;
+  if (gz.length < 18) return min;
+  const n = gz.length;
+  const isize = (gz[n - 4] | (gz[n - 3] << 8) | (gz[n - 2] << 16) | (gz[n - 1] << 24)) >>> 0;
+  return Math.min(max, Math.max(min, isize + 1));
+}
 const REDOWNLOAD = 'delete the file and download it again';
 
 function fail(file: string, what: string, todo: string = REDOWNLOAD): never {
@@ -98,7 +112,7 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
  */
 export function gunzipIdx(gz: Uint8Array, file: string): Buffer {
   try {
-    return zlib.gunzipSync(gz, { chunkSize: INFLATE_CHUNK });
+    return zlib.gunzipSync(gz, { chunkSize: inflateChunk(gz) });
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
     throw new IdxError(file,
@@ -109,7 +123,7 @@ export function gunzipIdx(gz: Uint8Array, file: string): Buffer {
 /** Asynchronous gunzipIdx: runs on the libuv thread pool, so several files can inflate at once. */
 export function gunzipIdxAsync(gz: Uint8Array, file: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    zlib.gunzip(gz, { chunkSize: INFLATE_CHUNK }, (err, out) => {
+    zlib.gunzip(gz, { chunkSize: inflateChunk(gz) }, (err, out) => {
       if (err) {
         reject(new IdxError(file,
           `${file}: not a valid gzip file or truncated download (${err.message}); delete it and download again.`));
