@@ -6,9 +6,11 @@
 //   npm run course -- feedback   [assignment...]   feedback HTML into exercises/feedback/ (hidden tests removed)
 //   npm run course -- grades                      grades.csv plus a per-exercise summary
 //
-// Options: --course DIR (default exercises/), --timeout SECONDS (per cell, default 120).
+// Options: --course DIR (default exercises/), --timeout SECONDS (per cell, default 120),
+// --memory-limit MB (per notebook's kernel, default 2048; 0 = none).
 // Submissions are laid out as nbgrader expects: <DIR>/<student>/<assignment>/<assignment>.ipynb.
 import { spawnSync } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import pl from "nodejs-polars";
@@ -24,6 +26,8 @@ export interface CourseOptions {
   assignments: string[];
   submissions?: string;
   timeout?: number;
+  /** Resident memory (MB) each notebook's kernel may use (COURSE_MEMORY_LIMIT_MB; 0 = no limit). */
+  memoryLimitMb?: number;
   /** Write nbgrader's own output here (default: this process's stdout/stderr). */
   quiet?: boolean;
 }
@@ -38,6 +42,7 @@ export function nbgrader(opts: CourseOptions, args: string[], extraEnv: NodeJS.P
   if (!fs.existsSync(bin)) throw new CourseError(`${bin} is missing: run \`npm run setup\` first.`);
   const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv, PATH: `${venvBin()}${path.delimiter}${process.env.PATH ?? ""}` };
   if (opts.timeout !== undefined) env.COURSE_CELL_TIMEOUT = String(opts.timeout);
+  if (opts.memoryLimitMb !== undefined) env.COURSE_MEMORY_LIMIT_MB = String(opts.memoryLimitMb);
   const res = spawnSync(bin, [...args, `--CourseDirectory.root=${opts.course}`], {
     cwd: opts.course, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024,
   });
@@ -139,15 +144,64 @@ export function importSubmissions(opts: CourseOptions, dir: string): void {
   }
 }
 
-export function autograde(opts: CourseOptions): void {
+/**
+ * Content hash of every file in the course folder, except what grading
+ * itself writes: the gradebook, nbgrader's log, Python's caches and (when
+ * given) the one autograded folder being written.
+ */
+export function courseFingerprint(course: string, except?: string): Map<string, string> {
+  const skip = new Set(["gradebook.db", "gradebook.db-journal", ".nbgrader.log"]);
+  const prints = new Map<string, string>();
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (full === except || entry.name === "__pycache__" || (dir === course && skip.has(entry.name))) continue;
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isSymbolicLink()) prints.set(path.relative(course, full), `-> ${fs.readlinkSync(full)}`);
+      else if (entry.isFile()) prints.set(path.relative(course, full), createHash("sha256").update(fs.readFileSync(full)).digest("hex"));
+    }
+  };
+  walk(course);
+  return prints;
+}
+
+function changedFiles(before: Map<string, string>, after: Map<string, string>): string[] {
+  const changed = [...after].filter(([f, h]) => before.get(f) !== h).map(([f]) => f);
+  const removed = [...before.keys()].filter((f) => !after.has(f));
+  return [...changed, ...removed.map((f) => `${f} (removed)`)].sort();
+}
+
+/**
+ * Grades one submission at a time (one nbgrader run each). Students' code runs
+ * as this user, so it could write anywhere this user can; after each run every
+ * file of the course outside that submission's own autograded folder (other
+ * submissions, other students' graded copies, source/, release/, the nbgrader
+ * configuration) is checked, and grading stops at the first submission that
+ * changed one, naming it and the files, before any later submission is
+ * graded from altered files. The gradebook itself cannot be checked this way.
+ */
+export function autograde(opts: CourseOptions): string {
   if (opts.submissions) importSubmissions(opts, opts.submissions);
   const submitted = path.join(opts.course, "submitted");
   if (!fs.existsSync(submitted)) throw new CourseError(`nothing to grade: ${submitted} does not exist (use --submissions DIR).`);
+  let log = "";
   for (const a of assignments(opts)) {
-    const students = fs.readdirSync(submitted).filter((s) => fs.existsSync(path.join(submitted, s, a)));
-    if (!students.length) continue;
-    nbgrader(opts, ["autograde", a, "--force"]);
+    const students = fs.readdirSync(submitted).filter((s) => fs.existsSync(path.join(submitted, s, a))).sort();
+    for (const [i, student] of students.entries()) {
+      if (!opts.quiet) console.log(`course: autograding ${a} for ${student} (${i + 1} of ${students.length})`);
+      const own = path.join(opts.course, "autograded", student, a);
+      const before = courseFingerprint(opts.course, own);
+      log += nbgrader(opts, ["autograde", a, `--student=${student}`, "--force"]);
+      const changed = changedFiles(before, courseFingerprint(opts.course, own));
+      if (changed.length) {
+        throw new CourseError(`grading stopped: while ${student}'s ${a} was graded, files outside its own folder changed:\n` +
+          changed.map((f) => `  ${path.join(opts.course, f)}`).join("\n") +
+          `\nThat submission's code wrote there. Restore these files (for example from your --submissions copy or git), ` +
+          `then grade ${student} in a sandbox (container or separate account); grades written so far are in the gradebook.`);
+      }
+    }
   }
+  return log;
 }
 
 export function feedback(opts: CourseOptions): void {
@@ -191,7 +245,7 @@ function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
   const [command, ...rest] = argv;
   if (!command || command === "--help" || command === "-h" || !(COMMANDS as readonly string[]).includes(command)) {
     throw new CourseError(`usage: npm run course -- <${COMMANDS.join("|")}> [assignment...] ` +
-      "[--course DIR] [--submissions DIR] [--timeout SECONDS]" + (command && !command.startsWith("-") ? ` (unknown command "${command}")` : ""));
+      "[--course DIR] [--submissions DIR] [--timeout SECONDS] [--memory-limit MB]" + (command && !command.startsWith("-") ? ` (unknown command "${command}")` : ""));
   }
   const opts: CourseOptions = { course: path.join(repoRoot(), "exercises"), assignments: [] };
   for (let i = 0; i < rest.length; i++) {
@@ -207,6 +261,10 @@ function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
       const v = Number(value());
       if (!Number.isInteger(v) || v <= 0) throw new CourseError(`--timeout must be a positive number of seconds, got ${rest[i]}`);
       opts.timeout = v;
+    } else if (arg === "--memory-limit") {
+      const v = Number(value());
+      if (!Number.isInteger(v) || v < 0) throw new CourseError(`--memory-limit must be a whole number of MB (0 = no limit), got ${rest[i]}`);
+      opts.memoryLimitMb = v;
     } else if (arg.startsWith("-")) throw new CourseError(`unknown option ${arg}`);
     else opts.assignments.push(arg);
   }

@@ -6,39 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { makeTempDir, removeDir, repoRoot, sharedDataDir } from "./helpers";
+import { cellById, copyCourse, makeTempDir, type Notebook, readNb, removeDir, sharedDataDir, text, withSolution, writeNb } from "./helpers";
 import * as course from "../scripts/course";
-
-interface Cell {
-  cell_type: string;
-  id?: string;
-  source: string | string[];
-  metadata: { nbgrader?: { grade_id?: string; solution?: boolean; grade?: boolean; points?: number } };
-  outputs?: unknown[];
-}
-interface Notebook {
-  cells: Cell[];
-}
-
-const text = (s: string | string[]) => (Array.isArray(s) ? s.join("") : s);
-const readNb = (file: string) => JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;
-function writeNb(file: string, nb: Notebook): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(nb, null, 1));
-}
-const cellById = (nb: Notebook, id: string) => {
-  const cell = nb.cells.find((c) => c.metadata.nbgrader?.grade_id === id);
-  assert.ok(cell, `no cell ${id}`);
-  return cell;
-};
-/** The first solution cell, with its source replaced. */
-function withSolution(nb: Notebook, replace: (source: string) => string): Notebook {
-  const copy = structuredClone(nb);
-  const cell = copy.cells.find((c) => c.metadata.nbgrader?.solution);
-  assert.ok(cell, "no solution cell");
-  cell.source = replace(text(cell.source));
-  return copy;
-}
 
 const A = "idx-parsing";
 const B = "build-model";
@@ -46,14 +15,10 @@ const CELL_TIMEOUT = 60;
 
 test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeout: 40 * 60_000 }, () => {
   const tmp = makeTempDir("fmnist-course-");
-  const root = path.join(tmp, "course");
   const saved = { mirror: process.env.FASHION_MNIST_MIRROR, data: process.env.FMNIST_DATA_DIR };
   try {
     // A course copy with two assignments; node_modules is linked so notebooks find fashion-mnist-lib.
-    fs.mkdirSync(path.join(root, "source"), { recursive: true });
-    for (const f of ["nbgrader_config.py", "tslab_grading.py"]) fs.copyFileSync(path.join(repoRoot, "exercises", f), path.join(root, f));
-    for (const a of [A, B]) fs.cpSync(path.join(repoRoot, "exercises", "source", a), path.join(root, "source", a), { recursive: true });
-    fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(tmp, "node_modules"));
+    const root = copyCourse(tmp, [A, B]);
     process.env.FASHION_MNIST_MIRROR = sharedDataDir;
     process.env.FMNIST_DATA_DIR = path.join(tmp, "data");
     const opts: course.CourseOptions = { course: root, assignments: [A, B], timeout: CELL_TIMEOUT, quiet: true };

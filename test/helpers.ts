@@ -95,3 +95,50 @@ export async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+/** The parts of an nbgrader notebook the course tests read and edit. */
+export interface Cell {
+  cell_type: string;
+  id?: string;
+  source: string | string[];
+  metadata: { nbgrader?: { grade_id?: string; solution?: boolean; grade?: boolean; points?: number } };
+  outputs?: { output_type: string; ename?: string; evalue?: string; name?: string; text?: string | string[] }[];
+}
+export interface Notebook {
+  cells: Cell[];
+}
+
+/** A cell's source (or a stream's text) as one string. */
+export const text = (s: string | string[]): string => (Array.isArray(s) ? s.join('') : s);
+export const readNb = (file: string): Notebook => JSON.parse(fs.readFileSync(file, 'utf8')) as Notebook;
+export function writeNb(file: string, nb: Notebook): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(nb, null, 1));
+}
+export function cellById(nb: Notebook, id: string): Cell {
+  const cell = nb.cells.find((c) => c.metadata.nbgrader?.grade_id === id);
+  if (!cell) throw new Error(`no cell ${id}`);
+  return cell;
+}
+/** A copy of `nb` whose first solution cell's source is replaced. */
+export function withSolution(nb: Notebook, replace: (source: string) => string): Notebook {
+  const copy = structuredClone(nb);
+  const cell = copy.cells.find((c) => c.metadata.nbgrader?.solution);
+  if (!cell) throw new Error('no solution cell');
+  cell.source = replace(text(cell.source));
+  return copy;
+}
+
+/**
+ * A copy of the nbgrader course (configuration and the given assignments'
+ * source) in `<tmp>/course`, with node_modules linked next to it so the
+ * notebooks find fashion-mnist-lib. Returns the course folder.
+ */
+export function copyCourse(tmp: string, assignments: string[]): string {
+  const root = path.join(tmp, 'course');
+  fs.mkdirSync(path.join(root, 'source'), { recursive: true });
+  for (const f of ['nbgrader_config.py', 'tslab_grading.py']) fs.copyFileSync(path.join(repoRoot, 'exercises', f), path.join(root, f));
+  for (const a of assignments) fs.cpSync(path.join(repoRoot, 'exercises', 'source', a), path.join(root, 'source', a), { recursive: true });
+  fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(tmp, 'node_modules'));
+  return root;
+}
