@@ -325,12 +325,39 @@ export const showJson: (value: unknown) => void = shared.showJson;
 export function liveDisplay(): Shower {
   let sink: DisplaySink | undefined;
   let lastLine: string | undefined;
-  return makeShower(
-    () => (sink ??= backend().newDisplay()),
-    (line) => {
-      if (line === lastLine) return;
-      lastLine = line;
-      writeLine(line);
-    },
-  );
+  let showingPlotly = false;
+  const getSink = () => (sink ??= backend().newDisplay());
+  const shower = makeShower(getSink, (line) => {
+    if (line === lastLine) return;
+    lastLine = line;
+    writeLine(line);
+  });
+  // JupyterLab hands an updated output of the same MIME type to the renderer
+  // already on the page, and Plotly's renderer ignores any figure after its
+  // first one: a live chart would stay at its first state (the training curves
+  // at epoch 1). Replacing it with a one-line text version first makes
+  // JupyterLab drop that renderer and draw the new figure with a fresh one.
+  const tracked =
+    <A extends unknown[]>(show: (...args: A) => void, plotly: boolean) =>
+    (...args: A): void => {
+      show(...args);
+      showingPlotly = plotly;
+    };
+  return {
+    showPlotly: tracked((fig: PlotlyFigure) => {
+      if (showingPlotly && inNotebook()) {
+        try {
+          getSink().text(summarizePlotly(fig));
+        } catch {
+          // The figure itself is sent next, with its own fallback on failure.
+        }
+      }
+      shower.showPlotly(fig);
+    }, true),
+    showHtml: tracked(shower.showHtml, false),
+    showPng: tracked(shower.showPng, false),
+    showMarkdown: tracked(shower.showMarkdown, false),
+    showText: tracked(shower.showText, false),
+    showJson: tracked(shower.showJson, false),
+  };
 }

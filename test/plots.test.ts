@@ -278,6 +278,23 @@ test('in a notebook, show* send one MIME type each; plotly goes out as a JSON ob
   assert.ok(!liveSinks.has(0), 'not the shared display');
 });
 
+test('in a notebook, a live Plotly chart is replaced by a text line before each new figure', () => {
+  // JupyterLab gives an update of the same MIME type to the Plotly renderer
+  // already drawn, which ignores it; the text line in between forces a redraw.
+  const { backend, sent } = fakeBackend();
+  setNotebookOverride(true);
+  setDisplayBackend(backend);
+  const live = liveDisplay();
+  live.showPlotly(trainingCurves({ epoch: [1], loss: [0.5], accuracy: [0.8] }));
+  live.showPlotly(trainingCurves({ epoch: [1, 2], loss: [0.5, 0.4], accuracy: [0.8, 0.85] }));
+  live.showHtml('<p>done</p>');
+  live.showPlotly(trainingCurves({ epoch: [1, 2, 3], loss: [0.5, 0.4, 0.3], accuracy: [0.8, 0.85, 0.9] }));
+  assert.deepEqual(sent.map((s) => s.mime), [PLOTLY_MIME, 'text/plain', PLOTLY_MIME, 'text/html', PLOTLY_MIME]);
+  assert.equal(new Set(sent.map((s) => s.sink)).size, 1, 'all on one live output');
+  assert.match(String(sent[1].data), /^\[plotly\] Training history: \d+ traces?/);
+  assert.deepEqual((sent[2].data as unknown as PlotlyFigure).data[0].x, [1, 2]);
+});
+
 test('in a notebook, a failing display falls back to text instead of throwing', () => {
   setNotebookOverride(true);
   const lines: string[] = [];
