@@ -121,6 +121,10 @@ test("JupyterLab runs the main notebook through its UI; charts and images render
   const trackerSettings = path.join(env.JUPYTERLAB_SETTINGS_DIR, "@jupyterlab", "notebook-extension");
   fs.mkdirSync(trackerSettings, { recursive: true });
   fs.writeFileSync(path.join(trackerSettings, "tracker.jupyterlab-settings"), JSON.stringify({ windowingMode: "none" }));
+  // No "get notified about Jupyter news?" prompt over the screenshots (and no news fetch).
+  const notificationSettings = path.join(env.JUPYTERLAB_SETTINGS_DIR, "@jupyterlab", "apputils-extension");
+  fs.mkdirSync(notificationSettings, { recursive: true });
+  fs.writeFileSync(path.join(notificationSettings, "notification.jupyterlab-settings"), JSON.stringify({ fetchNews: "false" }));
   const sourceCells = (JSON.parse(fs.readFileSync(nbPath, "utf8")) as { cells: { cell_type: string }[] }).cells;
   const codeCells = sourceCells.filter((c) => c.cell_type === "code").length;
   const port = await freePort();
