@@ -101,22 +101,8 @@ interface Worker {
   send(line: string): void;
 }
 
-/**
- * The environment the notebook kernel runs with (the "env" of the tslab
- * kernel spec that scripts/setup.sh writes, e.g. its malloc setting), so the
- * project side is measured as notebooks run.
- */
-function kernelEnv(): Record<string, string> {
-  const spec = path.join(ROOT, ".venv", "share", "jupyter", "kernels", "tslab", "kernel.json");
-  try {
-    return (JSON.parse(fs.readFileSync(spec, "utf8")) as { env?: Record<string, string> }).env ?? {};
-  } catch (err) {
-    throw new Error(`${spec}: cannot read the kernel's environment (${(err as Error).message}); run \`npm run setup\`.`);
-  }
-}
-
-function startWorker(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Worker {
-  const proc = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+function startWorker(name: string, cmd: string, args: string[]): Worker {
+  const proc = spawn(cmd, args, { cwd: ROOT, env: process.env, stdio: ["pipe", "pipe", "pipe"] });
   const stderr: string[] = [];
   proc.stderr.on("data", (d: Buffer) => {
     stderr.push(d.toString());
@@ -340,7 +326,7 @@ export async function runBench(o: BenchOptions, command: string): Promise<{ resu
 
   const common = ["--samples", o.samples, "--validation", o.validation, "--test", o.test, "--epochs", o.epochs,
     "--batch-size", o.batchSize, "--seed", o.seed].map(String);
-  const project = startWorker("project", process.execPath, [path.join(__dirname, "project_worker.js"), ...common], kernelEnv());
+  const project = startWorker("project", process.execPath, [path.join(__dirname, "project_worker.js"), ...common]);
   const workers: Worker[] = [project];
   try {
     const pReady = await expect<Record<string, unknown>>(project, "ready");

@@ -103,29 +103,11 @@ if ! stamp_ok venv requirements.txt || [ ! -x .venv/bin/python ]; then
 fi
 
 # --- 5. the tslab kernel, inside .venv only ----------------------------------
-# The kernel gets a fixed glibc mmap threshold (4 MB). By default glibc raises
-# the threshold (up to 32 MB) whenever a large block is freed; after that,
-# TensorFlow's per-step buffers (0.6-2.4 MB at batch 32) and the validation
-# batches come from the heap, which fragments and keeps growing over epochs.
-# Fixed at 4 MB, per-step buffers are still reused from the heap (a 128 KB
-# threshold cost ~15% more CPU time), and larger blocks go back to the system
-# when freed: peak RSS 718 vs 757 MB, RSS after 3 epochs 637 vs 669-724 MB,
-# same CPU time (BENCHMARKS.md). package.json's train script sets it too.
-MALLOC_ENV='MALLOC_MMAP_THRESHOLD_=4194304'
 kernel_dir=.venv/share/jupyter/kernels/tslab
-if ! stamp_ok kernel package-lock.json || ! grep -q "${MALLOC_ENV%%=*}" "$kernel_dir/kernel.json" 2>/dev/null; then
+if ! stamp_ok kernel package-lock.json || [ ! -f "$kernel_dir/kernel.json" ]; then
   log "registering the tslab kernel in .venv"
   node_modules/.bin/tslab install --python=.venv/bin/python --prefix="$ROOT/.venv" \
     --binary="$ROOT/node_modules/.bin/tslab" >&2
-  .venv/bin/python - "$kernel_dir/kernel.json" "$MALLOC_ENV" <<'PY'
-import json, os, sys
-path, (name, value) = sys.argv[1], sys.argv[2].split("=", 1)
-spec = json.load(open(path))
-spec.setdefault("env", {})[name] = value
-with open(path + ".tmp", "w") as f:
-    json.dump(spec, f, indent=1)
-os.replace(path + ".tmp", path)
-PY
   stamp_set kernel package-lock.json
 fi
 
