@@ -12,6 +12,7 @@
 import { spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import pl from "nodejs-polars";
 import { dataDir, repoRoot } from "../lib/paths";
@@ -172,13 +173,68 @@ function changedFiles(before: Map<string, string>, after: Map<string, string>): 
 }
 
 /**
+ * The gradebook as it was before one submission was graded: a digest per owner
+ * of its rows (scripts/gradebook_digest.py) and a copy of the file, kept in a
+ * temporary folder outside the course so the submission cannot reach it by a
+ * path relative to the course.
+ */
+class GradebookGuard {
+  private constructor(
+    private readonly db: string,
+    private readonly copy: string,
+    private readonly digest: Record<string, string>,
+  ) {}
+
+  /** Undefined when there is no gradebook yet (nothing to protect). */
+  static before(course: string): GradebookGuard | undefined {
+    const db = path.join(course, "gradebook.db");
+    if (!fs.existsSync(db)) return undefined;
+    const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gradebook-")), "gradebook.db");
+    fs.copyFileSync(db, copy);
+    return new GradebookGuard(db, copy, gradebookDigest(db));
+  }
+
+  /** Owners (other than `own`) whose rows were changed, added or removed. */
+  changedOwners(own: string[]): string[] {
+    let after: Record<string, string>;
+    try {
+      after = gradebookDigest(this.db);
+    } catch {
+      return ["the whole gradebook (it can no longer be read)"];
+    }
+    const owners = new Set([...Object.keys(this.digest), ...Object.keys(after)]);
+    return [...owners].filter((o) => !own.includes(o) && this.digest[o] !== after[o]).sort();
+  }
+
+  /** Puts the saved copy back (copy next to the gradebook, then rename over it). */
+  restore(): void {
+    const tmp = `${this.db}.restore-${process.pid}`;
+    fs.copyFileSync(this.copy, tmp);
+    fs.renameSync(tmp, this.db);
+  }
+
+  discard(): void {
+    fs.rmSync(path.dirname(this.copy), { recursive: true, force: true });
+  }
+}
+
+function gradebookDigest(db: string): Record<string, string> {
+  const res = spawnSync(path.join(venvBin(), "python"), [path.join(repoRoot(), "scripts", "gradebook_digest.py"), db], { encoding: "utf8" });
+  if (res.status !== 0) throw new CourseError(`${db}: cannot read the gradebook: ${(res.stderr || res.error?.message || "").trim()}`);
+  return JSON.parse(res.stdout) as Record<string, string>;
+}
+
+/**
  * Grades one submission at a time (one nbgrader run each). Students' code runs
  * as this user, so it could write anywhere this user can; after each run every
  * file of the course outside that submission's own autograded folder (other
  * submissions, other students' graded copies, source/, release/, the nbgrader
  * configuration) is checked, and grading stops at the first submission that
  * changed one, naming it and the files, before any later submission is
- * graded from altered files. The gradebook itself cannot be checked this way.
+ * graded from altered files. The gradebook is checked by owner of its rows
+ * (scripts/gradebook_digest.py): only the graded submission's own rows may
+ * change; if any other did, the gradebook is put back as it was before that
+ * submission and grading stops the same way.
  */
 export function autograde(opts: CourseOptions): string {
   if (opts.submissions) importSubmissions(opts, opts.submissions);
@@ -191,11 +247,20 @@ export function autograde(opts: CourseOptions): string {
       if (!opts.quiet) console.log(`course: autograding ${a} for ${student} (${i + 1} of ${students.length})`);
       const own = path.join(opts.course, "autograded", student, a);
       const before = courseFingerprint(opts.course, own);
+      const gradebook = GradebookGuard.before(opts.course);
       log += nbgrader(opts, ["autograde", a, `--student=${student}`, "--force"]);
       const changed = changedFiles(before, courseFingerprint(opts.course, own));
-      if (changed.length) {
+      const othersGrades = gradebook?.changedOwners([`${student}/${a}`, `student:${student}`]) ?? [];
+      if (othersGrades.length) gradebook?.restore();
+      gradebook?.discard();
+      if (changed.length || othersGrades.length) {
+        const lines = changed.map((f) => `  ${path.join(opts.course, f)}`);
+        if (othersGrades.length) {
+          lines.push(`  ${path.join(opts.course, "gradebook.db")}: the rows of ${othersGrades.join(", ")} ` +
+            `(put back as they were before this submission was graded; its own grades are not recorded)`);
+        }
         throw new CourseError(`grading stopped: while ${student}'s ${a} was graded, files outside its own folder changed:\n` +
-          changed.map((f) => `  ${path.join(opts.course, f)}`).join("\n") +
+          lines.join("\n") +
           `\nThat submission's code wrote there. Restore these files (for example from your --submissions copy or git), ` +
           `then grade ${student} in a sandbox (container or separate account); grades written so far are in the gradebook.`);
       }

@@ -5,7 +5,9 @@
 //   points, and a well-behaved submission in the same run keeps full marks;
 // - each kernel runs in its submission's own autograded folder, and a
 //   submission that writes into another student's submission stops the
-//   grading before that student is graded from the altered file.
+//   grading before that student is graded from the altered file;
+// - a submission that rewrites other students' grades in the gradebook stops
+//   the grading, and the gradebook is put back (their grades are unchanged).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
@@ -106,12 +108,28 @@ test("grading limits: memory per notebook, each kernel in its own folder, writes
     });
     assert.ok(!fs.existsSync(path.join(root, "autograded", "victim")), "the victim was not graded from the altered file");
 
+    // A submission that rewrites grades in the gradebook (here every score to 0)
+    // stops the run, and the gradebook is put back as it was before it.
+    fs.renameSync(path.join(root, "submitted"), path.join(tmp, "vandal-round"));
+    submit("forger", withPrelude(source, [
+      'import { execFileSync } from "child_process";',
+      `execFileSync("python", ["-c", "import sqlite3; db = sqlite3.connect('../../../gradebook.db'); ` +
+        `db.execute('UPDATE grade SET auto_score = 0'); db.commit()"]);`,
+    ]));
+    assert.throws(() => course.autograde(opts), (err: Error) => {
+      assert.ok(err instanceof course.CourseError, String(err));
+      assert.match(err.message, new RegExp(`while forger's ${A} was graded, files outside its own folder changed`));
+      assert.match(err.message, new RegExp(`gradebook\\.db: the rows of .*good/${A}.*put back as they were`));
+      return true;
+    });
+
     const { table } = course.grades(opts);
     console.log(table.toString());
     const rows = table.toRecords() as { student_id: string; score: number }[];
     const score = (student: string) => rows.find((r) => r.student_id === student)?.score;
     assert.equal(score("good"), 8, "the well-behaved submission keeps full marks");
     assert.equal(score("greedy"), 4, "the two tests before the memory blow-up keep their points; that cell and the last one score 0");
+    assert.equal(score("forger"), undefined, "the forger's own grades are not recorded");
   } finally {
     if (saved.mirror === undefined) delete process.env.FASHION_MNIST_MIRROR; else process.env.FASHION_MNIST_MIRROR = saved.mirror;
     if (saved.data === undefined) delete process.env.FMNIST_DATA_DIR; else process.env.FMNIST_DATA_DIR = saved.data;
