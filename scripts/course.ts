@@ -166,6 +166,19 @@ export function courseFingerprint(course: string, except?: string): Map<string, 
   return prints;
 }
 
+/**
+ * What a submission must leave alone while it is graded, by absolute path: the
+ * course folder (except the submission's own autograded folder) and the
+ * compiled library every notebook imports (fashion-mnist-lib, i.e. build/lib),
+ * which later submissions would otherwise run against.
+ */
+function watchedFiles(course: string, own: string): Map<string, string> {
+  const absolute = (root: string, prints: Map<string, string>) =>
+    [...prints].map(([f, h]): [string, string] => [path.join(root, f), h]);
+  const lib = fs.realpathSync(path.join(repoRoot(), "node_modules", "fashion-mnist-lib"));
+  return new Map([...absolute(course, courseFingerprint(course, own)), ...absolute(lib, courseFingerprint(lib))]);
+}
+
 function changedFiles(before: Map<string, string>, after: Map<string, string>): string[] {
   const changed = [...after].filter(([f, h]) => before.get(f) !== h).map(([f]) => f);
   const removed = [...before.keys()].filter((f) => !after.has(f));
@@ -246,15 +259,15 @@ export function autograde(opts: CourseOptions): string {
     for (const [i, student] of students.entries()) {
       if (!opts.quiet) console.log(`course: autograding ${a} for ${student} (${i + 1} of ${students.length})`);
       const own = path.join(opts.course, "autograded", student, a);
-      const before = courseFingerprint(opts.course, own);
+      const before = watchedFiles(opts.course, own);
       const gradebook = GradebookGuard.before(opts.course);
       log += nbgrader(opts, ["autograde", a, `--student=${student}`, "--force"]);
-      const changed = changedFiles(before, courseFingerprint(opts.course, own));
+      const changed = changedFiles(before, watchedFiles(opts.course, own));
       const othersGrades = gradebook?.changedOwners([`${student}/${a}`, `student:${student}`]) ?? [];
       if (othersGrades.length) gradebook?.restore();
       gradebook?.discard();
       if (changed.length || othersGrades.length) {
-        const lines = changed.map((f) => `  ${path.join(opts.course, f)}`);
+        const lines = changed.map((f) => `  ${f}`);
         if (othersGrades.length) {
           lines.push(`  ${path.join(opts.course, "gradebook.db")}: the rows of ${othersGrades.join(", ")} ` +
             `(put back as they were before this submission was graded; its own grades are not recorded)`);
