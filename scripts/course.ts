@@ -261,11 +261,15 @@ export function autograde(opts: CourseOptions): string {
       const own = path.join(opts.course, "autograded", student, a);
       const before = watchedFiles(opts.course, own);
       const gradebook = GradebookGuard.before(opts.course);
-      log += nbgrader(opts, ["autograde", a, `--student=${student}`, "--force"]);
+      let othersGrades: string[] = [];
+      try {
+        log += nbgrader(opts, ["autograde", a, `--student=${student}`, "--force"]);
+        othersGrades = gradebook?.changedOwners([`${student}/${a}`, `student:${student}`]) ?? [];
+        if (othersGrades.length) gradebook?.restore();
+      } finally {
+        gradebook?.discard();
+      }
       const changed = changedFiles(before, watchedFiles(opts.course, own));
-      const othersGrades = gradebook?.changedOwners([`${student}/${a}`, `student:${student}`]) ?? [];
-      if (othersGrades.length) gradebook?.restore();
-      gradebook?.discard();
       if (changed.length || othersGrades.length) {
         const lines = changed.map((f) => `  ${f}`);
         if (othersGrades.length) {
