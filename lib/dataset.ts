@@ -10,7 +10,7 @@ import * as path from 'path';
 import { fetchToCache, notebookProgressBar, progressBar, Progress } from './download';
 import { inNotebook } from './display';
 import { dataDir } from './paths';
-import { IdxError, gunzipIdxAsync, parseImages, parseLabels } from './idx';
+import { IdxError, gunzipIdxAsync, gzipInflatedSize, parseImages, parseLabels } from './idx';
 
 export const CLASS_NAMES: readonly string[] = [
   'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
@@ -171,8 +171,8 @@ export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionM
  * fault per 4 KB), and the main thread is idle while the files inflate, so
  * the loader takes those faults then. `normalize` uses a buffer of exactly its
  * length if one is waiting (it still computes every value from the bytes it
- * is given). Only the latest load's buffers wait, and for a minute at most. Loading plus scaling
- * in a fresh process: BENCHMARKS.md.
+ * is given). Only the latest load's buffers wait, and for a minute at most.
+ * Loading plus scaling in a fresh process: BENCHMARKS.md.
  */
 const reserved: Float32Array[] = [];
 const RESERVE_MS = 60_000;
@@ -181,10 +181,8 @@ function reserveScaledBuffers(gzFiles: Uint8Array[]): void {
   reserved.length = 0; // only the latest load's: repeated loads must not pile up memory
   const mine: Float32Array[] = [];
   for (const gz of gzFiles) {
-    const n = gz.length;
-    if (n < 18) continue;
-    // The gzip trailer's ISIZE is the inflated size; images follow a 16-byte header.
-    const values = ((gz[n - 4] | (gz[n - 3] << 8) | (gz[n - 2] << 16) | (gz[n - 1] << 24)) >>> 0) - 16;
+    // Image bytes follow a 16-byte header.
+    const values = (gzipInflatedSize(gz) ?? 0) - 16;
     if (values <= 0 || values > 1 << 28) continue;
     const buffer = new Float32Array(values);
     for (let i = 0; i < values; i += 1024) buffer[i] = 0;

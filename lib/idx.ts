@@ -52,12 +52,18 @@ const UBYTE = 0x08;
  * (damaged file) just means more chunks, and zlib still reports the damage.
  */
 function inflateChunk(gz: Uint8Array): number {
-  const min = 1 << 16;
-  const max = 1 << 28;
-  if (gz.length < 18) return min;
+  return Math.min(1 << 28, Math.max(1 << 16, (gzipInflatedSize(gz) ?? 0) + 1));
+}
+
+/**
+ * The inflated size a gzip file declares in its trailer (ISIZE, modulo 2^32),
+ * or undefined if it is too short to have one. A hint only: nothing checks it
+ * until the file is inflated.
+ */
+export function gzipInflatedSize(gz: Uint8Array): number | undefined {
   const n = gz.length;
-  const isize = (gz[n - 4] | (gz[n - 3] << 8) | (gz[n - 2] << 16) | (gz[n - 1] << 24)) >>> 0;
-  return Math.min(max, Math.max(min, isize + 1));
+  if (n < 18) return undefined;
+  return (gz[n - 4] | (gz[n - 3] << 8) | (gz[n - 2] << 16) | (gz[n - 1] << 24)) >>> 0;
 }
 const REDOWNLOAD = 'delete the file and download it again';
 
