@@ -10,7 +10,7 @@ import * as path from 'path';
 import { fetchToCache, notebookProgressBar, progressBar, Progress } from './download';
 import { inNotebook } from './display';
 import { dataDir } from './paths';
-import { IdxError, gunzipIdxAsync, gzipInflatedSize, parseImages, parseLabels } from './idx';
+import { IdxError, gunzipIdxAsync, parseImages, parseLabels } from './idx';
 
 export const CLASS_NAMES: readonly string[] = [
   'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
@@ -155,48 +155,11 @@ export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionM
     });
     got[key] = { path: result.path, data: result.data ?? await fsp.readFile(result.path) };
   }
-  const splits = Promise.all([
+  const [train, test] = await Promise.all([
     readSplit(got.trainImages, got.trainLabels),
     readSplit(got.testImages, got.testLabels),
   ]);
-  // The files inflate on the thread pool meanwhile; this thread is free.
-  reserveScaledBuffers([got.trainImages.data, got.testImages.data]);
-  const [train, test] = await splits;
   return { train: train.split, test: test.split, rows: train.rows, cols: train.cols };
-}
-
-/**
- * Float buffers for scaling the images just loaded, touched in advance.
- * Writing 220 MB of fresh memory is half the cost of `normalize` (one page
- * fault per 4 KB), and the main thread is idle while the files inflate, so
- * the loader takes those faults then. `normalize` uses a buffer of exactly its
- * length if one is waiting (it still computes every value from the bytes it
- * is given). Only the latest load's buffers wait, and for a minute at most.
- * Loading plus scaling in a fresh process: BENCHMARKS.md.
- */
-const reserved: Float32Array[] = [];
-const RESERVE_MS = 60_000;
-
-function reserveScaledBuffers(gzFiles: Uint8Array[]): void {
-  reserved.length = 0; // only the latest load's: repeated loads must not pile up memory
-  const mine: Float32Array[] = [];
-  for (const gz of gzFiles) {
-    // Image bytes follow a 16-byte header.
-    const values = (gzipInflatedSize(gz) ?? 0) - 16;
-    if (values <= 0 || values > 1 << 28) continue;
-    const buffer = new Float32Array(values);
-    for (let i = 0; i < values; i += 1024) buffer[i] = 0;
-    mine.push(buffer);
-  }
-  reserved.push(...mine);
-  setTimeout(() => {
-    for (const b of mine) if (reserved.includes(b)) reserved.splice(reserved.indexOf(b), 1);
-  }, RESERVE_MS).unref();
-}
-
-function takeReserved(length: number): Float32Array | undefined {
-  const i = reserved.findIndex((b) => b.length === length);
-  return i < 0 ? undefined : reserved.splice(i, 1)[0];
 }
 
 /** A live bar in a notebook, a terminal bar on stderr elsewhere. */
@@ -206,7 +169,7 @@ function defaultProgress(): (p: Progress) => void {
 
 /** Pixel bytes to floats in [0, 1] (value / 255). */
 export function normalize(pixels: Uint8Array): Float32Array {
-  const out = takeReserved(pixels.length) ?? new Float32Array(pixels.length);
+  const out = new Float32Array(pixels.length);
   for (let i = 0; i < pixels.length; i++) out[i] = pixels[i] / 255;
   return out;
 }

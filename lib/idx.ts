@@ -60,7 +60,7 @@ function inflateChunk(gz: Uint8Array): number {
  * or undefined if it is too short to have one. A hint only: nothing checks it
  * until the file is inflated.
  */
-export function gzipInflatedSize(gz: Uint8Array): number | undefined {
+function gzipInflatedSize(gz: Uint8Array): number | undefined {
   const n = gz.length;
   if (n < 18) return undefined;
   return (gz[n - 4] | (gz[n - 3] << 8) | (gz[n - 2] << 16) | (gz[n - 1] << 24)) >>> 0;
