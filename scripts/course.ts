@@ -146,43 +146,34 @@ export function importSubmissions(opts: CourseOptions, dir: string): void {
 }
 
 /**
- * Content hash of every file in the course folder, except what grading
- * itself writes: the gradebook, nbgrader's log, Python's caches and (when
- * given) the one autograded folder being written.
+ * Content hash, by absolute path, of every file a submission must leave alone:
+ * the course folder, except what grading itself writes (the gradebook,
+ * nbgrader's log, Python's caches), and the compiled library every notebook
+ * imports (fashion-mnist-lib, i.e. build/lib), which later submissions would
+ * otherwise run against.
  */
-export function courseFingerprint(course: string, except?: string): Map<string, string> {
-  const skip = new Set(["gradebook.db", "gradebook.db-journal", ".nbgrader.log"]);
+function watchedFiles(course: string): Map<string, string> {
+  const skip = new Set(["gradebook.db", "gradebook.db-journal", ".nbgrader.log"].map((f) => path.join(course, f)));
   const prints = new Map<string, string>();
   const walk = (dir: string) => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
-      if (full === except || entry.name === "__pycache__" || (dir === course && skip.has(entry.name))) continue;
+      if (skip.has(full) || entry.name === "__pycache__") continue;
       if (entry.isDirectory()) walk(full);
-      else if (entry.isSymbolicLink()) prints.set(path.relative(course, full), `-> ${fs.readlinkSync(full)}`);
-      else if (entry.isFile()) prints.set(path.relative(course, full), createHash("sha256").update(fs.readFileSync(full)).digest("hex"));
+      else if (entry.isSymbolicLink()) prints.set(full, `-> ${fs.readlinkSync(full)}`);
+      else if (entry.isFile()) prints.set(full, createHash("sha256").update(fs.readFileSync(full)).digest("hex"));
     }
   };
   walk(course);
+  walk(fs.realpathSync(path.join(repoRoot(), "node_modules", "fashion-mnist-lib")));
   return prints;
 }
 
-/**
- * What a submission must leave alone while it is graded, by absolute path: the
- * course folder (except the submission's own autograded folder) and the
- * compiled library every notebook imports (fashion-mnist-lib, i.e. build/lib),
- * which later submissions would otherwise run against.
- */
-function watchedFiles(course: string, own: string): Map<string, string> {
-  const absolute = (root: string, prints: Map<string, string>) =>
-    [...prints].map(([f, h]): [string, string] => [path.join(root, f), h]);
-  const lib = fs.realpathSync(path.join(repoRoot(), "node_modules", "fashion-mnist-lib"));
-  return new Map([...absolute(course, courseFingerprint(course, own)), ...absolute(lib, courseFingerprint(lib))]);
-}
-
-function changedFiles(before: Map<string, string>, after: Map<string, string>): string[] {
+/** Files added, changed or removed between two snapshots, except inside `own`. */
+function changedFiles(before: Map<string, string>, after: Map<string, string>, own: string): string[] {
   const changed = [...after].filter(([f, h]) => before.get(f) !== h).map(([f]) => f);
-  const removed = [...before.keys()].filter((f) => !after.has(f));
-  return [...changed, ...removed.map((f) => `${f} (removed)`)].sort();
+  const removed = [...before.keys()].filter((f) => !after.has(f)).map((f) => `${f} (removed)`);
+  return [...changed, ...removed].filter((f) => !f.startsWith(own + path.sep)).sort();
 }
 
 /**
@@ -254,12 +245,13 @@ export function autograde(opts: CourseOptions): string {
   const submitted = path.join(opts.course, "submitted");
   if (!fs.existsSync(submitted)) throw new CourseError(`nothing to grade: ${submitted} does not exist (use --submissions DIR).`);
   let log = "";
+  // Each snapshot after a submission is the next one's "before": one walk per submission.
+  let before = watchedFiles(opts.course);
   for (const a of assignments(opts)) {
     const students = fs.readdirSync(submitted).filter((s) => fs.existsSync(path.join(submitted, s, a))).sort();
     for (const [i, student] of students.entries()) {
       if (!opts.quiet) console.log(`course: autograding ${a} for ${student} (${i + 1} of ${students.length})`);
       const own = path.join(opts.course, "autograded", student, a);
-      const before = watchedFiles(opts.course, own);
       const gradebook = GradebookGuard.before(opts.course);
       let othersGrades: string[] = [];
       try {
@@ -269,7 +261,9 @@ export function autograde(opts: CourseOptions): string {
       } finally {
         gradebook?.discard();
       }
-      const changed = changedFiles(before, watchedFiles(opts.course, own));
+      const after = watchedFiles(opts.course);
+      const changed = changedFiles(before, after, own);
+      before = after;
       if (changed.length || othersGrades.length) {
         const lines = changed.map((f) => `  ${f}`);
         if (othersGrades.length) {
