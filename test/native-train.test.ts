@@ -16,11 +16,11 @@ before(async () => {
   data = await loadSharedDataset();
 });
 
-test("native gradients equal tfjs autodiff gradients of the seed's loss", () => {
-  const model = createModel({ seed: 5 });
-  const batch = normalizeSet(takeFirst(data.train, 48));
+/** The native path's gradients of the mean loss on `count` images equal tfjs's autodiff gradients. */
+function assertGradientsMatchAutodiff(model: tf.LayersModel, count: number): void {
+  const batch = normalizeSet(takeFirst(data.train, count));
   const trainer = NativeTrainer.create(model);
-  assert.ok(typeof trainer !== "string", `the seed's model takes the native path (${trainer})`);
+  assert.ok(typeof trainer !== "string", `the model takes the native path (${trainer})`);
   try {
     const native = trainer.gradients(batch);
     const x = tf.tensor4d(batch.images, [batch.count, 28, 28, 1]);
@@ -46,6 +46,27 @@ test("native gradients equal tfjs autodiff gradients of the seed's loss", () => 
     model.dispose();
   }
   assert.equal(nativeHandleCount(), 0, "every native handle is freed");
+}
+
+test("native gradients equal tfjs autodiff gradients of the seed's loss", () => {
+  assertGradientsMatchAutodiff(createModel({ seed: 5 }), 48);
+});
+
+test("native gradients also match for padded, strided and unpooled convolutions", () => {
+  // Exercises the other branches of the lowering: image patches with SAME
+  // padding and stride 2, an overlapping SAME pool after a conv (bias and ReLU
+  // moved after it), and a conv not followed by pooling.
+  const model = tf.sequential();
+  model.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 6, kernelSize: 5, strides: 2, padding: "same",
+    activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
+  model.add(tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: "same" }));
+  model.add(tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: "same", activation: "relu",
+    kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }));
+  model.add(tf.layers.flatten());
+  model.add(tf.layers.dense({ units: 16, activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }));
+  model.add(tf.layers.dense({ units: 10, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }));
+  model.compile({ optimizer: tf.train.adam(), loss: "sparseCategoricalCrossentropy", metrics: ["accuracy"] });
+  assertGradientsMatchAutodiff(model, 24);
 });
 
 test("fit on the native path trains like model.fit and frees all native handles", async () => {
