@@ -407,6 +407,7 @@ export class NativeTrainer {
   private state: AdamState;
   private sampleSize: number;
   private steps: Step[];
+  private inputBuffers = new Map<number, Float32Array>();
   /** Index of the first step with weights: the backward pass stops there. */
   private firstWeighted: number;
   // Device-side running sums for the current epoch.
@@ -419,7 +420,10 @@ export class NativeTrainer {
     this.sampleSize = plan.inputShape.reduce((a, c) => a * c, 1);
     this.steps = lower(plan);
     this.firstWeighted = this.steps.findIndex((s) => s.op === "patches" || s.op === "conv" || s.op === "matmul");
+    // A kernel applied to image patches is kept as the [taps, filters] matrix
+    // the MatMul takes (the same values in the same order), saving two reshapes a step.
     const shapes = plan.weights.map((w) => w.shape as number[]);
+    for (const s of this.steps) if (s.op === "patches") shapes[s.kernel] = [size(s.kShape.slice(0, 3)), s.kShape[3]];
     this.vars = plan.weights.map((w, i) => new Variable(this.n, shapes[i], w.read().dataSync() as Float32Array));
     const prior = adamStates.get(model);
     const fresh = !prior || prior.m.length !== shapes.length || prior.m.some((a, i) => a.length !== size(shapes[i]));
@@ -460,8 +464,7 @@ export class NativeTrainer {
       switch (step.op) {
         case "patches": {
           const g = step.geometry;
-          const k = this.reshape(weights[step.kernel], [g.kh * g.kw * g.channels, step.kShape[3]], scratch);
-          h = this.reshape(this.matmul(h, k, true, false, scratch), [batch, g.outH, g.outW, step.kShape[3]], scratch);
+          h = this.reshape(this.matmul(h, weights[step.kernel], true, false, scratch), [batch, g.outH, g.outW, step.kShape[3]], scratch);
           break;
         }
         case "conv":
@@ -502,7 +505,7 @@ export class NativeTrainer {
       switch (step.op) {
         case "patches": {
           const rows = this.reshape(g, [batch * step.geometry.outH * step.geometry.outW, step.kShape[3]], scratch);
-          grads[step.kernel] = this.reshape(this.matmul(input, rows, false, false, scratch), step.kShape, scratch);
+          grads[step.kernel] = this.matmul(input, rows, false, false, scratch);
           break;
         }
         case "conv": {
@@ -593,8 +596,11 @@ export class NativeTrainer {
     const patches = first.op === "patches" ? first.geometry : null;
     const rowsPerSample = patches ? patches.outH * patches.outW : 1;
     const taps = patches ? patches.kh * patches.kw * patches.channels : size;
-    // A fresh buffer per batch: TensorFlow borrows the memory until the handle is freed.
-    const xs = new Float32Array(batch * rowsPerSample * taps);
+    // One buffer per batch size, reused: TensorFlow borrows it only until the
+    // step frees its handles, and the taps outside the image (never written)
+    // stay 0 because the same batch size puts them at the same places.
+    let xs = this.inputBuffers.get(batch);
+    if (!xs) this.inputBuffers.set(batch, (xs = new Float32Array(batch * rowsPerSample * taps)));
     const ys = new Int32Array(batch);
     for (let i = 0; i < batch; i++) {
       const s = order ? order[start + i] : start + i;
