@@ -27,6 +27,8 @@ export interface BenchOptions {
   test: number;
   batchSize: number;
   seed: number;
+  /** Several seeds in one invocation (--seeds), for accuracy comparisons that need more than one run. */
+  seeds: number[];
   /** yes: create .venv-bench if needed; if-installed: skip Keras when it is missing; no: skip. */
   keras: "yes" | "no" | "if-installed";
   notebook: boolean;
@@ -42,6 +44,8 @@ const HELP = `usage: npm run bench -- [options]
   --test N            test samples (default 10000)
   --batch-size N      (default 32, the seed's)
   --seed N            initialization and shuffling seed (default 1)
+  --seeds A,B,...     one full run per seed, one after the other, then a summary
+                      across them (accuracy mean and spread of both sides, ratios)
   --quick             2 epochs x 6,000 samples, 1,500 validation, 2,000 test (about a minute)
   --keras MODE        yes (default; creates .venv-bench on first use) | if-installed | no
   --no-notebook       skip the notebook kernel start-up and end-to-end timings
@@ -52,7 +56,7 @@ first from FASHION_MNIST_MIRROR or the official mirrors when missing.`;
 
 export function parseArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = {
-    epochs: 3, samples: 48000, validation: 0, test: 10000, batchSize: 32, seed: 1,
+    epochs: 3, samples: 48000, validation: 0, test: 10000, batchSize: 32, seed: 1, seeds: [],
     keras: "yes", notebook: true, outDir: path.join(ROOT, "bench", "results"), label: "",
   };
   let validationSet = false;
@@ -73,6 +77,14 @@ export function parseArgs(argv: string[]): BenchOptions {
       case "--test": o.test = int("test", next(), 10000); break;
       case "--batch-size": o.batchSize = int("batch-size", next(), 4096); break;
       case "--seed": o.seed = int("seed", next()); break;
+      case "--seeds": {
+        const list = next();
+        o.seeds = (list ?? "").split(",").map((x) => int("seeds", x.trim()));
+        if (o.seeds.length < 2 || new Set(o.seeds).size !== o.seeds.length) {
+          throw new Error(`--seeds needs two or more different seeds separated by commas, got ${list ?? "nothing"}`);
+        }
+        break;
+      }
       case "--quick": o.epochs = 2; o.samples = 6000; o.validation = 1500; o.test = 2000; validationSet = true; break;
       case "--keras": {
         const m = next();
@@ -316,6 +328,74 @@ export interface BenchResult {
   };
 }
 
+// ---------------------------------------------------------------- several seeds
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Sample standard deviation (n - 1). */
+const sd = (xs: number[]) => Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / Math.max(1, xs.length - 1));
+
+export interface SeedsSummary {
+  date: string;
+  command: string;
+  runs: {
+    seed: number; file: string; project_accuracy: number; keras_accuracy: number | null; difference: number | null;
+    epoch_ratio: number | null; cpu_ratio: number | null; project_peak_rss_mb: number; keras_peak_rss_mb: number | null;
+  }[];
+  project_accuracy: { mean: number; sd: number };
+  keras_accuracy: { mean: number; sd: number } | null;
+  /** Project minus Keras, in accuracy (not points): mean over seeds and its standard error. */
+  difference: { mean: number; standard_error: number } | null;
+  epoch_ratio_median: number | null;
+  cpu_ratio_median: number | null;
+}
+
+/** Accuracy and speed across seeds: one seed's accuracy gap says little when Keras alone varies by a point. */
+export function seedsSummary(runs: { seed: number; file: string; result: BenchResult }[], command: string): SeedsSummary {
+  const rows = runs.map(({ seed, file, result: r }) => ({
+    seed, file,
+    project_accuracy: r.summary.project.test_accuracy,
+    keras_accuracy: r.summary.keras?.test_accuracy ?? null,
+    difference: r.summary.keras ? r.summary.project.test_accuracy - r.summary.keras.test_accuracy : null,
+    epoch_ratio: r.summary.ratio?.epoch_seconds ?? null,
+    cpu_ratio: r.summary.ratio?.cpu_seconds ?? null,
+    project_peak_rss_mb: r.summary.project.peak_rss_mb,
+    keras_peak_rss_mb: r.summary.keras?.peak_rss_mb ?? null,
+  }));
+  const withKeras = rows.every((x) => x.keras_accuracy !== null);
+  const p = rows.map((x) => x.project_accuracy);
+  const k = rows.map((x) => x.keras_accuracy ?? NaN);
+  const d = rows.map((x) => x.difference ?? NaN);
+  return {
+    date: new Date().toISOString(),
+    command,
+    runs: rows,
+    project_accuracy: { mean: mean(p), sd: sd(p) },
+    keras_accuracy: withKeras ? { mean: mean(k), sd: sd(k) } : null,
+    difference: withKeras ? { mean: mean(d), standard_error: sd(d) / Math.sqrt(d.length) } : null,
+    epoch_ratio_median: withKeras ? median(rows.map((x) => x.epoch_ratio ?? NaN)) : null,
+    cpu_ratio_median: withKeras ? median(rows.map((x) => x.cpu_ratio ?? NaN)) : null,
+  };
+}
+
+export function seedsMarkdown(s: SeedsSummary): string {
+  const pct = (v: number | null) => (v === null ? "-" : f(v * 100, 2) + "%");
+  const lines = [
+    `Seeds summary ${s.date}`,
+    `Command: \`${s.command}\``,
+    "",
+    "| seed | project test accuracy | Keras test accuracy | difference, points | epoch ratio | CPU ratio | peak RSS project / Keras, MB |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...s.runs.map((r) => `| ${r.seed} | ${pct(r.project_accuracy)} | ${pct(r.keras_accuracy)} | ` +
+      `${r.difference === null ? "-" : f(r.difference * 100, 2)} | ${f(r.epoch_ratio, 2)} | ${f(r.cpu_ratio, 2)} | ` +
+      `${f(r.project_peak_rss_mb, 0)} / ${f(r.keras_peak_rss_mb, 0)} |`),
+    `| mean (sd) | ${pct(s.project_accuracy.mean)} (${f(s.project_accuracy.sd * 100, 2)}) | ` +
+      `${s.keras_accuracy ? `${pct(s.keras_accuracy.mean)} (${f(s.keras_accuracy.sd * 100, 2)})` : "-"} | ` +
+      `${s.difference ? `${f(s.difference.mean * 100, 2)} ± ${f(s.difference.standard_error * 100, 2)} (s.e.)` : "-"} | ` +
+      `${f(s.epoch_ratio_median, 2)} (median) | ${f(s.cpu_ratio_median, 2)} (median) | |`,
+  ];
+  return lines.join("\n") + "\n";
+}
+
 // ---------------------------------------------------------------- main
 
 export async function runBench(o: BenchOptions, command: string): Promise<{ result: BenchResult; files: string[] }> {
@@ -407,9 +487,28 @@ if (require.main === module) {
     // Settings that change what is measured are part of the command.
     const env = ["FMNIST_TRAINER", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "TF_ENABLE_ONEDNN_OPTS"]
       .filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]} `).join("");
-    const { result, files } = await runBench(o, env + ["npm run bench", ...(argv.length ? ["--", ...argv] : [])].join(" "));
-    console.log(markdownTable(result));
-    console.log(`Results: ${files.map((x) => path.relative(ROOT, x)).join(", ")}`);
+    const command = env + ["npm run bench", ...(argv.length ? ["--", ...argv] : [])].join(" ");
+    if (o.seeds.length === 0) {
+      const { result, files } = await runBench(o, command);
+      console.log(markdownTable(result));
+      console.log(`Results: ${files.map((x) => path.relative(ROOT, x)).join(", ")}`);
+      return;
+    }
+    const runs: { seed: number; file: string; result: BenchResult }[] = [];
+    for (const [i, seed] of o.seeds.entries()) {
+      console.error(`[bench] seed ${seed} (${i + 1} of ${o.seeds.length})`);
+      // The notebook timings do not depend on the seed: once is enough.
+      const one = { ...o, seed, notebook: o.notebook && i === 0, label: [o.label, `seed${seed}`].filter(Boolean).join("-") };
+      const { result, files } = await runBench(one, command);
+      console.log(markdownTable(result));
+      runs.push({ seed, file: path.relative(ROOT, files[0]), result });
+    }
+    const summary = seedsSummary(runs, command);
+    const base = path.join(o.outDir, summary.date.replace(/[:]/g, "").replace(/\..*/, "") + `-${[o.label, "seeds"].filter(Boolean).join("-")}`);
+    writeAtomic(`${base}.json`, JSON.stringify(summary, null, 2) + "\n");
+    writeAtomic(`${base}.md`, seedsMarkdown(summary));
+    console.log(seedsMarkdown(summary));
+    console.log(`Summary: ${path.relative(ROOT, base)}.json, .md`);
   })().catch((err: unknown) => {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);

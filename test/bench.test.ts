@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { spawnSync } from "child_process";
 import { repoRoot, makeTempDir, removeDir, sharedDataDir } from "./helpers";
-import { parseArgs, median } from "../bench/run";
+import { parseArgs, median, seedsSummary, seedsMarkdown, type BenchResult } from "../bench/run";
 
 test("bench options: defaults, --quick and bad values", () => {
   const d = parseArgs([]);
@@ -22,8 +22,33 @@ test("bench options: defaults, --quick and bad values", () => {
   assert.throws(() => parseArgs(["--epochs", "x"]), /--epochs/);
   assert.throws(() => parseArgs(["--keras", "maybe"]), /--keras takes yes, no or if-installed/);
   assert.throws(() => parseArgs(["--fast"]), /unknown option --fast/);
+  assert.deepEqual(parseArgs(["--seeds", "1, 2,5"]).seeds, [1, 2, 5]);
+  assert.throws(() => parseArgs(["--seeds", "3"]), /--seeds needs two or more different seeds/);
+  assert.throws(() => parseArgs(["--seeds", "1,1"]), /--seeds needs two or more different seeds/);
+  assert.throws(() => parseArgs(["--seeds", "1,x"]), /--seeds needs a whole number/);
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([4, 1, 2, 3]), 2.5);
+});
+
+test("the seeds summary: accuracy mean and spread per side, the mean difference and its standard error", () => {
+  const run = (seed: number, project: number, keras: number, ratio: number) => ({
+    seed, file: `r${seed}.json`,
+    result: { summary: {
+      project: { test_accuracy: project, peak_rss_mb: 800 }, keras: { test_accuracy: keras, peak_rss_mb: 1000 },
+      ratio: { epoch_seconds: ratio, cpu_seconds: ratio + 0.05, per_epoch: [] },
+    } } as unknown as BenchResult,
+  });
+  const s = seedsSummary([run(1, 0.91, 0.90, 0.8), run(2, 0.92, 0.905, 0.9), run(3, 0.90, 0.91, 1.0)], "npm run bench -- --seeds 1,2,3");
+  assert.ok(Math.abs(s.project_accuracy.mean - 0.91) < 1e-12);
+  assert.ok(Math.abs(s.project_accuracy.sd - 0.01) < 1e-12, "sample standard deviation");
+  assert.ok(Math.abs(s.keras_accuracy!.mean - 0.905) < 1e-12);
+  // Differences 0.01, 0.015, -0.01: mean 0.005, sd 0.01323, s.e. 0.00764.
+  assert.ok(Math.abs(s.difference!.mean - 0.005) < 1e-12);
+  assert.ok(Math.abs(s.difference!.standard_error - 0.0076376) < 1e-6);
+  assert.equal(s.epoch_ratio_median, 0.9);
+  const md = seedsMarkdown(s);
+  assert.match(md, /\| 3 \| 90\.00% \| 91\.00% \| -1\.00 \| 1\.00 \| 1\.05 \| 800 \/ 1000 \|/);
+  assert.match(md, /\| mean \(sd\) \| 91\.00% \(1\.00\) \| 90\.50% \(0\.50\) \| 0\.50 ± 0\.76 \(s\.e\.\) \| 0\.90 \(median\)/);
 });
 
 test("npm run bench smoke run writes JSON, chart and table", (t) => {
