@@ -10,7 +10,7 @@ import * as path from 'path';
 import { fetchToCache, notebookProgressBar, progressBar, Progress } from './download';
 import { inNotebook } from './display';
 import { dataDir } from './paths';
-import { IdxError, gunzipIdxAsync, parseImages, parseLabels } from './idx';
+import { IdxError, gunzipIdxAsync, gunzipImagesScaled, parseImages, parseLabels } from './idx';
 
 export const CLASS_NAMES: readonly string[] = [
   'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
@@ -66,9 +66,9 @@ export interface Split<T extends Uint8Array | Float32Array = Uint8Array> {
   count: number;
 }
 
-export interface FashionMnist {
-  train: Split;
-  test: Split;
+export interface FashionMnist<T extends Uint8Array | Float32Array = Uint8Array> {
+  train: Split<T>;
+  test: Split<T>;
   rows: number;
   cols: number;
 }
@@ -91,6 +91,13 @@ export interface LoadOptions {
   attempts?: number;
   /** Replace entries of the file table (for tests and custom copies). */
   files?: Partial<Record<FileKey, FileSpec>>;
+  /**
+   * Return the images already scaled to [0, 1] (the same floats as
+   * normalizeSet), scaling each piece while the next one inflates: about 0.3 s
+   * for all 70,000 images against about 0.55 s for loading then normalizing,
+   * and the raw bytes are never held whole.
+   */
+  scale?: boolean;
 }
 
 /** Where downloaded files are cached: <data dir>/fashion-mnist (see paths.dataDir). */
@@ -103,14 +110,19 @@ interface Fetched {
   data: Buffer;
 }
 
-async function readSplit(imagesFile: Fetched, labelsFile: Fetched): Promise<{ split: Split; rows: number; cols: number }> {
+async function readSplit(imagesFile: Fetched, labelsFile: Fetched, scale: boolean):
+  Promise<{ split: Split<Uint8Array | Float32Array>; rows: number; cols: number }> {
   const imagesName = path.basename(imagesFile.path);
   const labelsName = path.basename(labelsFile.path);
-  const [imagesGz, labelsGz] = [imagesFile.data, labelsFile.data];
-  const [imagesRaw, labelsRaw] = await Promise.all([
-    gunzipIdxAsync(imagesGz, imagesName), gunzipIdxAsync(labelsGz, labelsName),
+  const [images, labelsRaw] = await Promise.all([
+    scale
+      ? gunzipImagesScaled(imagesFile.data, imagesName, { rows: 28, cols: 28 })
+      : gunzipIdxAsync(imagesFile.data, imagesName).then((raw) => {
+        const parsed = parseImages(raw, imagesName, { rows: 28, cols: 28 });
+        return { ...parsed, pixels: plain(parsed.pixels) };
+      }),
+    gunzipIdxAsync(labelsFile.data, labelsName),
   ]);
-  const images = parseImages(imagesRaw, imagesName, { rows: 28, cols: 28 });
   const labels = parseLabels(labelsRaw, labelsName);
   if (images.count !== labels.count) {
     throw new IdxError(imagesName,
@@ -118,7 +130,7 @@ async function readSplit(imagesFile: Fetched, labelsFile: Fetched): Promise<{ sp
       `the two files do not belong together. Delete both from ${path.dirname(imagesFile.path)} and download them again.`);
   }
   return {
-    split: { images: plain(images.pixels), labels: plain(labels.labels), count: images.count },
+    split: { images: images.pixels, labels: plain(labels.labels), count: images.count },
     rows: images.rows,
     cols: images.cols,
   };
@@ -133,7 +145,9 @@ function plain(a: Uint8Array): Uint8Array {
  * Loads Fashion-MNIST, downloading missing files into the cache first.
  * All four files are checked against their SHA-256 on every load.
  */
-export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionMnist> {
+export async function loadFashionMnist(opts: LoadOptions & { scale: true }): Promise<FashionMnist<Float32Array>>;
+export async function loadFashionMnist(opts?: LoadOptions & { scale?: false }): Promise<FashionMnist>;
+export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionMnist | FashionMnist<Float32Array>> {
   const cacheDir = opts.cacheDir ? path.resolve(opts.cacheDir) : defaultCacheDir();
   const table: Record<FileKey, FileSpec> = { ...FILES, ...opts.files };
   const onProgress = opts.onProgress ?? (opts.quiet ? undefined : defaultProgress());
@@ -156,10 +170,11 @@ export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionM
     got[key] = { path: result.path, data: result.data ?? await fsp.readFile(result.path) };
   }
   const [train, test] = await Promise.all([
-    readSplit(got.trainImages, got.trainLabels),
-    readSplit(got.testImages, got.testLabels),
+    readSplit(got.trainImages, got.trainLabels, opts.scale === true),
+    readSplit(got.testImages, got.testLabels, opts.scale === true),
   ]);
-  return { train: train.split, test: test.split, rows: train.rows, cols: train.cols };
+  // Both splits hold bytes, or both floats (opts.scale), as the overloads say.
+  return { train: train.split, test: test.split, rows: train.rows, cols: train.cols } as FashionMnist | FashionMnist<Float32Array>;
 }
 
 /** A live bar in a notebook, a terminal bar on stderr elsewhere. */

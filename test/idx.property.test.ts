@@ -5,7 +5,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as zlib from "zlib";
 import fc from "fast-check";
-import { IdxError, gunzipIdx, parseIdx, parseImages, parseLabels } from "../lib/idx";
+import { IdxError, gunzipIdx, gunzipImagesScaled, parseIdx, parseImages, parseLabels } from "../lib/idx";
+import { normalize } from "../lib/dataset";
 
 const FILE = "generated.idx";
 
@@ -125,5 +126,31 @@ test("damaged gzip streams give an IdxError, intact ones round-trip (1,000 cases
       if (out) assert.notDeepEqual(new Uint8Array(out), raw);
     }),
     { numRuns: 1000 },
+  );
+});
+
+test("the scaled image load agrees with gunzip + parseImages + normalize on intact and damaged files (600 cases)", async () => {
+  await fc.assert(
+    fc.asyncProperty(validIdx, fc.nat(), fc.nat(), fc.integer({ min: 0, max: 3 }), async ([dims, values], at, byte, damage) => {
+      const raw = idxFile(dims, values);
+      let gz: Uint8Array = zlib.gzipSync(raw);
+      // 0: intact; 1: one byte of the IDX changed before compressing; 2: stream cut; 3: one compressed byte changed.
+      if (damage === 1) gz = zlib.gzipSync(Uint8Array.from(raw, (v, i) => (i === at % raw.length ? byte % 256 : v)));
+      if (damage === 2) gz = gz.subarray(0, 10 + (at % (gz.length - 10)));
+      if (damage === 3) gz = Uint8Array.from(gz, (v, i) => (i === at % gz.length ? v ^ (1 + (byte % 255)) : v));
+      const twoStep = parsesOrIdxError(() => parseImages(gunzipIdx(gz, FILE), FILE));
+      let scaled: Awaited<ReturnType<typeof gunzipImagesScaled>> | undefined;
+      try {
+        scaled = await gunzipImagesScaled(gz, FILE);
+      } catch (err) {
+        parsesOrIdxError(() => { throw err; });
+      }
+      assert.equal(scaled !== undefined, twoStep !== undefined, "both paths accept the file, or both reject it");
+      if (scaled && twoStep) {
+        assert.deepEqual([scaled.count, scaled.rows, scaled.cols], [twoStep.count, twoStep.rows, twoStep.cols]);
+        assert.deepEqual(scaled.pixels, normalize(twoStep.pixels));
+      }
+    }),
+    { numRuns: 600 },
   );
 });

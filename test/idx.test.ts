@@ -4,8 +4,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import * as crypto from 'crypto';
-import { IdxError, gunzipIdx, gunzipIdxAsync, parseIdx, parseImages, parseLabels } from '../lib/idx';
-import { loadFashionMnist, FileSpec, FileKey } from '../lib/dataset';
+import { IdxError, gunzipIdx, gunzipIdxAsync, gunzipImagesScaled, parseIdx, parseImages, parseLabels } from '../lib/idx';
+import { loadFashionMnist, normalize, FileSpec, FileKey } from '../lib/dataset';
 import { makeTempDir, removeDir, sharedDataDir } from './helpers';
 
 /** Builds IDX bytes: header (type byte, dims) followed by `data`. */
@@ -57,6 +57,52 @@ test('real test files parse: 10000 images, 1000 labels per class', async () => {
   const labels = parseLabels(gunzipIdx(readShared('t10k-labels-idx1-ubyte.gz'), 't10k-labels'), 't10k-labels');
   assert.equal(labels.count, 10000);
   assert.deepEqual(counts(labels.labels), new Array(10).fill(1000));
+});
+
+test('the scaled load gives exactly the floats of load then normalize, for the real files', async () => {
+  const scaled = await loadFashionMnist({ cacheDir: sharedDataDir, mirrors: [], officialMirrors: false, quiet: true, scale: true });
+  const raw = await loadFashionMnist({ cacheDir: sharedDataDir, mirrors: [], officialMirrors: false, quiet: true });
+  for (const split of ['train', 'test'] as const) {
+    const want = normalize(raw[split].images);
+    const got = scaled[split].images;
+    assert.ok(got instanceof Float32Array);
+    assert.equal(got.length, want.length);
+    // Bit for bit: compare the bytes, not the numbers.
+    assert.ok(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength)),
+      `${split}: scaled images differ from normalize(raw)`);
+    assert.deepEqual(scaled[split].labels, raw[split].labels);
+    assert.equal(scaled[split].count, raw[split].count);
+  }
+  assert.deepEqual([scaled.rows, scaled.cols], [28, 28]);
+});
+
+/** Asserts that a promise rejects with an IdxError for `file` whose message matches `re`. */
+async function rejectsIdx(p: Promise<unknown>, file: string, re: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof IdxError, `expected IdxError, got ${String(err)}`);
+    assert.equal(err.file, file);
+    assert.match(err.message, re);
+    return true;
+  });
+}
+
+test('the scaled load reports bad files as the two-step path does', async () => {
+  const f = 'bad-images';
+  const gz = (b: Uint8Array) => zlib.gzipSync(b);
+  const good = idx([2, 3, 3], new Uint8Array(18).fill(255));
+  const ok = await gunzipImagesScaled(gz(good), f);
+  assert.deepEqual([ok.count, ok.rows, ok.cols], [2, 3, 3]);
+  assert.deepEqual(Array.from(ok.pixels), new Array(18).fill(1));
+  await rejectsIdx(gunzipImagesScaled(gz(good).subarray(0, 20), f), f, /not a valid gzip file or truncated download/);
+  await rejectsIdx(gunzipImagesScaled(Buffer.from('not gzip at all'), f), f, /not a valid gzip file/);
+  await rejectsIdx(gunzipImagesScaled(gz(idx([3], [1, 2, 3])), f), f, /image file must have 3 dimensions/);
+  await rejectsIdx(gunzipImagesScaled(gz(good), f, { rows: 28, cols: 28 }), f, /images are 3x3 but 28x28 was expected/);
+  await rejectsIdx(gunzipImagesScaled(gz(good.subarray(0, good.length - 1)), f), f, /data is truncated: dimensions 2x3x3 need 18 bytes/);
+  await rejectsIdx(gunzipImagesScaled(gz(Buffer.concat([good, Buffer.from([7])])), f), f, /1 trailing bytes/);
+  await rejectsIdx(gunzipImagesScaled(gz(good.subarray(0, 10)), f), f, /header is cut short/);
+  await rejectsIdx(gunzipImagesScaled(gz(new Uint8Array(0)), f), f, /only 0 bytes/);
+  // A header declaring far more than the file holds fails without allocating it (100 billion floats).
+  await rejectsIdx(gunzipImagesScaled(gz(idx([100000, 1000, 1000], [1, 2])), f), f, /data is truncated: dimensions 100000x1000x1000/);
 });
 
 test('parseIdx returns dims and a view of the data', () => {

@@ -69,6 +69,19 @@ test("native gradients also match for padded, strided and unpooled convolutions"
   assertGradientsMatchAutodiff(model, 24);
 });
 
+test("native gradients also match with a pool folded into padded patches", () => {
+  // A SAME conv (28x28 output, taps outside the image) under a 4x4 pool that
+  // tiles it: the window-first patch layout with a 16-way max.
+  const model = tf.sequential();
+  model.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 5, padding: "same",
+    activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }));
+  model.add(tf.layers.maxPooling2d({ poolSize: 4 }));
+  model.add(tf.layers.flatten());
+  model.add(tf.layers.dense({ units: 10, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }) }));
+  model.compile({ optimizer: tf.train.adam(), loss: "sparseCategoricalCrossentropy", metrics: ["accuracy"] });
+  assertGradientsMatchAutodiff(model, 24);
+});
+
 test("fit on the native path trains like model.fit and frees all native handles", async () => {
   const subset = normalizeSet(takeFirst(data.train, 3000));
   const { train, validation } = splitValidation(subset, 600);
