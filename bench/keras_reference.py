@@ -103,6 +103,13 @@ def main():
         keras.layers.Dense(10, activation="softmax"),
     ])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    # The seed fixes the initial weights only. With TensorFlow's global seed
+    # set, Keras 3.15 on TensorFlow 2.21 shuffles into the same order in every
+    # epoch (its tf.data shuffle starts from the same seed each time the data
+    # is iterated), so it would train on one fixed batch sequence. The seed
+    # notebook sets no seed and gets a new order every epoch, as the project
+    # does; clearing the global seed here gives Keras that too.
+    tf.random.set_seed(None)
 
     emit({"ready": {
         "import_seconds": import_seconds,

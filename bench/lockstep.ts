@@ -1,0 +1,108 @@
+// `npm run lockstep`: the project's training step against Keras's, from the
+// same weights on the same batches. Both sides start from the project's
+// initial weights and take the same batches in the same order; the weights are
+// compared after the first step and after the last. After one step they agree
+// to float rounding, which shows the update is Keras's (same gradients, same
+// Adam); after more steps they drift apart, because Adam turns rounding-size
+// differences in near-zero gradients into steps of the full learning rate.
+//
+//   npm run lockstep                 # 1 and 10 steps of batch 32
+//   npm run lockstep -- --steps 100
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { spawnSync } from "child_process";
+import { repoRoot } from "../lib/paths";
+import { defaultCacheDir, loadFashionMnist, splitValidation } from "../lib/dataset";
+import { createModel } from "../lib/model";
+import { NativeTrainer } from "../lib/native-train";
+import { assertNativeBackend } from "../lib/tf";
+
+const ROOT = repoRoot();
+const BENCH_PY = path.join(ROOT, ".venv-bench", "bin", "python");
+
+export interface LockstepRow {
+  step: number;
+  weight: string;
+  /** Largest |Keras - project| over the weight's values. */
+  max_difference: number;
+  /** Largest distance Keras moved a value from the start. */
+  max_moved: number;
+}
+
+function option(argv: string[], name: string, fallback: number): number {
+  const i = argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(argv[i + 1]);
+  if (!Number.isInteger(v) || v < 1 || v > 1500) throw new Error(`--${name} needs a whole number from 1 to 1500, got ${argv[i + 1]}`);
+  return v;
+}
+
+export async function lockstep(steps: number, seed: number, dir: string): Promise<LockstepRow[]> {
+  assertNativeBackend();
+  if (!fs.existsSync(BENCH_PY)) throw new Error("lockstep needs the Keras reference's .venv-bench: run `npm run bench` once to create it");
+  const data = await loadFashionMnist({ quiet: true, scale: true });
+  const train = splitValidation(data.train, 12000).train;
+  const model = createModel({ seed });
+  const save = (tag: string) => model.trainableWeights.forEach((w, i) => {
+    const v = w.read().dataSync() as Float32Array;
+    fs.writeFileSync(path.join(dir, `${tag}_${i}.f32`), Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+  });
+  save("init");
+  // The first steps * 32 images of a seeded shuffle: every side sees these batches in this order.
+  const order = new Int32Array(train.count).map((_, i) => i);
+  let state = seed >>> 0;
+  for (let i = order.length - 1; i > 0; i--) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    const j = state % (i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const used = order.subarray(0, steps * 32);
+  fs.writeFileSync(path.join(dir, "order.i32"), Buffer.from(used.buffer, used.byteOffset, used.byteLength));
+  const trainer = NativeTrainer.create(model);
+  if (typeof trainer === "string") throw new Error(`the seed's model should take the native path: ${trainer}`);
+  try {
+    const batchData = { images: train.images, labels: train.labels, count: train.count };
+    for (let s = 1; s <= steps; s++) {
+      trainer.trainBatch(batchData, used, (s - 1) * 32, 32);
+      if (s === 1 || s === steps) {
+        trainer.syncToModel();
+        save(`step${s}`);
+      }
+    }
+  } finally {
+    trainer.dispose();
+    model.dispose();
+  }
+  const r = spawnSync(BENCH_PY, [path.join(ROOT, "bench", "lockstep_keras.py"), "--dir", dir, "--steps", String(steps),
+    "--data-dir", defaultCacheDir()], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`the Keras side failed (exit ${r.status}):\n${r.stderr.slice(-3000)}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop() ?? "[]") as LockstepRow[];
+}
+
+if (require.main === module) {
+  (async () => {
+    const argv = process.argv.slice(2);
+    const steps = option(argv, "steps", 10);
+    const seed = option(argv, "seed", 1);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fmnist-lockstep-"));
+    try {
+      const rows = await lockstep(steps, seed, dir);
+      console.log(`| step | weight | max abs difference Keras - project | max move from start (Keras) | difference / move |`);
+      console.log(`| ---: | --- | ---: | ---: | ---: |`);
+      for (const r of rows) {
+        console.log(`| ${r.step} | ${r.weight} | ${r.max_difference.toExponential(2)} | ${r.max_moved.toExponential(2)} | ${(r.max_difference / r.max_moved).toExponential(2)} |`);
+      }
+      const first = rows.filter((r) => r.step === 1);
+      const worst = Math.max(...first.map((r) => r.max_difference / r.max_moved));
+      console.log(`\nAfter one step the largest difference is ${worst.toExponential(2)} of the step's size` +
+        (worst < 1e-3 ? ": the same update." : ": NOT the same update."));
+      if (worst >= 1e-3) process.exitCode = 1;
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  })().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,62 @@
+"""Keras side of `npm run lockstep` (bench/lockstep.ts drives it).
+
+Builds the seed's model in Keras, loads the project's initial weights, trains
+on the same batches in the same order with train_on_batch, and prints (one JSON
+line) how far its weights are from the project's after the first and the last
+step.
+"""
+
+import argparse
+import gzip
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dir", required=True, help="folder with init_*.f32, step*_*.f32 and order.i32 from the project side")
+    ap.add_argument("--steps", type=int, required=True)
+    ap.add_argument("--data-dir", required=True)
+    args = ap.parse_args()
+
+    import numpy as np
+    import keras
+
+    def idx(name, header):
+        with gzip.open(os.path.join(args.data_dir, name), "rb") as f:
+            return np.frombuffer(f.read(), dtype=np.uint8, offset=header)
+
+    x = idx("train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28, 1)[:48000].astype("float32") / 255.0
+    y = idx("train-labels-idx1-ubyte.gz", 8)[:48000]
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(28, kernel_size=(3, 3), activation="relu"),
+        keras.layers.MaxPooling2D(pool_size=(2, 2)),
+        keras.layers.Conv2D(56, kernel_size=(3, 3), activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(56, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    start = [np.fromfile(os.path.join(args.dir, f"init_{i}.f32"), dtype=np.float32).reshape(w.shape)
+             for i, w in enumerate(model.weights)]
+    model.set_weights(start)
+    order = np.fromfile(os.path.join(args.dir, "order.i32"), dtype=np.int32)
+    rows = []
+    for step in range(1, args.steps + 1):
+        batch = order[(step - 1) * 32: step * 32]
+        model.train_on_batch(x[batch], y[batch])
+        if step in (1, args.steps):
+            for i, w in enumerate(model.weights):
+                ours = np.fromfile(os.path.join(args.dir, f"step{step}_{i}.f32"), dtype=np.float32).reshape(w.shape)
+                now = np.asarray(w)
+                rows.append({"step": step, "weight": w.path,
+                             "max_difference": float(np.abs(now - ours).max()),
+                             "max_moved": float(np.abs(now - start[i]).max())})
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
