@@ -114,6 +114,7 @@ def main():
     emit({"ready": {
         "import_seconds": import_seconds,
         "load_seconds": load_seconds,
+        "peak_rss_mb": peak_rss_mb(),
         "params": int(model.count_params()),
         "versions": {"python": sys.version.split()[0], "tensorflow": tf.__version__, "keras": keras.__version__,
                      "numpy": np.__version__},
@@ -136,6 +137,7 @@ def main():
                 "accuracy": float(logs.get("accuracy", float("nan"))),
                 "val_loss": float(logs.get("val_loss", float("nan"))),
                 "val_accuracy": float(logs.get("val_accuracy", float("nan"))),
+                "peak_rss_mb": peak_rss_mb(),
             }})
             if epoch + 1 < args.epochs:
                 wait_for("epoch")

@@ -82,6 +82,7 @@ async function main(): Promise<void> {
   emit({
     ready: {
       load_seconds: loadSeconds,
+      peak_rss_mb: peakRssMb(),
       data_dir: defaultCacheDir(),
       params: model.countParams(),
       versions: runtimeVersions(),
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
     seed,
     progress: "none",
     onEpochEnd: async (log) => {
-      emit({ epoch: { ...log, cpu_seconds: cpuSeconds() - cpu0, live_tensors: tf.memory().numTensors } });
+      emit({ epoch: { ...log, cpu_seconds: cpuSeconds() - cpu0, live_tensors: tf.memory().numTensors, peak_rss_mb: peakRssMb() } });
       if (log.epoch < epochs) {
         await waitFor("epoch");
         cpu0 = cpuSeconds();

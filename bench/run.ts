@@ -179,6 +179,8 @@ export interface EpochRecord {
   accuracy: number;
   val_loss?: number;
   val_accuracy?: number;
+  /** VmHWM after the epoch (how the peak grows over training). */
+  peak_rss_mb?: number;
 }
 
 interface Finish {

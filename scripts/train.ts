@@ -61,9 +61,10 @@ async function main(): Promise<void> {
 
   fm.assertNativeBackend();
   console.log(fm.runtimeVersions());
-  const data = await fm.loadFashionMnist({ mirrors: values.mirror ? [values.mirror] : undefined });
-  const trainAll = fm.normalizeSet(fm.takeFirst(data.train, cfg.trainLimit ?? data.train.count));
-  const test = fm.normalizeSet(fm.takeFirst(data.test, cfg.testLimit ?? data.test.count));
+  // Scaled to [0, 1] while inflating (lib/idx.ts): no separate normalize pass.
+  const data = await fm.loadFashionMnist({ mirrors: values.mirror ? [values.mirror] : undefined, scale: true });
+  const trainAll = fm.takeFirst(data.train, cfg.trainLimit ?? data.train.count);
+  const test = fm.takeFirst(data.test, cfg.testLimit ?? data.test.count);
   const { train, validation } = fm.splitValidation(trainAll, cfg.validationSize);
   console.log(`training ${train.count}, validation ${validation.count}, test ${test.count} samples`);
 
