@@ -187,8 +187,7 @@ export interface IdxImagesScaled {
  * thread pool while this thread scales the piece before, so the scaling
  * overlaps the inflating instead of following it, with the page faults of
  * the 4x larger output taken on the thread pool (prefault), and the raw
- * bytes are never held whole. Same checks and
- * errors as the two-step path.
+ * bytes are never held whole. Same checks and errors as the two-step path.
  */
 export function gunzipImagesScaled(gz: Uint8Array, file: string, expect?: { rows?: number; cols?: number }): Promise<IdxImagesScaled> {
   return new Promise((resolve, reject) => {
@@ -200,8 +199,12 @@ export function gunzipImagesScaled(gz: Uint8Array, file: string, expect?: { rows
     const declared = gzipInflatedSize(gz);
     let early: Float32Array | null = null;
     let ready = true;
-    if (declared !== undefined && declared >= 1 << 20 && declared <= gz.length * 1032) {
-      early = new Float32Array(declared - 16);
+    // Only where the trailer is plausible (the official image files inflate
+    // 1.8x): pre-faulting a size a damaged trailer made up could exhaust memory.
+    if (declared !== undefined && declared >= 1 << 20 && declared <= Math.min(gz.length * 64, 1 << 30)) {
+      early = floats(declared - 16);
+    }
+    if (early) {
       ready = false;
       void prefault(new Uint8Array(early.buffer)).then(() => {
         ready = true;
@@ -211,6 +214,7 @@ export function gunzipImagesScaled(gz: Uint8Array, file: string, expect?: { rows
     const pieces: Buffer[] = [];
     let head: Buffer | null = Buffer.alloc(0); // the first bytes, until the 16-byte header is complete
     let images: IdxImagesScaled | null = null;
+    let unheld = `its gzip trailer disagrees with its IDX header; ${REDOWNLOAD}`; // why images can stay null
     let header = { dims: [] as number[], headerLength: 0, expected: 0 };
     let filled = 0;
     let ended = false;
@@ -241,7 +245,9 @@ export function gunzipImagesScaled(gz: Uint8Array, file: string, expect?: { rows
       const trailerSays = declared !== undefined && header.headerLength + header.expected < 2 ** 32 ? declared : Infinity;
       const possible = Math.min(trailerSays, gz.length * 1032) - header.headerLength;
       if (header.expected <= possible) {
-        images = { count, rows, cols, pixels: early?.length === header.expected ? early : new Float32Array(header.expected) };
+        const pixels = early?.length === header.expected ? early : floats(header.expected);
+        if (pixels) images = { count, rows, cols, pixels };
+        else unheld = `there is not enough memory for its ${header.expected} pixels as floats`;
       }
       early = null;
       scale(bytes.subarray(header.headerLength));
@@ -261,7 +267,7 @@ export function gunzipImagesScaled(gz: Uint8Array, file: string, expect?: { rows
         if (ended && !settled) {
           if (head) startImages(head); // a file shorter than a header: parseIdxHeader says what is wrong
           checkDataLength(file, header.dims, header.expected, filled);
-          if (!images) throw new IdxError(file, `${file}: its gzip trailer disagrees with its IDX header; ${REDOWNLOAD}.`);
+          if (!images) throw new IdxError(file, `${file}: ${unheld}.`);
           settled = true;
           resolve(images);
         }
@@ -289,6 +295,15 @@ export function gunzipImagesScaled(gz: Uint8Array, file: string, expect?: { rows
       `${file}: not a valid gzip file or truncated download (${err.message}); delete it and download again.`)));
     inflater.end(gz);
   });
+}
+
+/** A zeroed Float32Array, or null where that much memory cannot be had. */
+function floats(n: number): Float32Array | null {
+  try {
+    return new Float32Array(n);
+  } catch {
+    return null;
+  }
 }
 
 /**
