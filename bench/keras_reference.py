@@ -69,6 +69,23 @@ def load(data_dir):
     return (x_train, y_train, x_test, y_test), time.perf_counter() - t0
 
 
+def seed_model():
+    """The seed notebook's model and compile step (also used by lockstep_keras.py)."""
+    import keras
+
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(28, kernel_size=(3, 3), activation="relu"),
+        keras.layers.MaxPooling2D(pool_size=(2, 2)),
+        keras.layers.Conv2D(56, kernel_size=(3, 3), activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(56, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", required=True, help="folder with the four Fashion-MNIST .gz files")
@@ -92,17 +109,7 @@ def main():
     x_test, y_test = x_test[: args.test], y_test[: args.test]
 
     keras.utils.set_random_seed(args.seed)
-    # The seed notebook's model and compile step.
-    model = keras.Sequential([
-        keras.Input(shape=(28, 28, 1)),
-        keras.layers.Conv2D(28, kernel_size=(3, 3), activation="relu"),
-        keras.layers.MaxPooling2D(pool_size=(2, 2)),
-        keras.layers.Conv2D(56, kernel_size=(3, 3), activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(56, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = seed_model()
     # The seed fixes the initial weights only. With TensorFlow's global seed
     # set, Keras 3.15 on TensorFlow 2.21 shuffles into the same order in every
     # epoch (its tf.data shuffle starts from the same seed each time the data

@@ -22,7 +22,8 @@ def main():
     args = ap.parse_args()
 
     import numpy as np
-    import keras
+
+    from keras_reference import seed_model  # this folder is on sys.path when run as a script
 
     def idx(name, header):
         with gzip.open(os.path.join(args.data_dir, name), "rb") as f:
@@ -30,16 +31,7 @@ def main():
 
     x = idx("train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28, 1)[:48000].astype("float32") / 255.0
     y = idx("train-labels-idx1-ubyte.gz", 8)[:48000]
-    model = keras.Sequential([
-        keras.Input(shape=(28, 28, 1)),
-        keras.layers.Conv2D(28, kernel_size=(3, 3), activation="relu"),
-        keras.layers.MaxPooling2D(pool_size=(2, 2)),
-        keras.layers.Conv2D(56, kernel_size=(3, 3), activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(56, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model = seed_model()
     start = [np.fromfile(os.path.join(args.dir, f"init_{i}.f32"), dtype=np.float32).reshape(w.shape)
              for i, w in enumerate(model.weights)]
     model.set_weights(start)
