@@ -16,6 +16,8 @@ import { repoRoot } from "../lib/paths";
 import { defaultCacheDir, loadFashionMnist, splitValidation } from "../lib/dataset";
 import { createModel } from "../lib/model";
 import { NativeTrainer } from "../lib/native-train";
+import { seededPermutation } from "../lib/train";
+import { wholeNumber } from "./run";
 import { assertNativeBackend } from "../lib/tf";
 
 const ROOT = repoRoot();
@@ -32,10 +34,7 @@ export interface LockstepRow {
 
 function option(argv: string[], name: string, fallback: number): number {
   const i = argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1 || v > 1500) throw new Error(`--${name} needs a whole number from 1 to 1500, got ${argv[i + 1]}`);
-  return v;
+  return i < 0 ? fallback : wholeNumber(name, argv[i + 1], 1500);
 }
 
 export async function lockstep(steps: number, seed: number, dir: string): Promise<LockstepRow[]> {
@@ -49,14 +48,8 @@ export async function lockstep(steps: number, seed: number, dir: string): Promis
     fs.writeFileSync(path.join(dir, `${tag}_${i}.f32`), Buffer.from(v.buffer, v.byteOffset, v.byteLength));
   });
   save("init");
-  // The first steps * 32 images of a seeded shuffle: every side sees these batches in this order.
-  const order = new Int32Array(train.count).map((_, i) => i);
-  let state = seed >>> 0;
-  for (let i = order.length - 1; i > 0; i--) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    const j = state % (i + 1);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  // The batches fit would take first with this seed: every side sees them in this order.
+  const order = seededPermutation(train.count, seed);
   const used = order.subarray(0, steps * 32);
   fs.writeFileSync(path.join(dir, "order.i32"), Buffer.from(used.buffer, used.byteOffset, used.byteLength));
   const trainer = NativeTrainer.create(model);

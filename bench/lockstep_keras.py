@@ -7,7 +7,6 @@ step.
 """
 
 import argparse
-import gzip
 import json
 import os
 
@@ -23,14 +22,13 @@ def main():
 
     import numpy as np
 
-    from keras_reference import seed_model  # this folder is on sys.path when run as a script
+    # This folder is on sys.path when run as a script.
+    from keras_reference import read_idx, seed_model
 
-    def idx(name, header):
-        with gzip.open(os.path.join(args.data_dir, name), "rb") as f:
-            return np.frombuffer(f.read(), dtype=np.uint8, offset=header)
-
-    x = idx("train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28, 1)[:48000].astype("float32") / 255.0
-    y = idx("train-labels-idx1-ubyte.gz", 8)[:48000]
+    images = os.path.join(args.data_dir, "train-images-idx3-ubyte.gz")
+    labels = os.path.join(args.data_dir, "train-labels-idx1-ubyte.gz")
+    x = read_idx(images, 0x803, 16).reshape(-1, 28, 28, 1)[:48000].astype("float32") / 255.0
+    y = read_idx(labels, 0x801, 8)[:48000]
     model = seed_model()
     start = [np.fromfile(os.path.join(args.dir, f"init_{i}.f32"), dtype=np.float32).reshape(w.shape)
              for i, w in enumerate(model.weights)]

@@ -54,19 +54,22 @@ const HELP = `usage: npm run bench -- [options]
 Data: the cached Fashion-MNIST files (FMNIST_DATA_DIR, default data/), downloaded
 first from FASHION_MNIST_MIRROR or the official mirrors when missing.`;
 
+/** The value of option --name as a whole number from 1 to max, or an error that says so. */
+export function wholeNumber(name: string, v: string | undefined, max = Infinity): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0 || n > max) {
+    throw new Error(`--${name} needs a whole number between 1 and ${max}, got ${v ?? "nothing"} (see --help)`);
+  }
+  return n;
+}
+
 export function parseArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = {
     epochs: 3, samples: 48000, validation: 0, test: 10000, batchSize: 32, seed: 1, seeds: [],
     keras: "yes", notebook: true, outDir: path.join(ROOT, "bench", "results"), label: "",
   };
   let validationSet = false;
-  const int = (name: string, v: string | undefined, max = Infinity) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0 || n > max) {
-      throw new Error(`--${name} needs a whole number between 1 and ${max}, got ${v ?? "nothing"} (see --help)`);
-    }
-    return n;
-  };
+  const int = wholeNumber;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -334,7 +337,10 @@ export interface BenchResult {
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 /** Sample standard deviation (n - 1). */
-const sd = (xs: number[]) => Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / Math.max(1, xs.length - 1));
+const sd = (xs: number[]) => {
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / Math.max(1, xs.length - 1));
+};
 
 export interface SeedsSummary {
   date: string;

@@ -5,7 +5,7 @@
 // Why: tfjs-layers' model.fit runs every training step as ~315 separate eager
 // ops, each paying tfjs's JavaScript bookkeeping (engine scopes, the gradient
 // tape, kernel lookup, tensor tracking) on top of TensorFlow's own per-op cost,
-// and it slices each batch out of the data with extra ops. Here one step is ~55
+// and it slices each batch out of the data with extra ops. Here one step is ~60
 // TensorFlow ops called straight through tfjs-node's binding: the forward pass,
 // the hand-written backward pass (the same TensorFlow gradient kernels Keras's
 // graph uses: Conv2DBackpropFilter/Input, MaxPoolGrad, ReluGrad, BiasAddGrad),
@@ -166,7 +166,7 @@ class Variable {
 type Layer =
   | { kind: "conv"; kernel: number; bias: number | null; strides: number[]; padding: string; relu: boolean;
       inShape: number[]; outShape: number[] }
-  | { kind: "pool"; ksize: number[]; strides: number[]; padding: string; inShape: number[] }
+  | { kind: "pool"; ksize: number[]; strides: number[]; padding: string }
   | { kind: "flatten"; inShape: number[]; size: number }
   | { kind: "dense"; kernel: number; bias: number | null; relu: boolean; softmax: boolean };
 
@@ -233,17 +233,16 @@ interface PatchGeometry {
   ph: number; pw: number;
 }
 
-function patchGeometry(inShape: number[], kShape: number[], strides: number[], padding: string, pool = [1, 1]): PatchGeometry {
-  const [height, width, channels] = inShape;
+function patchGeometry(conv: Extract<Layer, { kind: "conv" }>, kShape: number[]): PatchGeometry {
+  const [height, width, channels] = conv.inShape;
+  const [outH, outW] = conv.outShape;
   const [kh, kw] = kShape;
-  const [, sy, sx] = strides;
-  const same = padding === "SAME";
-  const outH = same ? Math.ceil(height / sy) : Math.floor((height - kh) / sy) + 1;
-  const outW = same ? Math.ceil(width / sx) : Math.floor((width - kw) / sx) + 1;
-  // TensorFlow's SAME padding puts the odd pixel at the bottom/right.
-  const padTop = same ? Math.floor(Math.max((outH - 1) * sy + kh - height, 0) / 2) : 0;
-  const padLeft = same ? Math.floor(Math.max((outW - 1) * sx + kw - width, 0) / 2) : 0;
-  return { height, width, channels, kh, kw, sy, sx, outH, outW, padTop, padLeft, ph: pool[0], pw: pool[1] };
+  const [, sy, sx] = conv.strides;
+  // SAME padding: TensorFlow puts the odd pixel at the bottom/right. VALID: none.
+  const pad = (out: number, stride: number, k: number, size: number) =>
+    conv.padding === "SAME" ? Math.floor(Math.max((out - 1) * stride + k - size, 0) / 2) : 0;
+  return { height, width, channels, kh, kw, sy, sx, outH, outW,
+    padTop: pad(outH, sy, kh, height), padLeft: pad(outW, sx, kw, width), ph: 1, pw: 1 };
 }
 
 /** Pooling that tiles the conv's output exactly: a window size equal to its stride, dividing the output, no padding. */
@@ -297,49 +296,46 @@ function writePatches(g: PatchGeometry, image: Float32Array, from: number, out: 
 function lower(plan: Plan): Step[] {
   const steps: Step[] = [];
   const { layers } = plan;
-  const shape = (w: number) => plan.weights[w].shape as number[];
+  let afterPool: Step[] = []; // a conv's bias and ReLU, waiting for the pool below it
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i];
-    const after: Step[] = [];
+    const next = layers[i + 1];
+    const activation: Step[] = [];
     if (layer.kind === "conv" || layer.kind === "dense") {
-      if (layer.bias !== null) after.push({ op: "bias", bias: layer.bias });
-      if (layer.relu) after.push({ op: "relu" });
+      if (layer.bias !== null) activation.push({ op: "bias", bias: layer.bias });
+      if (layer.relu) activation.push({ op: "relu" });
     }
     switch (layer.kind) {
       case "conv": {
-        const kShape = shape(layer.kernel);
-        const next = layers[i + 1];
-        if (i === 0) {
-          const plain = patchGeometry(layer.inShape, kShape, layer.strides, layer.padding);
-          const pool = tilingPool(plain, next);
-          if (pool) {
-            steps.push({ op: "patches+pool", kernel: layer.kernel, kShape,
-              geometry: patchGeometry(layer.inShape, kShape, layer.strides, layer.padding, pool) });
-            steps.push(...after);
-            i++;
-            continue;
-          }
-          steps.push({ op: "patches", kernel: layer.kernel, kShape, geometry: plain });
-        } else {
+        const kShape = plan.weights[layer.kernel].shape as number[];
+        if (i > 0) {
           steps.push({ op: "conv", kernel: layer.kernel, kShape, strides: layer.strides, padding: layer.padding, inShape: layer.inShape });
+        } else {
+          const geometry = patchGeometry(layer, kShape);
+          const tiles = tilingPool(geometry, next);
+          if (tiles) {
+            steps.push({ op: "patches+pool", kernel: layer.kernel, kShape, geometry: { ...geometry, ph: tiles[0], pw: tiles[1] } });
+            steps.push(...activation);
+            i++; // the pool is part of this step
+            break;
+          }
+          steps.push({ op: "patches", kernel: layer.kernel, kShape, geometry });
         }
-        if (next?.kind === "pool") {
-          steps.push({ op: "pool", ksize: next.ksize, strides: next.strides, padding: next.padding });
-          i++;
-        }
+        if (next?.kind === "pool") afterPool = activation;
+        else steps.push(...activation);
         break;
       }
       case "pool":
-        steps.push({ op: "pool", ksize: layer.ksize, strides: layer.strides, padding: layer.padding });
+        steps.push({ op: "pool", ksize: layer.ksize, strides: layer.strides, padding: layer.padding }, ...afterPool);
+        afterPool = [];
         break;
       case "flatten":
         steps.push({ op: "reshape", shape: [layer.size], inShape: layer.inShape });
         break;
       case "dense":
-        steps.push({ op: "matmul", kernel: layer.kernel });
+        steps.push({ op: "matmul", kernel: layer.kernel }, ...activation);
         break;
     }
-    steps.push(...after);
   }
   return steps;
 }
@@ -407,7 +403,7 @@ export function planFor(model: tf.LayersModel): Plan | string {
       const strides = pair(cfg.strides ?? cfg.poolSize);
       if (!pool || !strides || cfg.dataFormat !== "channelsLast") return `pooling layer ${layer.name} has unsupported settings`;
       layers.push({ kind: "pool", ksize: [1, pool[0], pool[1], 1], strides: [1, strides[0], strides[1], 1],
-        padding: String(cfg.padding).toUpperCase(), inShape });
+        padding: String(cfg.padding).toUpperCase() });
     } else if (cls === "Flatten") {
       layers.push({ kind: "flatten", inShape, size: inShape.reduce((a, b) => a * b, 1) });
     } else if (cls === "Dense") {

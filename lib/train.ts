@@ -85,6 +85,11 @@ function rng(seed: number): () => number {
   };
 }
 
+/** The order fit visits `n` samples in, in its first epoch with this seed. */
+export function seededPermutation(n: number, seed: number): Int32Array {
+  return permutation(n, rng(seed));
+}
+
 function permutation(n: number, random: () => number): Int32Array {
   const p = new Int32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
@@ -313,10 +318,10 @@ export function evaluate(model: tf.LayersModel, set: LabeledImages, batchSize = 
   // batch from the images as they are: no full-size input tensor (31 MB for
   // the test set) and none of tfjs-layers' intermediate tensors (about 75 MB
   // of peak memory for the 10,000 test images).
+  checkSet(set, "evaluation data");
   const native = process.env.FMNIST_TRAINER === "layers" ? undefined : NativeTrainer.create(model);
   if (native !== undefined && typeof native !== "string") {
     try {
-      checkSet(set, "evaluation data");
       return native.evaluate(floatImages(set), batchSize);
     } finally {
       native.dispose();

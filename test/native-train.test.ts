@@ -82,6 +82,26 @@ test("native gradients also match with a pool folded into padded patches", () =>
   assertGradientsMatchAutodiff(model, 24);
 });
 
+test("evaluate's native forward pass gives tfjs-layers' loss and accuracy", async () => {
+  const model = createModel({ seed: 3 });
+  const set = normalizeSet(takeFirst(data.test, 600));
+  await fit(model, normalizeSet(takeFirst(data.train, 640)), undefined, { epochs: 1, seed: 3, progress: "none" });
+  const native = evaluate(model, set, 128);
+  const saved = process.env.FMNIST_TRAINER;
+  process.env.FMNIST_TRAINER = "layers";
+  try {
+    const layers = evaluate(model, set, 128);
+    assert.ok(Math.abs(native.loss - layers.loss) < 1e-5, `loss: native ${native.loss}, layers ${layers.loss}`);
+    assert.ok(Math.abs(native.accuracy - layers.accuracy) < 1e-6, `accuracy: native ${native.accuracy}, layers ${layers.accuracy}`);
+    assert.ok(native.loss > 0 && native.accuracy > 0.3, "a trained model, not a trivial one");
+  } finally {
+    if (saved === undefined) delete process.env.FMNIST_TRAINER;
+    else process.env.FMNIST_TRAINER = saved;
+    model.dispose();
+  }
+  assert.equal(nativeHandleCount(), 0, "evaluate frees its native handles");
+});
+
 test("fit on the native path trains like model.fit and frees all native handles", async () => {
   const subset = normalizeSet(takeFirst(data.train, 3000));
   const { train, validation } = splitValidation(subset, 600);
