@@ -8,10 +8,10 @@
 // evaluates on the test set, prints {"finish": ...} and exits.
 import * as fs from "fs";
 import * as readline from "readline";
-import { tf, assertNativeBackend, runtimeVersions } from "../lib/tf";
-import { loadFashionMnist, splitValidation, takeFirst, defaultCacheDir } from "../lib/dataset";
-import { createModel } from "../lib/model";
-import { fit, evaluate } from "../lib/train";
+import { tf, assertNativeBackend, runtimeVersions } from "fashion-mnist-lib/dist/tf";
+import { loadFashionMnist, splitValidation, takeFirst, defaultCacheDir } from "fashion-mnist-lib/dist/dataset";
+import { createModel } from "fashion-mnist-lib/dist/model";
+import { fit, evaluate } from "fashion-mnist-lib/dist/train";
 
 function emit(obj: unknown): void {
   process.stdout.write(JSON.stringify(obj) + "\n");

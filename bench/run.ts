@@ -13,7 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import * as readline from "readline";
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "child_process";
-import { repoRoot } from "../lib/paths";
+import { repoRoot } from "fashion-mnist-lib/dist/paths";
 
 const ROOT = repoRoot();
 const BENCH_VENV = path.join(ROOT, ".venv-bench");

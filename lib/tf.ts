@@ -7,6 +7,9 @@
 // This must be set before the native library loads.
 if (process.env.TF_CPP_MIN_LOG_LEVEL === undefined) process.env.TF_CPP_MIN_LOG_LEVEL = "2";
 
+// Node version, the helpers Node 23 removed, and the native addon, checked
+// before tfjs loads (each failure names its fix).
+import "./preflight";
 import * as tf from "@tensorflow/tfjs-node";
 
 /** Fails loudly if tfjs fell back to the pure-JS backend (about 400x slower here). */
@@ -15,7 +18,7 @@ export function assertNativeBackend(): void {
   if (backend !== "tensorflow") {
     throw new Error(
       `TensorFlow backend is "${backend}", expected the native "tensorflow" backend. ` +
-        "Run `npm run setup` to build the tfjs-node addon.",
+        "Run `npm run setup` (or `npx fashion-mnist-setup` where the package is installed) to build the tfjs-node addon.",
     );
   }
 }

@@ -15,7 +15,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import pl from "nodejs-polars";
-import { dataDir, repoRoot } from "../lib/paths";
+import { dataDir, repoRoot } from "fashion-mnist-lib/dist/paths";
 
 const COMMANDS = ["generate", "validate", "autograde", "feedback", "grades"] as const;
 type Command = (typeof COMMANDS)[number];

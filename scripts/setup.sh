@@ -1,99 +1,69 @@
 #!/usr/bin/env bash
 # One-time, idempotent setup. `npm start`, `npm test`, `npm run lab` and the
-# other entry points run it first; once everything is in place it does no work.
+# other entry points run it first; once everything is in place it does no work
+# (well under a second).
 #
 # Steps (each skipped while its stamp matches the hash of its inputs):
-#   1. node_modules from package-lock.json (install scripts off: see step 2/3)
-#   2. libtensorflow for @tensorflow/tfjs-node, taken from the tensorflow-cpu
-#      wheel on PyPI instead of Google's storage bucket
-#   3. the tfjs-node native addon, built from source against that library
-#   4. a project-local Python environment (.venv) with JupyterLab, nbclient,
-#      nbconvert and plotly, pinned in requirements.txt
-#   5. the tslab kernel, registered inside .venv only
-#   6. lib/, test/ and scripts/ compiled to build/, and build/lib linked as the
-#      package `fashion-mnist-lib` that notebooks import
+#   0. a supported Node.js (22, 24 or 26) and Python (3.11+)
+#   1. node_modules from package-lock.json (install scripts off: see step 2),
+#      with the library lib/ linked as the workspace package fashion-mnist-lib
+#   2. libtensorflow from the tensorflow-cpu wheel on PyPI and the tfjs-node
+#      addon built from source: the library's own `fashion-mnist-setup`
+#      (lib/bin/setup-native.sh), the same step users of the package run
+#   3. a project-local Python environment (.venv) with JupyterLab, nbclient,
+#      nbconvert, plotly and nbgrader, pinned in requirements.txt
+#   4. the tslab kernel, registered inside .venv only, and the HTML export
+#      (jupyter/fm_export) enabled in .venv's Jupyter configuration
+#   5. TypeScript compiled: lib/ to lib/dist (the package), the rest to build/
+# Chromium, for the browser tests only, is installed by scripts/setup-browser.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-TF_VERSION=2.21.0
 PYTHON=${PYTHON:-python3}
 STAMPS=.cache/stamps
-TFJS=node_modules/@tensorflow/tfjs-node
 mkdir -p "$STAMPS"
 
 log() { echo "[setup] $*" >&2; }
+die() { echo "setup: $*" >&2; exit 1; }
 
 # stamp_ok NAME INPUT...: true when step NAME already ran with these inputs.
 hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 stamp_ok() { local name=$1; shift; [ -f "$STAMPS/$name" ] && [ "$(cat "$STAMPS/$name")" = "$(hash_of "$@")" ]; }
 stamp_set() { local name=$1; shift; hash_of "$@" > "$STAMPS/$name"; }
 
+# --- 0. Node.js and Python versions -------------------------------------------
+node_version=$(node --version 2>/dev/null) || die "Node.js is not installed: install Node.js 22, 24 or 26."
+node_major=${node_version#v}; node_major=${node_major%%.*}
+if [ "$node_major" -lt 22 ]; then
+  die "Node.js $node_version is not supported (Node 20 and older are end of life). Install Node.js 22, 24 or 26
+  (nodejs.org, your package manager, or \`conda env create -f environment.yml\`), or take one from the npm registry:
+    export PATH=\"\$($ROOT/scripts/node-version.sh 24):\$PATH\"
+  then run the command again."
+fi
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null ||
+  die "$PYTHON is missing or older than 3.11 (JupyterLab's pinned packages need 3.11+): set PYTHON=/path/to/python3.11+"
+
 # --- 1. npm packages ---------------------------------------------------------
 # --ignore-scripts: tfjs-node's install script downloads libtensorflow and a
-# prebuilt addon from Google's storage; steps 2 and 3 provide both instead, so
-# one path works with or without access to that host. zeromq (tslab's
-# transport) ships its prebuilt addon inside the npm package.
-if ! stamp_ok npm package-lock.json || [ ! -d node_modules ]; then
-  # `npm install --no-save` rather than `npm ci`: nodejs-polars lists optional
-  # platform packages that the registry does not serve for every platform, and
-  # npm ci rejects a lock file without them. The lock file still pins versions.
+# prebuilt addon from Google's storage; step 2 provides both instead, so one
+# path works with or without access to that host. zeromq (tslab's transport)
+# ships its prebuilt addon inside the npm package.
+if ! stamp_ok npm package-lock.json package.json lib/package.json || [ ! -d node_modules/@tensorflow/tfjs-node ]; then
   log "installing npm packages from package-lock.json"
   npm install --ignore-scripts --no-save --no-audit --no-fund
-  stamp_set npm package-lock.json
+  stamp_set npm package-lock.json package.json lib/package.json
 fi
 
-# --- 2. libtensorflow from the PyPI wheel ------------------------------------
-# The tensorflow-cpu wheel carries the C API (libtensorflow_cc.so.2), the
-# framework library and the C headers. tfjs-node links -ltensorflow and
-# -ltensorflow_framework from deps/lib; its install script treats
-# deps/lib/libtensorflow.so.2.9.1 as "already downloaded".
-echo "$TF_VERSION" > .cache/tf-version
-# (If npm reinstalls tfjs-node, deps/ and the addon vanish with it, and the
-# file checks below redo steps 2 and 3.)
-if ! stamp_ok tflib .cache/tf-version || [ ! -e "$TFJS/deps/lib/libtensorflow_cc.so.2" ]; then
-  wheel_dir=.cache/wheels
-  wheel=$(ls "$wheel_dir"/tensorflow_cpu-"$TF_VERSION"-*.whl 2>/dev/null | head -n1 || true)
-  if [ -z "$wheel" ]; then
-    log "downloading tensorflow-cpu $TF_VERSION wheel from PyPI (~270 MB, once)"
-    # The C library does not depend on the Python version; pin the wheel tags
-    # so every machine fetches the same file.
-    "$PYTHON" -m pip download --no-deps --only-binary=:all: --python-version 3.11 \
-      --platform manylinux_2_27_x86_64 -d "$wheel_dir" "tensorflow-cpu==$TF_VERSION"
-    wheel=$(ls "$wheel_dir"/tensorflow_cpu-"$TF_VERSION"-*.whl | head -n1)
-  fi
-  log "extracting libtensorflow and headers from $(basename "$wheel")"
-  tmp=$(mktemp -d "$ROOT/.cache/tflib.XXXXXX")
-  unzip -q "$wheel" 'tensorflow/libtensorflow_cc.so.2' 'tensorflow/libtensorflow_framework.so.2' \
-    'tensorflow/include/*' -d "$tmp"
-  mkdir -p "$tmp/deps/lib"
-  mv "$tmp/tensorflow/include" "$tmp/deps/include"
-  mv "$tmp/tensorflow/libtensorflow_cc.so.2" "$tmp/tensorflow/libtensorflow_framework.so.2" "$tmp/deps/lib/"
-  (cd "$tmp/deps/lib" &&
-    ln -s libtensorflow_cc.so.2 libtensorflow.so &&
-    ln -s libtensorflow_cc.so.2 libtensorflow.so.2 &&
-    ln -s libtensorflow_cc.so.2 libtensorflow.so.2.9.1 &&
-    ln -s libtensorflow_framework.so.2 libtensorflow_framework.so)
-  rm -rf "$TFJS/deps"
-  mv "$tmp/deps" "$TFJS/deps"
-  rm -rf "$tmp"
-  rm -f "$STAMPS/addon"
-  stamp_set tflib .cache/tf-version
+# --- 2. libtensorflow and the tfjs-node addon ----------------------------------
+# The check for "already done" is two file tests, so it runs every time: if
+# npm reinstalled tfjs-node, its deps/ and addon are back to nothing.
+if [ ! -f node_modules/@tensorflow/tfjs-node/deps/fm-tensorflow-version ] ||
+   ! ls node_modules/@tensorflow/tfjs-node/lib/napi-v*/tfjs_binding.node >/dev/null 2>&1; then
+  FMNIST_WHEEL_DIR="$ROOT/.cache/wheels" PYTHON="$PYTHON" lib/bin/setup-native.sh
 fi
 
-# --- 3. the tfjs-node addon --------------------------------------------------
-# Built from source with node-gyp against the local Node headers (nodedir), so
-# nothing is downloaded.
-node_headers=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
-addon=$(ls "$TFJS"/lib/napi-v*/tfjs_binding.node 2>/dev/null | head -n1 || true)
-if ! stamp_ok addon .cache/tf-version "$TFJS/package.json" || [ -z "$addon" ]; then
-  log "building the tfjs-node addon against TensorFlow $TF_VERSION (about 20 s)"
-  (cd "$TFJS" && npm_config_nodedir="$node_headers" npm_config_build_from_source=true \
-    "$ROOT/node_modules/.bin/node-pre-gyp" install --build-from-source --nodedir="$node_headers" >&2)
-  stamp_set addon .cache/tf-version "$TFJS/package.json"
-fi
-
-# --- 4. Python environment for Jupyter ---------------------------------------
+# --- 3. Python environment for Jupyter ---------------------------------------
 if ! stamp_ok venv requirements.txt || [ ! -x .venv/bin/python ]; then
   log "creating .venv with JupyterLab, nbclient, nbconvert, plotly (requirements.txt)"
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
@@ -102,7 +72,7 @@ if ! stamp_ok venv requirements.txt || [ ! -x .venv/bin/python ]; then
   stamp_set venv requirements.txt
 fi
 
-# --- 5. the tslab kernel, inside .venv only ----------------------------------
+# --- 4. the tslab kernel, inside .venv only ----------------------------------
 kernel_dir=.venv/share/jupyter/kernels/tslab
 if ! stamp_ok kernel package-lock.json || [ ! -f "$kernel_dir/kernel.json" ]; then
   log "registering the tslab kernel in .venv"
@@ -111,27 +81,30 @@ if ! stamp_ok kernel package-lock.json || [ ! -f "$kernel_dir/kernel.json" ]; th
   stamp_set kernel package-lock.json
 fi
 
-# --- 5b. Chromium for the browser tests ---------------------------------------
-# The report and JupyterLab tests drive Debian's chromium with playwright-core
-# (`npx playwright install` downloads browsers from a CDN many networks block).
-# Installed only when missing, so a second run does nothing.
-if ! command -v chromium >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    log "installing chromium from Debian's packages (for the browser tests)"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2
-  else
-    log "chromium is missing and cannot be installed here (needs root and apt-get):"
-    log "install Debian's chromium package, or set CHROMIUM_PATH, for the browser tests"
-  fi
-fi
+# The HTML export (jupyter/fm_export.py) in .venv's Jupyter configuration,
+# for both `jupyter nbconvert` and the server behind JupyterLab's File >
+# Save and Export Notebook As menu. Rewritten only when it differs.
+mkdir -p .venv/etc/jupyter
+export_dir=$(.venv/bin/python -c 'import sys; print(repr(sys.argv[1]))' "$ROOT/jupyter")
+for app in nbconvert server; do
+  conf=.venv/etc/jupyter/jupyter_${app}_config.py
+  want=$(printf '%s\n' \
+    "# Written by fashion-mnist-cnn-ts's scripts/setup.sh: charts survive HTML export." \
+    "import sys" \
+    "sys.path.insert(0, $export_dir)" \
+    "import fm_export" \
+    "fm_export.configure(get_config())")
+  [ "$(cat "$conf" 2>/dev/null)" = "$want" ] || printf '%s\n' "$want" > "$conf"
+done
 
-# --- 6. compile TypeScript ----------------------------------------------------
-# Notebooks import the compiled library by package name. tslab only compiles
-# .ts files below the kernel's working folder (the notebook's folder), so a
-# relative import of ../lib/*.ts fails; compiled .js + .d.ts load from anywhere,
-# and a package name works the same from notebooks/, exercises/ and nbgrader's
-# submission folders.
-# (npm prunes this link as extraneous on every `npm install`; setup runs before
-# each entry point and puts it back.)
-node_modules/.bin/tsc -p tsconfig.json
-ln -sfn ../build/lib node_modules/fashion-mnist-lib
+# --- 5. compile TypeScript ----------------------------------------------------
+# lib/ -> lib/dist (the package notebooks import by name), then tests, scripts
+# and benchmarks -> build/. tsc -b checks every file's time stamp even when
+# nothing changed (a few seconds), so it runs only when a source changed.
+sources=$(find lib scripts test bench -name '*.ts' -not -path '*/dist/*' -not -path '*/node_modules/*' | sort)
+if ! stamp_ok tsc $sources tsconfig.json tsconfig.base.json lib/tsconfig.json ||
+   [ ! -f lib/dist/index.js ] || [ ! -d build/test ]; then
+  log "compiling TypeScript (lib/ -> lib/dist, the rest -> build/)"
+  node_modules/.bin/tsc -b tsconfig.json
+  stamp_set tsc $sources tsconfig.json tsconfig.base.json lib/tsconfig.json
+fi

@@ -1,7 +1,7 @@
 // Terminal version of the notebook's main job:
 //   npm run train -- --epochs 10 --batch-size 32 [--train-limit N] [--seed S] [--save NAME]
 import { parseArgs } from "util";
-import * as fm from "../lib";
+import * as fm from "fashion-mnist-lib";
 
 const usage = `Usage: npm run train -- [options]
   --epochs N         training epochs (default 10, or FMNIST_EPOCHS)

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runConfig } from "../lib/config";
+import { runConfig } from "fashion-mnist-lib/dist/config";
 
 test("defaults are the seed's settings", () => {
   assert.deepEqual(runConfig({}), {

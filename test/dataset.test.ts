@@ -1,11 +1,11 @@
-import { repoRoot as repoRootOf } from '../lib/paths';
+import { repoRoot as repoRootOf } from 'fashion-mnist-lib/dist/paths';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import {
   CLASS_NAMES, FILES, FashionMnist, Split, defaultCacheDir, loadFashionMnist, normalize, splitValidation, takeFirst,
-} from '../lib/dataset';
+} from 'fashion-mnist-lib/dist/dataset';
 import { repoRoot, sharedDataDir } from './helpers';
 
 let data: FashionMnist;

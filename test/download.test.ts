@@ -7,8 +7,8 @@ import { pathToFileURL } from 'url';
 import {
   CacheDirError, DownloadError, FetchOptions, OFFICIAL_MIRRORS, Progress,
   fetchToCache, mirrorList, progressBar,
-} from '../lib/download';
-import { loadFashionMnist, FILES } from '../lib/dataset';
+} from 'fashion-mnist-lib/dist/download';
+import { loadFashionMnist, FILES } from 'fashion-mnist-lib/dist/dataset';
 import { TestServer, closedPort, makeTempDir, removeDir, sendFile, sharedDataDir, startServer } from './helpers';
 
 const NAME = 'fake.bin';

@@ -9,9 +9,9 @@ import {
   confidentMistakes,
   confidentMistakesGrid,
   confusionMatrixFigure,
-} from "../lib/evaluation-plots";
-import { confusionMatrix } from "../lib/metrics";
-import { CLASS_NAMES } from "../lib/dataset";
+} from "fashion-mnist-lib/dist/evaluation-plots";
+import { confusionMatrix } from "fashion-mnist-lib/dist/metrics";
+import { CLASS_NAMES } from "fashion-mnist-lib/dist/dataset";
 
 const labels = [0, 0, 1, 1, 1, 2];
 const predicted = [0, 1, 1, 1, 2, 2];

@@ -5,8 +5,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as zlib from "zlib";
 import fc from "fast-check";
-import { IdxError, gunzipIdx, gunzipImagesScaled, parseIdx, parseImages, parseLabels } from "../lib/idx";
-import { normalize } from "../lib/dataset";
+import { IdxError, gunzipIdx, gunzipImagesScaled, parseIdx, parseImages, parseLabels } from "fashion-mnist-lib/dist/idx";
+import { normalize } from "fashion-mnist-lib/dist/dataset";
 
 const FILE = "generated.idx";
 

@@ -4,8 +4,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import * as crypto from 'crypto';
-import { IdxError, gunzipIdx, gunzipIdxAsync, gunzipImagesScaled, parseIdx, parseImages, parseLabels } from '../lib/idx';
-import { loadFashionMnist, normalize, FileSpec, FileKey } from '../lib/dataset';
+import { IdxError, gunzipIdx, gunzipIdxAsync, gunzipImagesScaled, parseIdx, parseImages, parseLabels } from 'fashion-mnist-lib/dist/idx';
+import { loadFashionMnist, normalize, FileSpec, FileKey } from 'fashion-mnist-lib/dist/dataset';
 import { makeTempDir, removeDir, sharedDataDir } from './helpers';
 
 /** Builds IDX bytes: header (type byte, dims) followed by `data`. */

@@ -15,7 +15,7 @@ import * as path from "path";
 import type { Page } from "playwright-core";
 import { removeDir, repoRoot, smallRunEnv } from "./helpers";
 import { checkRendering, launchChromium, screenshot } from "./browser";
-import { PLOTLY_MIME } from "../lib/display";
+import { PLOTLY_MIME } from "fashion-mnist-lib/dist/display";
 
 const venv = path.join(repoRoot, ".venv", "bin");
 

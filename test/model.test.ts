@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { tf, assertNativeBackend, runtimeVersions } from "../lib/tf";
-import { createModel, summarize, summaryText, summaryHtml } from "../lib/model";
+import { tf, assertNativeBackend, runtimeVersions } from "fashion-mnist-lib/dist/tf";
+import { createModel, summarize, summaryText, summaryHtml } from "fashion-mnist-lib/dist/model";
 
 test("tfjs runs on the native TensorFlow backend", () => {
   assert.equal(tf.getBackend(), "tensorflow");

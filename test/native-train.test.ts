@@ -3,11 +3,11 @@
 // TensorFlow handle it makes, and it must train as well as model.fit does.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { tf } from "../lib/tf";
-import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "../lib/dataset";
-import { createModel } from "../lib/model";
-import { fit, evaluate } from "../lib/train";
-import { NativeTrainer, nativeHandleCount, planFor } from "../lib/native-train";
+import { tf } from "fashion-mnist-lib/dist/tf";
+import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "fashion-mnist-lib/dist/dataset";
+import { createModel } from "fashion-mnist-lib/dist/model";
+import { fit, evaluate } from "fashion-mnist-lib/dist/train";
+import { NativeTrainer, nativeHandleCount, planFor } from "fashion-mnist-lib/dist/native-train";
 import { loadSharedDataset } from "./helpers";
 
 let data: FashionMnist;

@@ -6,7 +6,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { makeTempDir, removeDir, repoRoot, smallRunEnv } from "./helpers";
-import * as fm from "../lib";
+import * as fm from "fashion-mnist-lib";
 
 interface Output {
   output_type: string;

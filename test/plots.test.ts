@@ -1,6 +1,6 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { bestEpochOf, baseLayout, trainingCurves, THEME, type PlotlyFigure, type TrainingHistory } from '../lib/plots';
+import { bestEpochOf, baseLayout, trainingCurves, THEME, type PlotlyFigure, type TrainingHistory } from 'fashion-mnist-lib/dist/plots';
 import {
   escapeHtml,
   inNotebook,
@@ -17,8 +17,8 @@ import {
   showText,
   type DisplayBackend,
   type DisplaySink,
-} from '../lib/display';
-import { encodePng } from '../lib/images';
+} from 'fashion-mnist-lib/dist/display';
+import { encodePng } from 'fashion-mnist-lib/dist/images';
 
 const full: TrainingHistory = {
   epoch: [1, 2, 3, 4],

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# fashion-mnist-setup: makes @tensorflow/tfjs-node usable where Google's storage
+# bucket is out of reach (offline machines, most firewalls, CI).
+#
+# tfjs-node's own install script downloads libtensorflow and a prebuilt addon
+# from storage.googleapis.com. Install the package with scripts off
+# (`npm install --ignore-scripts fashion-mnist-lib`), then run this once:
+#   1. libtensorflow from PyPI: the tensorflow-cpu wheel carries the same C API
+#      (libtensorflow_cc.so.2, libtensorflow_framework.so.2, the C headers);
+#      they go to tfjs-node's deps/ folder, where its build looks for them;
+#   2. the tfjs-node addon, built from source against them and the running
+#      Node's headers (N-API: one build serves every Node version).
+# Each step is skipped when already done, so a second run is instant.
+#
+# Environment: PYTHON (with pip; default python3) downloads the wheel;
+# FMNIST_WHEEL_DIR keeps it (default ~/.cache/fashion-mnist-lib/wheels).
+set -euo pipefail
+TF_VERSION=2.21.0
+log() { echo "[fashion-mnist-setup] $*" >&2; }
+die() { echo "fashion-mnist-setup: $*" >&2; exit 1; }
+
+package=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 22 ] || die "Node.js $(node --version) is not supported (end of life); install Node.js 22, 24 or 26 and run this again."
+tfjs=$(cd "$package" && node -p "require('path').dirname(require.resolve('@tensorflow/tfjs-node/package.json'))") ||
+  die "@tensorflow/tfjs-node is not installed beside $package: run \`npm install --ignore-scripts\` first."
+stamp="$tfjs/deps/fm-tensorflow-version"
+
+# --- 1. libtensorflow from the PyPI wheel ------------------------------------
+if [ "$(cat "$stamp" 2>/dev/null)" != "$TF_VERSION" ] || [ ! -e "$tfjs/deps/lib/libtensorflow_cc.so.2" ]; then
+  wheel_dir=${FMNIST_WHEEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fashion-mnist-lib/wheels}
+  wheel=$(ls "$wheel_dir"/tensorflow_cpu-"$TF_VERSION"-*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$wheel" ]; then
+    log "downloading the tensorflow-cpu $TF_VERSION wheel from PyPI into $wheel_dir (~270 MB, once)"
+    # The C library does not depend on the Python version: pin the tags so
+    # every machine fetches the same file.
+    "${PYTHON:-python3}" -m pip download --no-deps --only-binary=:all: --python-version 3.11 \
+      --platform manylinux_2_27_x86_64 -d "$wheel_dir" "tensorflow-cpu==$TF_VERSION" >&2 ||
+      die "could not download tensorflow-cpu==$TF_VERSION from PyPI (set PYTHON to a Python with pip, or put the wheel in FMNIST_WHEEL_DIR)"
+    wheel=$(ls "$wheel_dir"/tensorflow_cpu-"$TF_VERSION"-*.whl | head -n1)
+  fi
+  log "extracting libtensorflow and its headers from $(basename "$wheel")"
+  tmp=$(mktemp -d "$tfjs/.deps.XXXXXX")
+  trap 'rm -rf "$tmp"' EXIT
+  unzip -q "$wheel" 'tensorflow/libtensorflow_cc.so.2' 'tensorflow/libtensorflow_framework.so.2' \
+    'tensorflow/include/*' -d "$tmp"
+  mkdir -p "$tmp/deps/lib"
+  mv "$tmp/tensorflow/include" "$tmp/deps/include"
+  mv "$tmp/tensorflow/libtensorflow_cc.so.2" "$tmp/tensorflow/libtensorflow_framework.so.2" "$tmp/deps/lib/"
+  # binding.gyp links -ltensorflow; tfjs-node's install script treats
+  # libtensorflow.so.2.9.1 as "already downloaded".
+  (cd "$tmp/deps/lib" &&
+    ln -s libtensorflow_cc.so.2 libtensorflow.so &&
+    ln -s libtensorflow_cc.so.2 libtensorflow.so.2 &&
+    ln -s libtensorflow_cc.so.2 libtensorflow.so.2.9.1 &&
+    ln -s libtensorflow_framework.so.2 libtensorflow_framework.so)
+  echo "$TF_VERSION" > "$tmp/deps/fm-tensorflow-version"
+  rm -rf "$tfjs/deps" "$tfjs"/lib/napi-v*
+  mv "$tmp/deps" "$tfjs/deps"
+fi
+
+# --- 2. the addon -------------------------------------------------------------
+if ! ls "$tfjs"/lib/napi-v*/tfjs_binding.node >/dev/null 2>&1; then
+  log "building the tfjs-node addon against TensorFlow $TF_VERSION (about a minute)"
+  node_home=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+  [ -f "$node_home/include/node/node_api.h" ] || die "Node's headers are missing from $node_home/include/node (a Node.js install without headers)"
+  # node-gyp comes with npm; node-pre-gyp finds it through this variable.
+  if [ -z "${npm_config_node_gyp:-}" ]; then
+    npm_root=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+    export npm_config_node_gyp="$npm_root/node_modules/node-gyp/bin/node-gyp.js"
+  fi
+  pre_gyp=$(cd "$tfjs" && node -p "require.resolve('@mapbox/node-pre-gyp/bin/node-pre-gyp')")
+  (cd "$tfjs" && npm_config_nodedir="$node_home" node "$pre_gyp" install --build-from-source \
+    --nodedir="$node_home" >&2) || die "building the tfjs-node addon failed (needs a C++ compiler, make and Python 3; see the output above)"
+fi

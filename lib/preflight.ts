@@ -1,0 +1,67 @@
+// Runs before tfjs-node loads (lib/tf.ts imports it first), so that each way
+// the native side can be missing ends in one message that names the fix.
+//
+// 1. Node.js versions: 22, 24 and 26 are supported. Older lines are end of life
+//    and nodejs-polars no longer supports them; stop with the fix rather than
+//    fail later in some native module.
+// 2. tfjs-node 4.22 calls util.isNullOrUndefined and util.isArray, which Node 23
+//    removed (tensorflow/tfjs#8609): on Node 23+ every tfjs op then fails with
+//    "util_1.isNullOrUndefined is not a function". They are put back on the
+//    `util` module object itself (the one tfjs-node's require("util") gets)
+//    when missing; on Node 22 they exist and are left alone.
+// 3. The native addon: tfjs-node's own message for a missing or unloadable
+//    addon recommends `npm rebuild`, which downloads from Google and fails
+//    offline. The addon is loaded here first (tfjs-node then gets the same
+//    module from Node's cache) and a failure names this project's setup.
+import * as fs from "fs";
+import * as path from "path";
+
+export const MIN_NODE_MAJOR = 22;
+
+const nodeMajor = Number(process.versions.node.split(".")[0]);
+if (nodeMajor < MIN_NODE_MAJOR) {
+  throw new Error(
+    `fashion-mnist-lib needs Node.js ${MIN_NODE_MAJOR} or newer (22, 24 and 26 are supported); this is ${process.version}, ` +
+      "which is end of life. Install a supported Node.js and run the project's setup again (`npm run setup` in the " +
+      "project, `npx fashion-mnist-setup` where the package is installed).",
+  );
+}
+
+/** The helpers tfjs-node 4.22 still calls, as Node <= 22 defined them. */
+export const REMOVED_UTIL_HELPERS: Readonly<Record<string, (value: unknown) => boolean>> = {
+  isNullOrUndefined: (value) => value === null || value === undefined,
+  isArray: (value) => Array.isArray(value),
+};
+
+// The module object itself: `import * as util` would give a copy under esModuleInterop.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const nodeUtil = require("util") as Record<string, unknown>;
+for (const [name, helper] of Object.entries(REMOVED_UTIL_HELPERS)) {
+  if (typeof nodeUtil[name] !== "function") nodeUtil[name] = helper;
+}
+
+const SETUP_HINT =
+  "Run the project's setup (`npm run setup` in a checkout of fashion-mnist-cnn-ts; `npx fashion-mnist-setup` in a " +
+  "folder where the fashion-mnist-lib package is installed). It takes TensorFlow's C library from PyPI and builds " +
+  "the addon from source; `npm rebuild` would try to download both from Google instead.";
+
+function loadNativeAddon(): void {
+  let tfjsDir: string;
+  try {
+    tfjsDir = path.dirname(require.resolve("@tensorflow/tfjs-node/package.json"));
+  } catch {
+    throw new Error(`@tensorflow/tfjs-node is not installed where fashion-mnist-lib can find it. ${SETUP_HINT}`);
+  }
+  const libDir = path.join(tfjsDir, "lib");
+  const addon = (fs.existsSync(libDir) ? fs.readdirSync(libDir) : [])
+    .filter((d) => d.startsWith("napi-v"))
+    .map((d) => path.join(libDir, d, "tfjs_binding.node"))
+    .find((f) => fs.existsSync(f));
+  if (!addon) throw new Error(`The tfjs-node native addon is missing (no ${libDir}/napi-v*/tfjs_binding.node). ${SETUP_HINT}`);
+  try {
+    require(addon);
+  } catch (err) {
+    throw new Error(`The tfjs-node native addon ${addon} does not load (${(err as Error).message.split("\n")[0]}). ${SETUP_HINT}`);
+  }
+}
+loadNativeAddon();
