@@ -6,9 +6,11 @@
 //    fail later in some native module.
 // 2. tfjs-node 4.22 calls util.isNullOrUndefined and util.isArray, which Node 23
 //    removed (tensorflow/tfjs#8609): on Node 23+ every tfjs op then fails with
-//    "util_1.isNullOrUndefined is not a function". They are put back on the
-//    `util` module object itself (the one tfjs-node's require("util") gets)
-//    when missing; on Node 22 they exist and are left alone.
+//    "util_1.isNullOrUndefined is not a function"; where they still exist
+//    (isArray on 24, both on 22) each first call prints a DeprecationWarning
+//    to stderr, which looks like an error in a notebook and zeroes an nbgrader
+//    test cell. Both are set on the `util` module object itself (the one
+//    tfjs-node's require("util") gets) to plain functions that do the same.
 // 3. The native addon: tfjs-node's own message for a missing or unloadable
 //    addon recommends `npm rebuild`, which downloads from Google and fails
 //    offline. The addon is loaded here first (tfjs-node then gets the same
@@ -36,9 +38,7 @@ export const REMOVED_UTIL_HELPERS: Readonly<Record<string, (value: unknown) => b
 // The module object itself: `import * as util` would give a copy under esModuleInterop.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const nodeUtil = require("util") as Record<string, unknown>;
-for (const [name, helper] of Object.entries(REMOVED_UTIL_HELPERS)) {
-  if (typeof nodeUtil[name] !== "function") nodeUtil[name] = helper;
-}
+for (const [name, helper] of Object.entries(REMOVED_UTIL_HELPERS)) nodeUtil[name] = helper;
 
 const SETUP_HINT =
   "Run the project's setup (`npm run setup` in a checkout of fashion-mnist-cnn-ts; `npx fashion-mnist-setup` in a " +

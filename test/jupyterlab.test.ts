@@ -4,6 +4,8 @@
 // images loaded with no error output. Then File > Save Notebook, remove the
 // notebook's signature (so its outputs are untrusted, as for a notebook someone
 // sent you), load the page again and check the charts and images render again.
+// In between, File > Save and Export Notebook As > HTML, sanitized (the dialog's
+// default) and not, and both downloads checked like every exported page.
 // No request may leave the local server; the server is shut down through its API.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -14,7 +16,7 @@ import * as net from "net";
 import * as path from "path";
 import type { Page } from "playwright-core";
 import { removeDir, repoRoot, smallRunEnv } from "./helpers";
-import { checkRendering, launchChromium, screenshot } from "./browser";
+import { checkExportedPage, checkRendering, launchChromium, screenshot } from "./browser";
 import { PLOTLY_MIME } from "fashion-mnist-lib/dist/display";
 
 const venv = path.join(repoRoot, ".venv", "bin");
@@ -228,6 +230,40 @@ test("JupyterLab runs the main notebook through its UI; charts and images render
     const withSnapshot = plotlyOutputs.filter((o) => typeof o.data?.["image/png"] === "string").length;
     assert.equal(plotlyOutputs.length, 4, "the saved notebook holds the 4 Plotly outputs");
     assert.deepEqual(outputs.filter((o) => o.output_type === "error" || (o.output_type === "stream" && o.name === "stderr")), [], "no error outputs saved");
+
+    // Export through the menu, as a user does: File > Save and Export Notebook As
+    // > HTML, once with the dialog's "Sanitize HTML output" left checked (its
+    // default) and once unchecked. JupyterLab opens the server's nbconvert URL in
+    // a new tab, which downloads the page; the test keeps what the server sent.
+    const exported: { url: string; disposition: string; body: Buffer }[] = [];
+    await page.context().route("**/nbconvert/html/**", async (route) => {
+      const response = await route.fetch();
+      exported.push({ url: route.request().url(), disposition: response.headers()["content-disposition"] ?? "", body: await response.body() });
+      await route.fulfill({ response });
+    });
+    const exportFromMenu = async (sanitize: boolean, name: string) => {
+      const before = exported.length;
+      await page.locator(".lm-MenuBar-item", { hasText: /^File$/ }).click();
+      await page.locator(".lm-Menu-item[data-type='submenu']", { hasText: "Save and Export Notebook As" }).hover();
+      await page.locator(".lm-Menu-item[data-command='notebook:export-to-format']", { hasText: /^HTML$/ }).click();
+      const dialog = page.locator(".jp-Dialog");
+      await dialog.waitFor({ timeout: 30_000 });
+      assert.match(await dialog.innerText(), /Sanitize HTML output/);
+      const box = dialog.locator("input[type='checkbox']");
+      assert.equal(await box.isChecked(), true, "the dialog sanitizes by default");
+      if (!sanitize) await box.uncheck();
+      await dialog.locator(".jp-mod-accept").click();
+      const got = await waitFor(`the ${name} export`, 120_000, async () => exported[before]);
+      assert.equal(/sanitize_html=true/.test(got.url), sanitize, `the export URL asks for sanitizing: ${got.url}`);
+      assert.match(got.disposition, /^attachment;.*fashion-mnist-cnn\.html/, "the browser is told to download it");
+      const file = path.join(work, name);
+      fs.writeFileSync(file, got.body);
+      return file;
+    };
+    const labSanitized = await exportFromMenu(true, "lab-export-sanitized.html");
+    const labInteractive = await exportFromMenu(false, "lab-export.html");
+    await checkExportedPage(browser, labSanitized, { charts: plotlyOutputs.length, interactive: false, minImages: 60, shot: "export-lab-sanitized.png" });
+    await checkExportedPage(browser, labInteractive, { charts: plotlyOutputs.length, interactive: true, minImages: 60, shot: "export-lab.png" });
 
     // Make the saved outputs untrusted without touching the file: the server
     // signed the notebook when saving it (its cells ran in this session), and
