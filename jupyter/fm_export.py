@@ -301,11 +301,14 @@ def configure(c):
 
 
 def configure_feedback(c):
-    """For nbgrader's feedback pages, which keep nbgrader's own template (it shows the scores).
+    """For nbgrader (feedback pages): nbgrader's own feedback page, which shows the scores.
 
-    That template asks for MathJax through `mathjax_url`; a script that is only
-    a comment stands in for it, so the page requests nothing from a CDN (the
-    exercises use no formulas).
+    Template fm-feedback is that page with one file added: a `mathjax` macro
+    that loads nothing, found before the one that loads MathJax from a CDN.
     """
+    import nbgrader
+
     _common(c)
-    c.HTMLExporter.mathjax_url = "data:text/javascript,//"
+    c.HTMLExporter.template_name = "fm-feedback"
+    c.HTMLExporter.extra_template_basedirs = [
+        TEMPLATES, os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates")]

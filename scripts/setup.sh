@@ -82,19 +82,21 @@ if ! stamp_ok kernel package-lock.json || [ ! -f "$kernel_dir/kernel.json" ]; th
 fi
 
 # The HTML export (jupyter/fm_export.py) in .venv's Jupyter configuration,
-# for both `jupyter nbconvert` and the server behind JupyterLab's File >
-# Save and Export Notebook As menu. Rewritten only when it differs.
+# for `jupyter nbconvert`, the server behind JupyterLab's File > Save and
+# Export Notebook As menu, and nbgrader's feedback pages (any course run with
+# this environment). Rewritten only when it differs.
 mkdir -p .venv/etc/jupyter
 export_dir=$(.venv/bin/python -c 'import sys; print(repr(sys.argv[1]))' "$ROOT/jupyter")
-for app in nbconvert server; do
-  conf=.venv/etc/jupyter/jupyter_${app}_config.py
+for conf in nbconvert:configure server:configure nbgrader:configure_feedback; do
+  file=.venv/etc/jupyter/${conf%%:*}_config.py
+  [ "${conf%%:*}" = nbgrader ] || file=.venv/etc/jupyter/jupyter_${conf%%:*}_config.py
   want=$(printf '%s\n' \
     "# Written by fashion-mnist-cnn-ts's scripts/setup.sh: charts survive HTML export." \
     "import sys" \
     "sys.path.insert(0, $export_dir)" \
     "import fm_export" \
-    "fm_export.configure(get_config())")
-  [ "$(cat "$conf" 2>/dev/null)" = "$want" ] || printf '%s\n' "$want" > "$conf"
+    "fm_export.${conf#*:}(get_config())")
+  [ "$(cat "$file" 2>/dev/null)" = "$want" ] || printf '%s\n' "$want" > "$file"
 done
 
 # --- 5. compile TypeScript ----------------------------------------------------

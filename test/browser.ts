@@ -101,7 +101,7 @@ export async function checkExportedPage(browser: Browser, file: string, want: Ex
   if (!want.interactive) assert.equal((text.match(/<script\b/gi) ?? []).length, 0, `${what}: no <script> in a sanitized page`);
   // The page without plotly.js itself (its code names CDNs it never loads here).
   const page = text.replace(/<script>\/\* plotly\.js, embedded once \*\/[\s\S]*?<\/script>/, '');
-  const remote = page.match(/<script[^>]*\bsrc=|<link[^>]*href=["']?(https?:)?\/\/|@import|require\.min\.js|mathjax|cdn\.jsdelivr|cdnjs|unpkg\.com|fonts\.googleapis/gi);
+  const remote = page.match(/<script[^>]*\bsrc=|<link[^>]*href=["']?(https?:)?\/\/|@import|require\.min\.js|\/mathjax\/|mathjax@|MathJax\.js|cdn\.jsdelivr|cdnjs|unpkg\.com|fonts\.googleapis/gi);
   assert.equal(remote, null, `${what}: remote references: ${remote}`);
   assert.ok(!page.includes('application/vnd.plotly.v1+json'), `${what}: no Plotly MIME bundle left for the exporter to drop`);
 
@@ -125,8 +125,8 @@ export async function checkExportedPage(browser: Browser, file: string, want: Ex
     const pictures = await tab.evaluate(() =>
       Array.from(document.querySelectorAll<HTMLImageElement>('.jp-RenderedImage img')).map((i) => i.complete && i.naturalWidth > 200));
     const reading = await tab.evaluate(() => ({
-      headings: document.querySelectorAll('.jp-MarkdownCell h1, .jp-MarkdownCell h2, .jp-MarkdownCell h3').length,
-      paragraphs: document.querySelectorAll('.jp-MarkdownCell p').length,
+      headings: document.querySelectorAll('h1, h2, h3').length,
+      paragraphs: document.querySelectorAll('p').length,
       raw: (document.body.innerText.match(/<\/?(h[1-6]|p|div|figure|figcaption|img|table|span|tr|td)\b[^>]*>/g) ?? []).slice(0, 5),
       scripts: document.scripts.length,
     }));

@@ -8,20 +8,22 @@ import * as fs from "fs";
 import * as path from "path";
 import { cellById, copyCourse, makeTempDir, type Notebook, readNb, removeDir, sharedDataDir, text, withSolution, writeNb } from "./helpers";
 import * as course from "../scripts/course";
+import { checkExportedPage, launchChromium, plotlyFigures } from "./browser";
 
 const A = "idx-parsing";
 const B = "build-model";
+const C = "training-curves"; // draws a Plotly chart: its feedback page must keep it
 const CELL_TIMEOUT = 60;
 
-test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeout: 40 * 60_000 }, () => {
+test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeout: 40 * 60_000 }, async () => {
   const tmp = makeTempDir("fmnist-course-");
   const saved = { mirror: process.env.FASHION_MNIST_MIRROR, data: process.env.FMNIST_DATA_DIR };
   try {
     // A course copy with two assignments; node_modules is linked so notebooks find fashion-mnist-lib.
-    const root = copyCourse(tmp, [A, B]);
+    const root = copyCourse(tmp, [A, B, C]);
     process.env.FASHION_MNIST_MIRROR = sharedDataDir;
     process.env.FMNIST_DATA_DIR = path.join(tmp, "data");
-    const opts: course.CourseOptions = { course: root, assignments: [A, B], timeout: CELL_TIMEOUT, quiet: true };
+    const opts: course.CourseOptions = { course: root, assignments: [A, B, C], timeout: CELL_TIMEOUT, quiet: true };
 
     // Student version: stubs instead of solutions, no hidden tests.
     course.generate(opts);
@@ -53,6 +55,7 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
 
     submit("instructor", A, source);
     submit("instructor", B, readNb(path.join(root, "source", B, `${B}.ipynb`)));
+    submit("instructor", C, readNb(path.join(root, "source", C, `${C}.ipynb`)));
     submit("student", A, release);
     submit("student", B, readNb(path.join(root, "release", B, `${B}.ipynb`)));
     submit("partial", A, partial);
@@ -64,7 +67,7 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
     const started = Date.now();
     course.autograde(opts);
     const seconds = (Date.now() - started) / 1000;
-    const count = 9;
+    const count = 10;
     console.log(`autograded ${count} submissions in ${seconds.toFixed(0)} s (${(seconds / count).toFixed(1)} s each)`);
     // Every submission's run ends; the endless loop costs one cell timeout, not one per cell.
     assert.ok(seconds < count * 120 + CELL_TIMEOUT, `autograding took ${seconds} s`);
@@ -81,15 +84,27 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
     assert.doesNotMatch(html, /HIDDEN TESTS|sizes above 255|float\.idx/, "feedback shows hidden tests");
     assert.match(html, /hidden tests ran here/);
     assert.match(html, /short\.idx/, "feedback keeps the visible tests");
+    // A feedback page with a chart: drawn offline like every exported page.
+    const chartFeedback = path.join(root, "feedback", "instructor", C, `${C}.html`);
+    const charts = plotlyFigures(path.join(root, "autograded", "instructor", C, `${C}.ipynb`));
+    assert.ok(charts >= 1, `the graded ${C} notebook holds its chart`);
+    const browser = await launchChromium();
+    try {
+      await checkExportedPage(browser, chartFeedback, { charts, interactive: true, minImages: 0, shot: "export-feedback.png" });
+    } finally {
+      await browser.close();
+    }
 
     const { table, summary } = course.grades(opts);
     console.log(table.toString());
     console.log(summary.toString());
-    const rows = table.toRecords() as { assignment: string; student_id: string; score: number }[];
+    const rows = table.toRecords() as { assignment: string; student_id: string; score: number; max_score: number }[];
+    const maxScore = (assignment: string) => rows.find((r) => r.assignment === assignment)?.max_score;
     const score = (student: string, assignment: string) =>
       rows.find((r) => r.student_id === student && r.assignment === assignment)?.score;
     assert.equal(score("instructor", A), 8, "instructor version: full marks");
     assert.equal(score("instructor", B), 6, "instructor version: full marks");
+    assert.equal(score("instructor", C), maxScore(C), "instructor version: full marks");
     assert.equal(score("student", A), 0, "untouched student version: 0");
     assert.equal(score("student", B), 0, "untouched student version: 0");
     assert.equal(score("partial", A), 6, "reader without input checks: 6 of 8");
@@ -99,7 +114,7 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
     assert.equal(score("loop", A), 0, "endless loop: 0");
     assert.equal(score("exit", A), 0, "process.exit(): 0");
     const counts = Object.fromEntries((summary.toRecords() as { assignment: string; submissions: number }[]).map((r) => [r.assignment, r.submissions]));
-    assert.deepEqual(counts, { [A]: 7, [B]: 2 }, "the summary counts submissions, not every student in the database");
+    assert.deepEqual(counts, { [A]: 7, [B]: 2, [C]: 1 }, "the summary counts submissions, not every student in the database");
   } finally {
     if (saved.mirror === undefined) delete process.env.FASHION_MNIST_MIRROR; else process.env.FASHION_MNIST_MIRROR = saved.mirror;
     if (saved.data === undefined) delete process.env.FMNIST_DATA_DIR; else process.env.FMNIST_DATA_DIR = saved.data;
