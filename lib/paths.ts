@@ -28,7 +28,22 @@ export function repoRoot(): string {
   return dir;
 }
 
-/** FMNIST_DATA_DIR, or data/ in the project that uses the library. */
+/**
+ * The folder the user typed the command in. npm runs scripts from the
+ * project's root and keeps the user's folder in INIT_CWD; the kernels that
+ * `npm start` and `npm run lab` start inherit it (their own working folder is
+ * the notebook's).
+ */
+export function userCwd(): string {
+  return process.env.INIT_CWD || process.cwd();
+}
+
+/** A path the user gave in a flag or an environment variable, taken from the folder they typed the command in. */
+export function userPath(p: string): string {
+  return path.resolve(userCwd(), p);
+}
+
+/** FMNIST_DATA_DIR (from the folder the command was typed in), or data/ in the project that uses the library. */
 export function dataDir(): string {
-  return process.env.FMNIST_DATA_DIR ? path.resolve(process.env.FMNIST_DATA_DIR) : path.join(repoRoot(), "data");
+  return process.env.FMNIST_DATA_DIR ? userPath(process.env.FMNIST_DATA_DIR) : path.join(repoRoot(), "data");
 }
