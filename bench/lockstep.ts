@@ -13,12 +13,9 @@ import * as os from "os";
 import * as path from "path";
 import { spawnSync } from "child_process";
 import { repoRoot } from "fashion-mnist-lib/dist/paths";
-import { defaultCacheDir, loadFashionMnist, splitValidation } from "fashion-mnist-lib/dist/dataset";
-import { createModel } from "fashion-mnist-lib/dist/model";
-import { NativeTrainer } from "fashion-mnist-lib/dist/native-train";
-import { seededPermutation } from "fashion-mnist-lib/dist/train";
-import { wholeNumber } from "./run";
-import { assertNativeBackend } from "fashion-mnist-lib/dist/tf";
+import type * as Fm from "fashion-mnist-lib";
+import type * as NativeTrain from "fashion-mnist-lib/dist/native-train";
+import { readCommandLine, runMain, wholeNumber } from "../scripts/cli";
 
 const ROOT = repoRoot();
 const BENCH_PY = path.join(ROOT, ".venv-bench", "bin", "python");
@@ -32,12 +29,17 @@ export interface LockstepRow {
   max_moved: number;
 }
 
-function option(argv: string[], name: string, fallback: number): number {
-  const i = argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : wholeNumber(name, argv[i + 1], 1500);
-}
+const USAGE = `usage: npm run lockstep -- [--steps N] [--seed N]
+  --steps N   training steps of batch 32 compared (default 10, at most 1500)
+  --seed N    the project's initialization and batch order (default 1)`;
 
 export async function lockstep(steps: number, seed: number, dir: string): Promise<LockstepRow[]> {
+  // TensorFlow loads here, not when the command line is read (--help stays instant).
+  /* eslint-disable @typescript-eslint/no-var-requires */
+  const { assertNativeBackend, createModel, defaultCacheDir, loadFashionMnist, seededPermutation, splitValidation } =
+    require("fashion-mnist-lib") as typeof Fm;
+  const { NativeTrainer } = require("fashion-mnist-lib/dist/native-train") as typeof NativeTrain;
+  /* eslint-enable @typescript-eslint/no-var-requires */
   assertNativeBackend();
   if (!fs.existsSync(BENCH_PY)) throw new Error("lockstep needs the Keras reference's .venv-bench: run `npm run bench` once to create it");
   const data = await loadFashionMnist({ quiet: true, scale: true });
@@ -74,10 +76,10 @@ export async function lockstep(steps: number, seed: number, dir: string): Promis
 }
 
 if (require.main === module) {
-  (async () => {
-    const argv = process.argv.slice(2);
-    const steps = option(argv, "steps", 10);
-    const seed = option(argv, "seed", 1);
+  runMain("lockstep", async () => {
+    const { values } = readCommandLine({ options: { steps: { type: "string" }, seed: { type: "string" }, help: { type: "boolean", short: "h" } } }, USAGE);
+    const steps = values.steps === undefined ? 10 : wholeNumber("--steps", values.steps, 1, 1500);
+    const seed = values.seed === undefined ? 1 : wholeNumber("--seed", values.seed, 0);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fmnist-lockstep-"));
     try {
       const rows = await lockstep(steps, seed, dir);
@@ -94,8 +96,5 @@ if (require.main === module) {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  })().catch((err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
   });
 }

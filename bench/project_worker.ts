@@ -8,24 +8,33 @@
 // evaluates on the test set, prints {"finish": ...} and exits.
 import * as fs from "fs";
 import * as readline from "readline";
-import { tf, assertNativeBackend, runtimeVersions } from "fashion-mnist-lib/dist/tf";
-import { loadFashionMnist, splitValidation, takeFirst, defaultCacheDir } from "fashion-mnist-lib/dist/dataset";
-import { createModel } from "fashion-mnist-lib/dist/model";
-import { fit, evaluate } from "fashion-mnist-lib/dist/train";
+import type * as Fm from "fashion-mnist-lib";
+import { readCommandLine, wholeNumber } from "../scripts/cli";
+
 
 function emit(obj: unknown): void {
   process.stdout.write(JSON.stringify(obj) + "\n");
 }
 
-function arg(name: string): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN;
-  if (!Number.isInteger(v) || v <= 0) {
-    emit({ error: `project_worker: --${name} needs a positive integer, got ${process.argv[i + 1]}` });
+const NUMBERS = ["samples", "validation", "test", "epochs", "batch-size", "seed"] as const;
+const USAGE = `usage: node build/bench/project_worker.js ${NUMBERS.map((n) => `--${n} N`).join(" ")} (started by npm run bench)`;
+
+/** Each flag is required; a bad command line is answered on the protocol (an {"error"} line) and exit 2. */
+function readArgs(): Record<(typeof NUMBERS)[number], number> {
+  try {
+    const { values } = readCommandLine({ options: Object.fromEntries(NUMBERS.map((n) => [n, { type: "string" as const }])) }, USAGE);
+    return Object.fromEntries(NUMBERS.map((n) => [n, wholeNumber(`--${n}`, values[n] as string | undefined)])) as Record<(typeof NUMBERS)[number], number>;
+  } catch (err) {
+    emit({ error: `project_worker: ${(err as Error).message}` });
     process.exit(2);
   }
-  return v;
 }
+
+// The command line is read first; TensorFlow loads only after it was found good.
+const args = readArgs();
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { tf, assertNativeBackend, runtimeVersions, loadFashionMnist, splitValidation, takeFirst, defaultCacheDir, createModel, fit, evaluate } =
+  require("fashion-mnist-lib") as typeof Fm;
 
 /** Peak resident set size of this process (VmHWM), in MB. */
 export function peakRssMb(): number {
@@ -57,12 +66,7 @@ async function loadScaled() {
 }
 
 async function main(): Promise<void> {
-  const samples = arg("samples");
-  const validationCount = arg("validation");
-  const testCount = arg("test");
-  const epochs = arg("epochs");
-  const batchSize = arg("batch-size");
-  const seed = arg("seed");
+  const { samples, validation: validationCount, test: testCount, epochs, "batch-size": batchSize, seed } = args;
   assertNativeBackend();
 
   const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();

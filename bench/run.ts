@@ -13,7 +13,8 @@ import * as os from "os";
 import * as path from "path";
 import * as readline from "readline";
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "child_process";
-import { repoRoot } from "fashion-mnist-lib/dist/paths";
+import { repoRoot, userPath } from "fashion-mnist-lib/dist/paths";
+import { readCommandLine, runMain, UsageError, wholeNumber } from "../scripts/cli";
 
 const ROOT = repoRoot();
 const BENCH_VENV = path.join(ROOT, ".venv-bench");
@@ -54,56 +55,47 @@ const HELP = `usage: npm run bench -- [options]
 Data: the cached Fashion-MNIST files (FMNIST_DATA_DIR, default data/), downloaded
 first from FASHION_MNIST_MIRROR or the official mirrors when missing.`;
 
-/** The value of option --name as a whole number from 1 to max, or an error that says so. */
-export function wholeNumber(name: string, v: string | undefined, max = Infinity): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0 || n > max) {
-    throw new Error(`--${name} needs a whole number between 1 and ${max}, got ${v ?? "nothing"} (see --help)`);
-  }
-  return n;
-}
-
 export function parseArgs(argv: string[]): BenchOptions {
-  const o: BenchOptions = {
-    epochs: 3, samples: 48000, validation: 0, test: 10000, batchSize: 32, seed: 1, seeds: [],
-    keras: "yes", notebook: true, outDir: path.join(ROOT, "bench", "results"), label: "",
+  const { values } = readCommandLine({
+    args: argv,
+    options: {
+      epochs: { type: "string" }, samples: { type: "string" }, validation: { type: "string" }, test: { type: "string" },
+      "batch-size": { type: "string" }, seed: { type: "string" }, seeds: { type: "string" }, quick: { type: "boolean" },
+      keras: { type: "string" }, "no-notebook": { type: "boolean" }, out: { type: "string" }, label: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  }, HELP);
+  const int = (name: keyof typeof values, fallback: number, max: number) => {
+    const v = values[name];
+    return typeof v === "string" ? wholeNumber(`--${name}`, v, 1, max) : fallback;
   };
-  let validationSet = false;
-  const int = wholeNumber;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => argv[++i];
-    switch (a) {
-      case "--epochs": o.epochs = int("epochs", next(), 1000); break;
-      case "--samples": o.samples = int("samples", next(), 48000); break;
-      case "--validation": o.validation = int("validation", next(), 12000); validationSet = true; break;
-      case "--test": o.test = int("test", next(), 10000); break;
-      case "--batch-size": o.batchSize = int("batch-size", next(), 4096); break;
-      case "--seed": o.seed = int("seed", next()); break;
-      case "--seeds": {
-        const list = next();
-        o.seeds = (list ?? "").split(",").map((x) => int("seeds", x.trim()));
-        if (o.seeds.length < 2 || new Set(o.seeds).size !== o.seeds.length) {
-          throw new Error(`--seeds needs two or more different seeds separated by commas, got ${list ?? "nothing"}`);
-        }
-        break;
-      }
-      case "--quick": o.epochs = 2; o.samples = 6000; o.validation = 1500; o.test = 2000; validationSet = true; break;
-      case "--keras": {
-        const m = next();
-        if (m !== "yes" && m !== "no" && m !== "if-installed") throw new Error(`--keras takes yes, no or if-installed, got ${m}`);
-        o.keras = m;
-        break;
-      }
-      case "--no-notebook": o.notebook = false; break;
-      case "--out": o.outDir = path.resolve(next() ?? ""); break;
-      case "--label": o.label = (next() ?? "").replace(/[^\w.-]+/g, "-"); break;
-      case "--help": case "-h": console.log(HELP); process.exit(0);
-      // falls through (exit)
-      default: throw new Error(`unknown option ${a} (see --help)`);
+  const quick = values.quick === true;
+  const o: BenchOptions = {
+    epochs: int("epochs", quick ? 2 : 3, 1000),
+    samples: int("samples", quick ? 6000 : 48000, 48000),
+    validation: 0,
+    test: int("test", quick ? 2000 : 10000, 10000),
+    batchSize: int("batch-size", 32, 4096),
+    seed: int("seed", 1, Number.MAX_SAFE_INTEGER),
+    seeds: [],
+    keras: "yes",
+    notebook: values["no-notebook"] !== true,
+    outDir: values.out !== undefined ? userPath(values.out) : path.join(ROOT, "bench", "results"),
+    label: (values.label ?? "").replace(/[^\w.-]+/g, "-"),
+  };
+  o.validation = values.validation !== undefined ? int("validation", 0, 12000)
+    : quick ? 1500 : Math.min(12000, Math.max(1, Math.floor(o.samples / 4)));
+  if (values.seeds !== undefined) {
+    o.seeds = values.seeds.split(",").map((x) => wholeNumber("--seeds", x.trim()));
+    if (o.seeds.length < 2 || new Set(o.seeds).size !== o.seeds.length) {
+      throw new UsageError(`--seeds needs two or more different seeds separated by commas, got ${values.seeds}`);
     }
   }
-  if (!validationSet) o.validation = Math.min(12000, Math.max(1, Math.floor(o.samples / 4)));
+  if (values.keras !== undefined) {
+    const m = values.keras;
+    if (m !== "yes" && m !== "no" && m !== "if-installed") throw new UsageError(`--keras takes yes, no or if-installed, got ${m}`);
+    o.keras = m;
+  }
   return o;
 }
 
@@ -489,7 +481,7 @@ export async function runBench(o: BenchOptions, command: string): Promise<{ resu
 }
 
 if (require.main === module) {
-  (async () => {
+  runMain("bench", async () => {
     const argv = process.argv.slice(2);
     const o = parseArgs(argv);
     // Settings that change what is measured are part of the command.
@@ -517,8 +509,5 @@ if (require.main === module) {
     writeAtomic(`${base}.md`, seedsMarkdown(summary));
     console.log(seedsMarkdown(summary));
     console.log(`Summary: ${path.relative(ROOT, base)}.json, .md`);
-  })().catch((err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
   });
 }

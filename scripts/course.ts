@@ -7,7 +7,7 @@
 //   npm run course -- grades                      grades.csv plus a per-exercise summary
 //
 // Options: --course DIR (default exercises/), --timeout SECONDS (per cell, default 120),
-// --memory-limit MB (per notebook's kernel, default 2048; 0 = none).
+// --memory-limit MB (per notebook's kernel, default 2048; 0 = none); --help lists them.
 // Submissions are laid out as nbgrader expects: <DIR>/<student>/<assignment>/<assignment>.ipynb.
 import { spawnSync } from "child_process";
 import { createHash } from "crypto";
@@ -15,7 +15,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import pl from "nodejs-polars";
-import { dataDir, repoRoot } from "fashion-mnist-lib/dist/paths";
+import { dataDir, repoRoot, userPath } from "fashion-mnist-lib/dist/paths";
+import { readCommandLine, runMain, UsageError, wholeNumber } from "./cli";
 
 const COMMANDS = ["generate", "validate", "autograde", "feedback", "grades"] as const;
 type Command = (typeof COMMANDS)[number];
@@ -115,7 +116,7 @@ export interface ValidationResult {
  * --invert, autograde) look next to the notebook instead.
  */
 function instructorEnv(): NodeJS.ProcessEnv {
-  return { CHALLENGE_MODEL_DIR: process.env.CHALLENGE_MODEL_DIR ?? path.join(dataDir(), "models") };
+  return { CHALLENGE_MODEL_DIR: process.env.CHALLENGE_MODEL_DIR ? userPath(process.env.CHALLENGE_MODEL_DIR) : path.join(dataDir(), "models") };
 }
 
 /** Instructor versions must pass every test; student versions (run `generate` first) must fail every graded test. */
@@ -317,33 +318,39 @@ export function grades(opts: CourseOptions): { csv: string; table: pl.DataFrame;
   return { csv, table, summary };
 }
 
+const USAGE = `usage: npm run course -- <${COMMANDS.join("|")}> [assignment...] [options]
+  generate  [assignment...]   student versions into release/
+  validate  [assignment...]   instructor versions pass, student versions fail every test
+  autograde [assignment...]   grade submitted/ (--submissions DIR is copied in first)
+  feedback  [assignment...]   feedback pages into feedback/ (hidden tests removed)
+  grades                      grades.csv and a per-assignment summary
+options:
+  --course DIR         the nbgrader course (default exercises/)
+  --submissions DIR    <DIR>/<student>/<assignment>/<assignment>.ipynb, for autograde
+  --timeout SECONDS    per cell (default 120)
+  --memory-limit MB    resident memory per notebook's kernel (default 2048; 0 = none)
+Relative folders are taken from the folder the command is typed in.`;
+
 function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
-  const [command, ...rest] = argv;
-  if (!command || command === "--help" || command === "-h" || !(COMMANDS as readonly string[]).includes(command)) {
-    throw new CourseError(`usage: npm run course -- <${COMMANDS.join("|")}> [assignment...] ` +
-      "[--course DIR] [--submissions DIR] [--timeout SECONDS] [--memory-limit MB]" + (command && !command.startsWith("-") ? ` (unknown command "${command}")` : ""));
-  }
-  const opts: CourseOptions = { course: path.join(repoRoot(), "exercises"), assignments: [] };
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i];
-    const value = () => {
-      const v = rest[++i];
-      if (v === undefined) throw new CourseError(`${arg} needs a value`);
-      return v;
-    };
-    if (arg === "--course") opts.course = path.resolve(value());
-    else if (arg === "--submissions") opts.submissions = path.resolve(value());
-    else if (arg === "--timeout") {
-      const v = Number(value());
-      if (!Number.isInteger(v) || v <= 0) throw new CourseError(`--timeout must be a positive number of seconds, got ${rest[i]}`);
-      opts.timeout = v;
-    } else if (arg === "--memory-limit") {
-      const v = Number(value());
-      if (!Number.isInteger(v) || v < 0) throw new CourseError(`--memory-limit must be a whole number of MB (0 = no limit), got ${rest[i]}`);
-      opts.memoryLimitMb = v;
-    } else if (arg.startsWith("-")) throw new CourseError(`unknown option ${arg}`);
-    else opts.assignments.push(arg);
-  }
+  const { values, positionals } = readCommandLine({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      course: { type: "string" },
+      submissions: { type: "string" },
+      timeout: { type: "string" },
+      "memory-limit": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  }, USAGE);
+  const [command, ...assignments] = positionals;
+  if (!command) throw new UsageError(`no command given (one of ${COMMANDS.join(", ")})`);
+  if (!(COMMANDS as readonly string[]).includes(command)) throw new UsageError(`unknown command "${command}" (one of ${COMMANDS.join(", ")})`);
+  const opts: CourseOptions = { course: path.join(repoRoot(), "exercises"), assignments };
+  if (values.course !== undefined) opts.course = userPath(values.course);
+  if (values.submissions !== undefined) opts.submissions = userPath(values.submissions);
+  if (values.timeout !== undefined) opts.timeout = wholeNumber("--timeout", values.timeout, 1, 24 * 3600);
+  if (values["memory-limit"] !== undefined) opts.memoryLimitMb = wholeNumber("--memory-limit", values["memory-limit"], 0, 1 << 20);
   return { command: command as Command, opts };
 }
 
@@ -371,11 +378,4 @@ function main(): void {
   console.log(`${command} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-if (require.main === module) {
-  try {
-    main();
-  } catch (err) {
-    console.error(err instanceof CourseError ? `course: ${err.message}` : err);
-    process.exit(1);
-  }
-}
+if (require.main === module) runMain("course", main);

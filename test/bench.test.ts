@@ -18,10 +18,10 @@ test("bench options: defaults, --quick and bad values", () => {
   const q = parseArgs(["--quick"]);
   assert.deepEqual([q.epochs, q.samples, q.validation, q.test], [2, 6000, 1500, 2000]);
   assert.equal(parseArgs(["--samples", "400"]).validation, 100);
-  assert.throws(() => parseArgs(["--samples", "50000"]), /--samples needs a whole number between 1 and 48000, got 50000/);
+  assert.throws(() => parseArgs(["--samples", "50000"]), /--samples needs a whole number from 1 to 48000, got "50000"/);
   assert.throws(() => parseArgs(["--epochs", "x"]), /--epochs/);
   assert.throws(() => parseArgs(["--keras", "maybe"]), /--keras takes yes, no or if-installed/);
-  assert.throws(() => parseArgs(["--fast"]), /unknown option --fast/);
+  assert.throws(() => parseArgs(["--fast"]), /Unknown option .--fast./);
   assert.deepEqual(parseArgs(["--seeds", "1, 2,5"]).seeds, [1, 2, 5]);
   assert.throws(() => parseArgs(["--seeds", "3"]), /--seeds needs two or more different seeds/);
   assert.throws(() => parseArgs(["--seeds", "1,1"]), /--seeds needs two or more different seeds/);

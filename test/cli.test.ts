@@ -1,7 +1,7 @@
 // The terminal entry point, `npm run train`, run as a user would.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { makeTempDir, removeDir, repoRoot, sharedDataDir } from "./helpers";
@@ -28,14 +28,69 @@ test("train CLI: a small run prints per-epoch metrics, test accuracy, and saves 
   }
 });
 
-test("train CLI: --help, and bad values name the setting", () => {
-  const help = run(["--help"]);
-  assert.equal(help.status, 0);
-  assert.match(help.stdout, /--epochs N/);
-  const bad = run(["--epochs", "zero"]);
-  assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /--epochs \(FMNIST_EPOCHS\)="zero" must be an integer >= 1/);
-  const unknown = run(["--epoch", "3"]);
-  assert.equal(unknown.status, 1);
-  assert.match(unknown.stderr, /Unknown option '--epoch'/);
+test("every command line: --help exits 0 before TensorFlow loads; unknown flags and bad values exit 2 naming them", () => {
+  const node = (script: string, args: string[]) =>
+    spawnSync(process.execPath, [path.join(repoRoot, "build", script), ...args], { encoding: "utf8", env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "0" } });
+  for (const script of ["scripts/train.js", "scripts/course.js", "bench/run.js", "bench/lockstep.js", "bench/project_worker.js"]) {
+    const started = Date.now();
+    const help = node(script, ["--help"]);
+    assert.equal(help.status, 0, `${script} --help: ${help.stderr}`);
+    assert.match(help.stdout, /usage/i, `${script} --help prints its usage`);
+    // With TensorFlow's logging on, loading it would print to stderr; nothing may.
+    assert.equal(help.stderr, "", `${script} --help printed to stderr (TensorFlow loaded?)`);
+    assert.ok(Date.now() - started < 5_000, `${script} --help took ${Date.now() - started} ms`);
+    const unknown = node(script, ["--no-such-flag"]);
+    assert.equal(unknown.status, 2, `${script} --no-such-flag: ${unknown.stdout}${unknown.stderr}`);
+    assert.match(unknown.stdout + unknown.stderr, /--no-such-flag/);
+  }
+  const cases: [string, string[], RegExp][] = [
+    ["scripts/train.js", ["--epochs", "zero"], /--epochs needs a whole number 1 or more, got "zero"/],
+    ["scripts/train.js", ["--epochs", "0x2"], /--epochs needs a whole number/],
+    ["scripts/train.js", ["--batch-size", "1e3"], /--batch-size needs a whole number/],
+    ["scripts/train.js", ["--epochs"], /--epochs <value>' argument missing/],
+    ["scripts/train.js", ["--train-limit", "100", "--validation", "200"], /--validation \(200\) must be smaller than --train-limit \(100\)/],
+    ["scripts/course.js", [], /no command given/],
+    ["scripts/course.js", ["grade"], /unknown command "grade"/],
+    ["scripts/course.js", ["autograde", "--timeout=-5"], /--timeout needs a whole number from 1/],
+    ["scripts/course.js", ["grades", "--memory-limit", "lots"], /--memory-limit needs a whole number from 0/],
+    ["bench/run.js", ["--samples", "50000"], /--samples needs a whole number from 1 to 48000/],
+    ["bench/run.js", ["--keras", "maybe"], /--keras takes yes, no or if-installed/],
+    ["bench/lockstep.js", ["--steps", "2000"], /--steps needs a whole number from 1 to 1500/],
+  ];
+  for (const [script, args, message] of cases) {
+    const r = node(script, args);
+    assert.equal(r.status, 2, `${script} ${args.join(" ")}: exit ${r.status}\n${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message, `${script} ${args.join(" ")}`);
+  }
+});
+
+test("npm run lab -- --notebook-dir=DIR serves DIR, taken from the folder the command was typed in", { timeout: 180_000 }, async () => {
+  // Typed in a folder inside the project (npm finds the project's package.json above it).
+  const typedIn = fs.mkdtempSync(path.join(repoRoot, ".cache", "lab-dir-"));
+  fs.mkdirSync(path.join(typedIn, "mine"));
+  fs.writeFileSync(path.join(typedIn, "mine", "hello.txt"), "hi");
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const token = "t" + Date.now();
+  const lab = spawn("npm", ["run", "lab", "--", "--notebook-dir=mine", "--no-browser", `--port=${port}`, "--ServerApp.port_retries=0",
+    `--IdentityProvider.token=${token}`], { cwd: typedIn, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let log = "";
+  lab.stdout!.on("data", (b: Buffer) => { log += b; });
+  lab.stderr!.on("data", (b: Buffer) => { log += b; });
+  try {
+    let listing: { content?: { name: string }[] } | undefined;
+    for (let i = 0; i < 120 && !listing; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(lab.exitCode, null, `npm run lab exited:\n${log}`);
+      listing = await fetch(`http://127.0.0.1:${port}/api/contents/`, { headers: { Authorization: `token ${token}` } })
+        .then((r) => (r.ok ? r.json() : undefined), () => undefined) as typeof listing;
+    }
+    assert.ok(listing, `the server never answered:\n${log}`);
+    assert.deepEqual(listing.content?.map((c) => c.name), ["hello.txt"], "the root is the folder given, relative to where the command was typed");
+    assert.doesNotMatch(log, /root_dir only accepts one value/);
+  } finally {
+    try { process.kill(-lab.pid!, "SIGTERM"); } catch { /* gone */ }
+    await new Promise((r) => setTimeout(r, 1000));
+    try { process.kill(-lab.pid!, "SIGKILL"); } catch { /* gone */ }
+    removeDir(typedIn);
+  }
 });
