@@ -57,6 +57,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$TF_VERSION" ] || [ ! -e "$tfjs/deps/lib/
   echo "$TF_VERSION" > "$tmp/deps/fm-tensorflow-version"
   rm -rf "$tfjs/deps" "$tfjs"/lib/napi-v*
   mv "$tmp/deps" "$tfjs/deps"
+  rm -rf "$tmp"
 fi
 
 # --- 2. the addon -------------------------------------------------------------
@@ -70,6 +71,15 @@ if ! ls "$tfjs"/lib/napi-v*/tfjs_binding.node >/dev/null 2>&1; then
     export npm_config_node_gyp="$npm_root/node_modules/node-gyp/bin/node-gyp.js"
   fi
   pre_gyp=$(cd "$tfjs" && node -p "require.resolve('@mapbox/node-pre-gyp/bin/node-pre-gyp')")
-  (cd "$tfjs" && npm_config_nodedir="$node_home" node "$pre_gyp" install --build-from-source \
+  # Built in a scratch copy of the addon's sources: make cannot build in a
+  # path with spaces ("~/My Projects/..."). deps/ is linked, not copied; the
+  # addon finds the library through a relative rpath, wherever it is built.
+  build=$(mktemp -d /tmp/fm-addon.XXXXXX)
+  trap 'rm -rf "$build"' EXIT
+  cp -R "$tfjs/binding" "$tfjs/binding.gyp" "$tfjs/package.json" "$build/"
+  ln -s "$tfjs/deps" "$build/deps"
+  (cd "$build" && npm_config_nodedir="$node_home" node "$pre_gyp" install --build-from-source \
     --nodedir="$node_home" >&2) || die "building the tfjs-node addon failed (needs a C++ compiler, make and Python 3; see the output above)"
+  mkdir -p "$tfjs/lib"
+  cp -R "$build"/lib/napi-v* "$tfjs/lib/"
 fi
