@@ -11,6 +11,7 @@ can be read there) and exits non-zero if any cell failed.
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +58,31 @@ def save_atomically(nb, path: str) -> None:
     os.replace(tmp, path)
 
 
+PREFLIGHT_JS = """
+const major = Number(process.versions.node.split(".")[0]);
+if (major < 22) { console.log("node " + process.version); process.exit(3); }
+try { require.resolve("fashion-mnist-lib"); } catch { process.exit(4); }
+"""
+
+
+def preflight(nb, folder: str):
+    """What would stop the kernel at its first cell, said before it starts: None when all is well."""
+    if not any("fashion-mnist-lib" in c.source for c in nb.cells if c.cell_type == "code"):
+        return None
+    try:
+        r = subprocess.run(["node", "-e", PREFLIGHT_JS], cwd=folder, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        return "Node.js is not on PATH (the tslab kernel runs on it): install Node.js 22, 24 or 26."
+    if r.returncode == 3:
+        return (f"the tslab kernel would run on {r.stdout.strip()}, which is not supported: put Node.js 22, 24 or 26 "
+                "first on PATH (for example `export PATH=\"$(scripts/node-version.sh 24):$PATH\"` in the project).")
+    if r.returncode == 4:
+        return (f"the notebook imports fashion-mnist-lib, which is not installed where its kernel looks (node_modules in "
+                f"{folder} or a folder above it). In the project, run `npm run setup`; elsewhere install the package "
+                "(`npm install --ignore-scripts fashion-mnist-lib`, then `npx fashion-mnist-setup`).")
+    return None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebook")
@@ -69,6 +95,10 @@ def main() -> int:
         print(f"run_notebook: no such notebook: {args.notebook}", file=sys.stderr)
         return 2
     nb = nbformat.read(args.notebook, as_version=4)
+    problem = preflight(nb, os.path.dirname(os.path.abspath(args.notebook)))
+    if problem:
+        print(f"run_notebook: {args.notebook}: {problem}", file=sys.stderr)
+        return 2
     code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     started = time.monotonic()
     cell_started = [started]

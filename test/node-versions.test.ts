@@ -86,7 +86,21 @@ for (const line of LINES.filter((l) => l !== current)) {
   });
 }
 
-test("an unsupported Node stops setup and the library at once, naming the fix", () => {
+test("a notebook where the library is not installed stops before its kernel starts, naming the fix", () => {
+  const folder = makeTempDir("fmnist-nolib-");
+  try {
+    fs.copyFileSync(path.join(repoRoot, "notebooks", "fashion-mnist-cnn.ipynb"), path.join(folder, "nb.ipynb"));
+    const r = spawnSync(path.join(repoRoot, ".venv", "bin", "python"), [path.join(repoRoot, "scripts", "run_notebook.py"),
+      path.join(folder, "nb.ipynb"), "--output", path.join(folder, "out.ipynb")], { encoding: "utf8" });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /imports fashion-mnist-lib, which is not installed where its kernel looks .*npm install --ignore-scripts fashion-mnist-lib/s);
+    assert.ok(!fs.existsSync(path.join(folder, "out.ipynb")), "nothing written");
+  } finally {
+    removeDir(folder);
+  }
+});
+
+test("an unsupported Node stops setup, the library and a notebook run at once, naming the fix", () => {
   // Node 20 is the machine's own on some hosts; the check itself needs no real Node 20.
   const lib = spawnSync(process.execPath, ["-e", `Object.defineProperty(process.versions, "node", { value: "20.20.2" }); require("fashion-mnist-lib")`],
     { cwd: repoRoot, encoding: "utf8" });
@@ -94,13 +108,24 @@ test("an unsupported Node stops setup and the library at once, naming the fix", 
   assert.match(lib.stderr, /fashion-mnist-lib needs Node\.js 22 or newer \(22, 24 and 26 are supported\)/);
   const fakeBin = makeTempDir("fmnist-old-node-");
   try {
-    fs.writeFileSync(path.join(fakeBin, "node"), "#!/bin/sh\necho v20.20.2\n", { mode: 0o755 });
+    // A `node` that is this Node pretending to be 20.20.2.
+    fs.writeFileSync(path.join(fakeBin, "pretend.js"), 'Object.defineProperty(process.versions, "node", { value: "20.20.2" });\n' +
+      'Object.defineProperty(process, "version", { value: "v20.20.2" });\n');
+    fs.writeFileSync(path.join(fakeBin, "node"), `#!/bin/sh\n[ "$1" = --version ] && { echo v20.20.2; exit 0; }\n` +
+      `exec ${JSON.stringify(process.execPath)} --require ${JSON.stringify(path.join(fakeBin, "pretend.js"))} "$@"\n`, { mode: 0o755 });
     const setup = spawnSync("bash", [path.join(repoRoot, "scripts", "setup.sh")], {
       encoding: "utf8", env: { ...process.env, PATH: `${fakeBin}${path.delimiter}${process.env.PATH ?? ""}` },
     });
     assert.equal(setup.status, 1);
     assert.match(setup.stderr, /Node\.js v20\.20\.2 is not supported .* Install Node\.js 22, 24 or 26/s);
     assert.match(setup.stderr, /scripts\/node-version\.sh 24/);
+    // A headless notebook run checks the kernel's Node before starting it.
+    const nb = spawnSync(path.join(repoRoot, ".venv", "bin", "python"), [path.join(repoRoot, "scripts", "run_notebook.py"),
+      path.join(repoRoot, "notebooks", "fashion-mnist-cnn.ipynb"), "--output", path.join(fakeBin, "out.ipynb")], {
+      encoding: "utf8", env: { ...process.env, PATH: `${fakeBin}${path.delimiter}${process.env.PATH ?? ""}` },
+    });
+    assert.equal(nb.status, 2);
+    assert.match(nb.stderr, /the tslab kernel would run on node v20\.20\.2, which is not supported/);
   } finally {
     removeDir(fakeBin);
   }

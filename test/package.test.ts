@@ -31,6 +31,11 @@ test("npm pack of the library installs into an empty folder outside the repo and
     fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "my-project", version: "1.0.0", private: true }));
     // Scripts off: tfjs-node's own install script would download from Google.
     run("npm", ["install", "--ignore-scripts", "--no-audit", "--no-fund", tarball], app);
+    // Before its setup the library says what is missing and how to fix it, never `npm rebuild`.
+    const early = spawnSync(process.execPath, ["-e", 'require("fashion-mnist-lib")'], { cwd: app, encoding: "utf8" });
+    assert.notEqual(early.status, 0);
+    assert.match(early.stderr, /The tfjs-node native addon is missing .*npx fashion-mnist-setup/);
+    assert.doesNotMatch(early.stderr, /npm rebuild/);
     // The package's setup, as its README says (the wheel cache is shared to save a 270 MB download).
     run("npx", ["fashion-mnist-setup"], app, { FMNIST_WHEEL_DIR: path.join(repoRoot, ".cache", "wheels") });
     assert.equal(run("npx", ["fashion-mnist-setup"], app, { FMNIST_WHEEL_DIR: path.join(repoRoot, ".cache", "wheels") }).trim(), "", "a second setup has nothing to do");
