@@ -16,28 +16,53 @@ export interface RunConfig {
   seed?: number;
 }
 
-function readInt(env: NodeJS.ProcessEnv, name: string, min: number): number | undefined {
+/** The full dataset's sizes: what limits are checked against. */
+export const TRAIN_IMAGES = 60000;
+export const TEST_IMAGES = 10000;
+
+/** Each setting: its variable, smallest and largest value (sane bounds: a typo of 1e9 epochs is refused). */
+export const SETTINGS = {
+  epochs: { env: "FMNIST_EPOCHS", min: 1, max: 10000 },
+  batchSize: { env: "FMNIST_BATCH_SIZE", min: 1, max: TRAIN_IMAGES },
+  trainLimit: { env: "FMNIST_TRAIN_LIMIT", min: 2, max: TRAIN_IMAGES },
+  testLimit: { env: "FMNIST_TEST_LIMIT", min: 1, max: TEST_IMAGES },
+  validationSize: { env: "FMNIST_VALIDATION", min: 1, max: TRAIN_IMAGES - 1 },
+  seed: { env: "FMNIST_SEED", min: 0, max: 2 ** 32 - 1 },
+} as const;
+
+/**
+ * A setting's value: unset or blank is the default; anything else must be a
+ * whole number in plain decimal digits within the setting's bounds ("0x2",
+ * "1e3", "2.0", "-1", "10 epochs" are refused, naming the variable).
+ */
+function readInt(env: NodeJS.ProcessEnv, key: keyof typeof SETTINGS): number | undefined {
+  const { env: name, min, max } = SETTINGS[key];
   const raw = env[name];
   if (raw === undefined || raw.trim() === "") return undefined;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    throw new Error(`Environment variable ${name}="${raw}" must be an integer >= ${min}`);
+  const value = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!(value >= min && value <= max)) {
+    throw new Error(`Environment variable ${name}="${raw}" must be a whole number from ${min} to ${max.toLocaleString("en-US")}`);
   }
   return value;
 }
 
 export function runConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
-  const trainLimit = readInt(env, "FMNIST_TRAIN_LIMIT", 2);
-  const validationSize = readInt(env, "FMNIST_VALIDATION", 1) ?? (trainLimit ? Math.max(1, Math.round(trainLimit / 5)) : 12000);
-  if (trainLimit !== undefined && validationSize >= trainLimit) {
-    throw new Error(`FMNIST_VALIDATION (${validationSize}) must be smaller than FMNIST_TRAIN_LIMIT (${trainLimit})`);
+  const trainLimit = readInt(env, "trainLimit");
+  const validationSize = readInt(env, "validationSize") ?? (trainLimit ? Math.max(1, Math.round(trainLimit / 5)) : 12000);
+  const epochs = readInt(env, "epochs") ?? 10;
+  const batchSize = readInt(env, "batchSize") ?? 32;
+  const available = trainLimit ?? TRAIN_IMAGES;
+  if (validationSize >= available) {
+    throw new Error(trainLimit !== undefined
+      ? `FMNIST_VALIDATION (${validationSize}) must be smaller than FMNIST_TRAIN_LIMIT (${trainLimit})`
+      : `FMNIST_VALIDATION (${validationSize}) must be smaller than the ${TRAIN_IMAGES.toLocaleString("en-US")} training images`);
   }
-  return {
-    epochs: readInt(env, "FMNIST_EPOCHS", 1) ?? 10,
-    batchSize: readInt(env, "FMNIST_BATCH_SIZE", 1) ?? 32,
-    trainLimit,
-    testLimit: readInt(env, "FMNIST_TEST_LIMIT", 1),
-    validationSize,
-    seed: readInt(env, "FMNIST_SEED", 0),
-  };
+  const trainCount = available - validationSize;
+  if (batchSize > trainCount) {
+    const from = trainLimit !== undefined ? `FMNIST_TRAIN_LIMIT (${trainLimit})` : `the ${TRAIN_IMAGES.toLocaleString("en-US")} training images`;
+    throw new Error(`FMNIST_BATCH_SIZE (${batchSize}) is larger than the ${trainCount.toLocaleString("en-US")} samples left to train on ` +
+      `(${from} minus FMNIST_VALIDATION (${validationSize.toLocaleString("en-US")})): ` +
+      "each epoch would be a single batch; use a smaller batch size or more training samples");
+  }
+  return { epochs, batchSize, trainLimit, testLimit: readInt(env, "testLimit"), validationSize, seed: readInt(env, "seed") };
 }

@@ -10,6 +10,7 @@ import * as path from 'path';
 import { fetchToCache, notebookProgressBar, progressBar, Progress } from './download';
 import { inNotebook } from './display';
 import { dataDir } from './paths';
+import { isOutOfMemory, OutOfMemoryError } from './memory';
 import { IdxError, gunzipIdxAsync, gunzipImagesScaled, parseImages, parseLabels } from './idx';
 
 export const CLASS_NAMES: readonly string[] = [
@@ -148,6 +149,18 @@ function plain(a: Uint8Array): Uint8Array {
 export async function loadFashionMnist(opts: LoadOptions & { scale: true }): Promise<FashionMnist<Float32Array>>;
 export async function loadFashionMnist(opts?: LoadOptions & { scale?: false }): Promise<FashionMnist>;
 export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionMnist | FashionMnist<Float32Array>> {
+  try {
+    return await load(opts);
+  } catch (err) {
+    // Short of memory is said as such, not as a damaged file (the cache is left as it is).
+    if (isOutOfMemory(err) || (err instanceof IdxError && /not enough memory/.test(err.message))) {
+      throw new OutOfMemoryError("loading the Fashion-MNIST files", err);
+    }
+    throw err;
+  }
+}
+
+async function load(opts: LoadOptions): Promise<FashionMnist | FashionMnist<Float32Array>> {
   const cacheDir = opts.cacheDir ? path.resolve(opts.cacheDir) : defaultCacheDir();
   const table: Record<FileKey, FileSpec> = { ...FILES, ...opts.files };
   const onProgress = opts.onProgress ?? (opts.quiet ? undefined : defaultProgress());

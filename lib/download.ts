@@ -23,6 +23,8 @@ import { fileURLToPath } from 'url';
 
 import { escapeHtml, liveDisplay } from './display';
 import { userPath } from './paths';
+import { processAlive } from './leftovers';
+import { isOutOfMemory, OutOfMemoryError } from './memory';
 
 export const MIRROR_ENV = 'FASHION_MNIST_MIRROR';
 
@@ -32,10 +34,19 @@ export const OFFICIAL_MIRRORS: readonly string[] = [
   'https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/',
 ];
 
-const FIX_HINT =
-  `To fix this, set ${MIRROR_ENV} to an http(s) URL or to a local folder that holds the four ` +
-  'Fashion-MNIST .gz files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, ' +
-  't10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz), or pass `mirrors` in the options.';
+const FILES_LIST = 'the four Fashion-MNIST .gz files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, ' +
+  't10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)';
+
+/** What to do when no mirror delivered: set the variable, or, when it is set, check what it points at. */
+function fixHint(): string {
+  const env = process.env[MIRROR_ENV]?.trim();
+  if (env) {
+    return `${MIRROR_ENV} is set (${env}) and was tried (see above): check that it is a reachable URL or an ` +
+      `existing folder holding ${FILES_LIST}.`;
+  }
+  return `To fix this, set ${MIRROR_ENV} to an http(s) URL or to a local folder that holds ${FILES_LIST}, ` +
+    'or pass `mirrors` in the options.';
+}
 
 export interface Progress {
   file: string;
@@ -182,9 +193,30 @@ async function readAndHash(file: string): Promise<{ data: Buffer; sha256: string
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    // What is wrong is the cache entry, not the file's bytes: say so, and do not download.
+    if (code === 'EISDIR') {
+      throw new CacheDirError(path.dirname(file), `${file} is a folder, where the cached file ${path.basename(file)} belongs. ` +
+        `Remove it (rm -r '${file}') and run again.`);
+    }
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new CacheDirError(path.dirname(file), `Cannot read the cached file ${file} (permission denied). ` +
+        `Give yourself access (chmod u+rw '${file}') or remove it, and run again.`);
+    }
+    if (isOutOfMemory(err)) {
+      throw new OutOfMemoryError(`reading the cached file ${file}`, err);
+    }
     throw err;
   }
   return { data, sha256: crypto.createHash('sha256').update(data).digest('hex') };
+}
+
+/** `.part` files of this name left by downloads whose process is gone (killed, crashed). */
+async function removeDeadParts(dir: string, name: string): Promise<void> {
+  const entries = await fsp.readdir(dir).catch(() => [] as string[]);
+  for (const entry of entries) {
+    const m = /^(.*)\.(\d+)\.[0-9a-f]+\.part$/.exec(entry);
+    if (m && m[1] === name && !processAlive(Number(m[2]))) await fsp.rm(path.join(dir, entry), { force: true });
+  }
 }
 
 async function checkWritable(dir: string): Promise<void> {
@@ -427,6 +459,7 @@ export async function fetchToCache(opts: FetchOptions): Promise<FetchResult> {
   try {
     cached = await readAndHash(target);
   } catch (err) {
+    if (err instanceof CacheDirError || err instanceof OutOfMemoryError) throw err;
     cacheProblem = `cannot read it (${errText(err)})`;
   }
   if (cached?.sha256 === expected) {
@@ -443,6 +476,7 @@ export async function fetchToCache(opts: FetchOptions): Promise<FetchResult> {
   }
 
   await checkWritable(cacheDir);
+  await removeDeadParts(cacheDir, name);
 
   const mirrors = mirrorList(opts);
   const timeoutMs = opts.timeoutMs ?? 30_000;
@@ -507,7 +541,7 @@ export async function fetchToCache(opts: FetchOptions): Promise<FetchResult> {
   const kept = cacheProblem ? `\nThe cached file ${target} failed verification and was left unchanged.` : '';
   const none = mirrors.length === 0 ? '\n  (no mirrors configured: official mirrors are disabled and none were given)' : '';
   throw new DownloadError(name, failures,
-    `Could not download ${name} into ${cacheDir} from any mirror:${none}\n${lines.join('\n')}${kept}\n${FIX_HINT}`);
+    `Could not download ${name} into ${cacheDir} from any mirror:${none}\n${lines.join('\n')}${kept}\n${fixHint()}`);
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -15,3 +15,4 @@ export * from "./images";
 export * from "./views";
 export * from "./evaluation-plots";
 export * from "./run-facts";
+export * from "./memory";

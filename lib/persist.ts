@@ -20,6 +20,7 @@ import * as path from "path";
 import { tf } from "./tf";
 import { dataDir } from "./paths";
 import { compileModel } from "./model";
+import { processAlive } from "./leftovers";
 
 export function modelsDir(): string {
   return path.join(dataDir(), "models");
@@ -58,16 +59,6 @@ function siblings(dir: string, name: string): Sibling[] {
     if (m) found.push({ path: path.join(dir, entry), kind: (m[1] === "old" ? "previous" : m[1]) as Kind, pid: Number(m[2]) });
   }
   return found;
-}
-
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** When a complete copy was finished (its mark), or undefined if it is not complete. */
@@ -148,7 +139,7 @@ function repair(dir: string, name: string): boolean {
     }
   }
   for (const s of siblings(dir, name)) {
-    if (alive(s.pid)) continue;
+    if (processAlive(s.pid)) continue;
     if (s.kind === "saving" && completedAt(s.path, s.kind) === undefined) {
       fs.rmSync(s.path, { recursive: true, force: true });
     } else if (s.kind !== "saving" && fs.existsSync(target)) {
@@ -181,6 +172,50 @@ async function artifactsOf(model: tf.LayersModel): Promise<{ json: string; weigh
     return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON", weightDataBytes: weights.byteLength } };
   }));
   return { json, weights };
+}
+
+/** Room a save needs: the seed's model is 1.6 MB; a staging copy sits beside the old one. */
+const SAVE_SPACE_BYTES = 64 * 2 ** 20;
+
+/**
+ * Everything saveModel(model, name, dir) will need, checked now, before the
+ * minutes of training that come first: a valid name, a models folder that is a
+ * folder and writable, room on its disk, and no file where the model's folder
+ * goes. Returns the folder the model will be saved to.
+ */
+export function checkSaveTarget(name: string, dir = modelsDir()): string {
+  checkName(name);
+  const target = path.join(dir, name);
+  const where = `the models folder ${dir}`;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(code === "EEXIST" || code === "ENOTDIR"
+      ? `${where} cannot be created: ${dir} or a folder above it is a file. Move that file away, or set FMNIST_DATA_DIR to another folder.`
+      : `${where} cannot be created (${(err as Error).message}). Set FMNIST_DATA_DIR to a folder you can write to.`);
+  }
+  if (!fs.statSync(dir).isDirectory()) {
+    throw new Error(`${where} is a file, not a folder. Move it away, or set FMNIST_DATA_DIR to another folder.`);
+  }
+  if (fs.existsSync(target) && !fs.statSync(target).isDirectory()) {
+    throw new Error(`${target} is a file, where the saved model "${name}" goes. Move it away or choose another name.`);
+  }
+  const probe = path.join(dir, `.write-probe-${process.pid}`);
+  try {
+    fs.writeFileSync(probe, "ok");
+  } catch (err) {
+    throw new Error(`Cannot write to ${where} (${(err as Error).message}). Set FMNIST_DATA_DIR to a folder you can write to.`);
+  } finally {
+    fs.rmSync(probe, { force: true });
+  }
+  const disk = fs.statfsSync(dir);
+  const free = disk.bavail * disk.bsize;
+  if (free < SAVE_SPACE_BYTES) {
+    throw new Error(`Only ${(free / 2 ** 20).toFixed(1)} MB free on the disk of ${where}; saving needs about ` +
+      `${SAVE_SPACE_BYTES / 2 ** 20} MB. Free some space or set FMNIST_DATA_DIR to another disk.`);
+  }
+  return target;
 }
 
 // Saves of one name within this process run one after another.

@@ -1,7 +1,8 @@
 // Terminal version of the notebook's main job:
 //   npm run train -- --epochs 10 --batch-size 32 [--train-limit N] [--seed S] [--save NAME]
 import type * as Fm from "fashion-mnist-lib";
-import { runConfig, type RunConfig } from "fashion-mnist-lib/dist/config";
+import { runConfig, SETTINGS, TEST_IMAGES, TRAIN_IMAGES, type RunConfig } from "fashion-mnist-lib/dist/config";
+import { checkMemory } from "fashion-mnist-lib/dist/memory";
 import { userPath } from "fashion-mnist-lib/dist/paths";
 import { readCommandLine, runMain, UsageError, wholeNumber } from "./cli";
 
@@ -12,19 +13,20 @@ const usage = `Usage: npm run train -- [options]
   --test-limit N     use only the first N test images
   --validation N     validation samples taken from the end of the training set (default 12000)
   --seed N           seed initialization and shuffling for a repeatable run
-  --mirror URL|DIR   extra place to download the dataset from (also FASHION_MNIST_MIRROR)
+  --mirror URL|DIR   extra place to download the dataset from, tried first (then FASHION_MNIST_MIRROR,
+                     then the official mirrors)
   --save NAME        save the trained model to data/models/NAME (default fashion-mnist-cnn; "" to skip)
   -h, --help         show this help
 Relative folders are taken from the folder the command is typed in.`;
 
-// flag -> the environment variable it overrides, and its smallest value
-const NUMBERS: Record<string, [string, number]> = {
-  epochs: ["FMNIST_EPOCHS", 1],
-  "batch-size": ["FMNIST_BATCH_SIZE", 1],
-  "train-limit": ["FMNIST_TRAIN_LIMIT", 2],
-  "test-limit": ["FMNIST_TEST_LIMIT", 1],
-  validation: ["FMNIST_VALIDATION", 1],
-  seed: ["FMNIST_SEED", 0],
+// flag -> the setting it overrides (its environment variable and bounds: lib/config.ts)
+const NUMBERS: Record<string, keyof typeof SETTINGS> = {
+  epochs: "epochs",
+  "batch-size": "batchSize",
+  "train-limit": "trainLimit",
+  "test-limit": "testLimit",
+  validation: "validationSize",
+  seed: "seed",
 };
 
 async function main(): Promise<void> {
@@ -39,10 +41,11 @@ async function main(): Promise<void> {
   // Command-line flags override the same settings read from the environment.
   const env = { ...process.env };
   const given = new Map<string, string>();
-  for (const [flag, [envName, min]] of Object.entries(NUMBERS)) {
+  for (const [flag, key] of Object.entries(NUMBERS)) {
     const v = (values as Record<string, unknown>)[flag];
     if (typeof v !== "string") continue;
-    env[envName] = String(wholeNumber(`--${flag}`, v, min));
+    const { env: envName, min, max } = SETTINGS[key];
+    env[envName] = String(wholeNumber(`--${flag}`, v, min, max));
     given.set(envName, flag);
   }
   let cfg: RunConfig;
@@ -54,15 +57,27 @@ async function main(): Promise<void> {
     for (const [envName, name] of given) message = message.replace(new RegExp(`(Environment variable )?\\b${envName}\\b`, "g"), `--${name}`);
     throw new UsageError(message);
   }
-  const mirror = typeof values.mirror === "string" && values.mirror !== "" ? values.mirror : undefined;
+  // Memory the run will need, against the limits in force: said now, not as a crash later.
+  checkMemory({ trainImages: cfg.trainLimit ?? TRAIN_IMAGES, testImages: cfg.testLimit ?? TEST_IMAGES });
+  // --mirror is tried first, then FASHION_MNIST_MIRROR, then the official mirrors.
+  const mirrors = [values.mirror, process.env.FASHION_MNIST_MIRROR?.trim()]
+    .filter((m): m is string => typeof m === "string" && m !== "")
+    .map((m) => (/^(https?|file):/i.test(m) ? m : userPath(m)));
 
   // TensorFlow loads only now, after the command line was found good.
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const fm = require("fashion-mnist-lib") as typeof Fm;
+  // Where the model will be saved, checked before minutes of training.
+  if (values.save) {
+    try {
+      fm.checkSaveTarget(values.save);
+    } catch (err) {
+      throw new UsageError(`--save ${values.save}: ${(err as Error).message}`);
+    }
+  }
   fm.assertNativeBackend();
   console.log(fm.runtimeVersions());
   // Scaled to [0, 1] while inflating (lib/idx.ts): no separate normalize pass.
-  const mirrors = mirror ? [/^(https?|file):/i.test(mirror) ? mirror : userPath(mirror)] : undefined;
   const data = await fm.loadFashionMnist({ mirrors, scale: true });
   const trainAll = fm.takeFirst(data.train, cfg.trainLimit ?? data.train.count);
   const test = fm.takeFirst(data.test, cfg.testLimit ?? data.test.count);

@@ -94,3 +94,46 @@ test("npm run lab -- --notebook-dir=DIR serves DIR, taken from the folder the co
     removeDir(typedIn);
   }
 });
+
+test("train CLI: what the end of a run needs is checked before loading and training, naming the flag and the fix", () => {
+  const tmp = makeTempDir("fmnist-precheck-");
+  try {
+    const small = ["--train-limit", "1000", "--test-limit", "200", "--epochs", "1", "--mirror", sharedDataDir];
+    const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+      [["--save", "../evil"], { FMNIST_DATA_DIR: tmp }, /--save \.\.\/evil: Model name "\.\.\/evil" is not allowed/],
+      [["--save", "ok"], { FMNIST_DATA_DIR: path.join(tmp, "a-file") }, /--save ok: the models folder .*a-file\/models cannot be created: .* is a file\. Move that file away, or set FMNIST_DATA_DIR/],
+      [["--save", "taken"], { FMNIST_DATA_DIR: path.join(tmp, "d") }, /--save taken: .*\/models\/taken is a file, where the saved model "taken" goes/],
+      [["--batch-size", "900"], { FMNIST_DATA_DIR: tmp }, /--batch-size \(900\) is larger than the 800 samples left to train on \(--train-limit \(1000\) minus FMNIST_VALIDATION \(200\)\)/],
+      [["--validation", "1000"], { FMNIST_DATA_DIR: tmp }, /--validation \(1000\) must be smaller than --train-limit \(1000\)/],
+    ];
+    fs.writeFileSync(path.join(tmp, "a-file"), "not a folder");
+    fs.mkdirSync(path.join(tmp, "d", "models"), { recursive: true });
+    fs.writeFileSync(path.join(tmp, "d", "models", "taken"), "not a model");
+    for (const [args, env, message] of cases) {
+      const r = run([...small, ...args], env);
+      assert.equal(r.status, 2, `${args.join(" ")}: exit ${r.status}\n${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, message, args.join(" "));
+      assert.doesNotMatch(r.stdout, /training \d+, validation/, "no data was loaded");
+    }
+    assert.ok(!fs.existsSync(path.join(tmp, "fashion-mnist")), "nothing was downloaded");
+    // Too little address space for TensorFlow: said up front, with the setting to change.
+    const limited = spawnSync("sh", ["-c", `ulimit -v 2000000; exec "$0" "$@"`, process.execPath, cli, ...small, "--save", ""],
+      { encoding: "utf8", env: { ...process.env, FMNIST_DATA_DIR: tmp } });
+    assert.equal(limited.status, 1, limited.stderr);
+    assert.match(limited.stderr, /ulimit -v allows 1953 MB of address space; TensorFlow and Node need about 3400 MB .*ulimit -v unlimited/);
+  } finally {
+    removeDir(tmp);
+  }
+});
+
+test("train CLI: --mirror and FASHION_MNIST_MIRROR combine (the flag first)", () => {
+  const tmp = makeTempDir("fmnist-mirrors-");
+  try {
+    const r = run(["--train-limit", "1000", "--test-limit", "200", "--epochs", "1", "--save", "", "--mirror", path.join(tmp, "nothing-here")],
+      { FMNIST_DATA_DIR: tmp, FASHION_MNIST_MIRROR: sharedDataDir });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /Test accuracy/);
+  } finally {
+    removeDir(tmp);
+  }
+});

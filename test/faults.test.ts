@@ -71,6 +71,7 @@ test("a download killed mid-transfer leaves nothing that the next run trusts", a
     const data = await loadFashionMnist({ cacheDir: cache, mirrors: [server.base], officialMirrors: false, quiet: true });
     assert.equal(data.test.count, 10000);
     assert.equal(sha256(path.join(cache, name)), FILES.testImages.sha256);
+    assert.deepEqual(fs.readdirSync(cache).filter((f) => f.endsWith(".part")), [], "the killed download's .part file was removed");
   } finally {
     await server.close();
     removeDir(tmp);
@@ -95,5 +96,27 @@ test("a save that fails with an error leaves the previous save loadable and noth
     [first, second, reloaded].forEach((m) => m.dispose());
   } finally {
     removeDir(dir);
+  }
+});
+
+test("a folder or an unreadable file where a cached file belongs is named as the problem, with the command that fixes it", async () => {
+  const tmp = makeTempDir("fmnist-cache-entry-");
+  try {
+    const name = FILES.testLabels.name;
+    fs.mkdirSync(path.join(tmp, name));
+    await assert.rejects(
+      loadFashionMnist({ cacheDir: tmp, mirrors: [sharedDataDir], officialMirrors: false, quiet: true }),
+      (err: Error) => err.name === "CacheDirError" && err.message.includes(`${path.join(tmp, name)} is a folder, where the cached file ${name} belongs`) &&
+        err.message.includes(`rm -r '${path.join(tmp, name)}'`) && !/mirror/i.test(err.message),
+    );
+    assert.ok(fs.statSync(path.join(tmp, name)).isDirectory(), "left as it was");
+    if (process.getuid?.() !== 0) {
+      fs.rmSync(path.join(tmp, name), { recursive: true });
+      fs.copyFileSync(path.join(sharedDataDir, name), path.join(tmp, name));
+      fs.chmodSync(path.join(tmp, name), 0o000);
+      await assert.rejects(loadFashionMnist({ cacheDir: tmp, mirrors: [sharedDataDir], officialMirrors: false, quiet: true }), /permission denied\). Give yourself access \(chmod u\+rw/);
+    }
+  } finally {
+    removeDir(tmp);
   }
 });

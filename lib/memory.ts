@@ -1,0 +1,103 @@
+// Memory as a failure of its own: what a run needs (estimated from its
+// settings), the limit in force (cgroup or `ulimit -v`), a check before the
+// long work starts, and one message for an allocation that fails anyway.
+import * as fs from "fs";
+import { TEST_IMAGES, TRAIN_IMAGES } from "./config";
+
+/**
+ * Resident memory a run needs, in MB. Measured on this project's machine with
+ * the seed's model (peak resident set size, `/usr/bin/time -f %M`, Node 24):
+ * `npm run train` peaks at 757-820 MB whatever its size (it loads all 70,000
+ * images, scaled to floats, before taking a subset), and the main notebook at
+ * full size at 1.16 GB (it also keeps float copies of the images it uses).
+ * So: 850 MB, plus 4.5 KB per image used, which covers both (full size: about
+ * 1,160 MB; 3,000 images: about 870 MB).
+ */
+export function estimateRunMemoryMb(settings: { trainImages?: number; testImages?: number }): number {
+  const images = (settings.trainImages ?? TRAIN_IMAGES) + (settings.testImages ?? TEST_IMAGES);
+  return Math.ceil(850 + (images * 4.5) / 1024);
+}
+
+/**
+ * Address space (`ulimit -v`) a run needs, in MB: TensorFlow and V8 reserve
+ * far more than they touch. Measured VmPeak: 3.1 GB for a run of 2,000 images
+ * and for a full one, so this does not depend on the run's size.
+ */
+export const ADDRESS_SPACE_MB = 3400;
+
+export interface MemoryLimit {
+  mb: number;
+  /** Where it comes from, in the words a user would look it up by. */
+  source: string;
+  kind: "resident" | "address space";
+}
+
+function readNumber(file: string): number | undefined {
+  try {
+    const text = fs.readFileSync(file, "utf8").trim();
+    return /^\d+$/.test(text) ? Number(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The tightest memory limit on this process: its cgroup's (v2 or v1) and `ulimit -v`. Linux only. */
+export function memoryLimits(): MemoryLimit[] {
+  const limits: MemoryLimit[] = [];
+  const huge = 2 ** 50; // "unlimited" as cgroup v1 writes it
+  const v2 = readNumber("/sys/fs/cgroup/memory.max");
+  if (v2 !== undefined && v2 < huge) limits.push({ mb: v2 / 2 ** 20, source: "the cgroup's memory.max", kind: "resident" });
+  const v1 = readNumber("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+  if (v1 !== undefined && v1 < huge) limits.push({ mb: v1 / 2 ** 20, source: "the cgroup's memory.limit_in_bytes", kind: "resident" });
+  try {
+    const m = /^Max address space\s+(\d+|unlimited)/m.exec(fs.readFileSync("/proc/self/limits", "utf8"));
+    if (m && m[1] !== "unlimited") limits.push({ mb: Number(m[1]) / 2 ** 20, source: "ulimit -v", kind: "address space" });
+  } catch {
+    // not Linux
+  }
+  return limits;
+}
+
+/** A suggestion that fits: a training-image limit whose estimate is under `mb`. */
+function fittingTrainLimit(mb: number, testImages: number): number {
+  const images = Math.floor(((mb - 850) * 1024) / 4.5) - testImages;
+  return Math.max(0, Math.min(TRAIN_IMAGES, Math.floor(images / 1000) * 1000));
+}
+
+/**
+ * Throws, before any data is loaded, when a limit in force is below what the
+ * run needs, naming the limit and the setting to lower.
+ */
+export function checkMemory(settings: { trainImages?: number; testImages?: number }, limits = memoryLimits()): void {
+  const need = estimateRunMemoryMb(settings);
+  for (const limit of limits) {
+    const needed = limit.kind === "address space" ? ADDRESS_SPACE_MB : need;
+    if (limit.mb >= needed) continue;
+    const fit = fittingTrainLimit(limit.mb, settings.testImages ?? TEST_IMAGES);
+    throw new Error(limit.kind === "address space"
+      ? `${limit.source} allows ${Math.round(limit.mb)} MB of address space; TensorFlow and Node need about ${ADDRESS_SPACE_MB} MB ` +
+        "of it whatever the run size (they reserve far more than they use). Raise it (ulimit -v unlimited) and run again."
+      : `This run needs about ${need} MB of memory and ${limit.source} allows ${Math.round(limit.mb)} MB. ` +
+        (fit >= 1000 ? `Use fewer training images (FMNIST_TRAIN_LIMIT=${fit} or --train-limit ${fit} fits) ` : "Raise the limit ") +
+        "and run again.");
+  }
+}
+
+/** Whether an error is an allocation failure (V8's, Node's or the system's). */
+export function isOutOfMemory(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (!e) return false;
+  if (e.code === "ENOMEM" || e.code === "ERR_MEMORY_ALLOCATION_FAILED") return true;
+  return /allocation failed|out of memory|Cannot allocate memory|Invalid typed array length|Array buffer allocation/i.test(String(e.message));
+}
+
+/** "Out of memory while ...": what was being done, and what to lower. */
+export class OutOfMemoryError extends Error {
+  constructor(doing: string, cause: unknown) {
+    const limits = memoryLimits().map((l) => `${l.source}: ${Math.round(l.mb)} MB`).join(", ");
+    super(`Out of memory while ${doing} (${(cause as Error)?.message ?? cause}). A full run needs about ` +
+      `${estimateRunMemoryMb({})} MB${limits ? ` (limits in force: ${limits})` : ""}; use fewer images ` +
+      "(FMNIST_TRAIN_LIMIT, --train-limit) or free memory. Nothing in the cache was changed.");
+    this.name = "OutOfMemoryError";
+  }
+}
