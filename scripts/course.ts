@@ -16,6 +16,7 @@ import * as os from "os";
 import * as path from "path";
 import pl from "nodejs-polars";
 import { dataDir, repoRoot, userPath } from "fashion-mnist-lib/dist/paths";
+import { estimateRunMemoryMb } from "fashion-mnist-lib/dist/memory";
 import { readCommandLine, runMain, UsageError, wholeNumber } from "./cli";
 
 const COMMANDS = ["generate", "validate", "autograde", "feedback", "grades"] as const;
@@ -356,6 +357,13 @@ function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
 
 function main(): void {
   const { command, opts } = parseArgs(process.argv.slice(2));
+  // A memory limit below what a training notebook needs at the grading sizes is said now, not as zeros later.
+  const limit = opts.memoryLimitMb ?? Number(process.env.COURSE_MEMORY_LIMIT_MB ?? 2048);
+  const need = estimateRunMemoryMb({ trainLimit: Number(process.env.FMNIST_TRAIN_LIMIT ?? 2000), testLimit: Number(process.env.FMNIST_TEST_LIMIT ?? 1000) }, true);
+  if ((command === "autograde" || command === "validate") && limit > 0 && limit < need) {
+    console.warn(`course: warning: --memory-limit ${limit} MB is below the about ${need} MB a notebook that trains needs at the ` +
+      "grading sizes: such notebooks will be stopped at that cell and score 0 from there. Raise --memory-limit (or COURSE_MEMORY_LIMIT_MB).");
+  }
   const started = Date.now();
   switch (command) {
     case "generate": generate(opts); break;

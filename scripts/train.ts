@@ -1,7 +1,7 @@
 // Terminal version of the notebook's main job:
 //   npm run train -- --epochs 10 --batch-size 32 [--train-limit N] [--seed S] [--save NAME]
 import type * as Fm from "fashion-mnist-lib";
-import { runConfig, SETTINGS, TEST_IMAGES, TRAIN_IMAGES, type RunConfig } from "fashion-mnist-lib/dist/config";
+import { runConfig, SETTINGS, type RunConfig } from "fashion-mnist-lib/dist/config";
 import { checkMemory } from "fashion-mnist-lib/dist/memory";
 import { userPath } from "fashion-mnist-lib/dist/paths";
 import { readCommandLine, runMain, UsageError, wholeNumber } from "./cli";
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     throw new UsageError(message);
   }
   // Memory the run will need, against the limits in force: said now, not as a crash later.
-  checkMemory({ trainImages: cfg.trainLimit ?? TRAIN_IMAGES, testImages: cfg.testLimit ?? TEST_IMAGES });
+  checkMemory(cfg);
   // --mirror is tried first, then FASHION_MNIST_MIRROR, then the official mirrors.
   const mirrors = [values.mirror, process.env.FASHION_MNIST_MIRROR?.trim()]
     .filter((m): m is string => typeof m === "string" && m !== "")
