@@ -434,6 +434,6 @@ export function confidentMistakesGrid(
   return imageGridHtml(items, {
     columns: opts.columns ?? 5,
     scale: 4,
-    title: `The ${picked.length} mistakes the model was most sure about`,
+    title: picked.length === 1 ? "The mistake the model was most sure about" : `The ${picked.length} mistakes the model was most sure about`,
   });
 }

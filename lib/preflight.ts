@@ -42,8 +42,8 @@ for (const [name, helper] of Object.entries(REMOVED_UTIL_HELPERS)) nodeUtil[name
 
 const SETUP_HINT =
   "Run the project's setup (`npm run setup` in a checkout of fashion-mnist-cnn-ts; `npx fashion-mnist-setup` in a " +
-  "folder where the fashion-mnist-lib package is installed). It takes TensorFlow's C library from PyPI and builds " +
-  "the addon from source; `npm rebuild` would try to download both from Google instead.";
+  "folder where the fashion-mnist-lib package is installed): it takes TensorFlow's C library from PyPI and builds " +
+  "the addon from source, with nothing downloaded from Google.";
 
 function loadNativeAddon(): void {
   let tfjsDir: string;

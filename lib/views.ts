@@ -78,7 +78,7 @@ export function observations(history: EpochLog[], test: Evaluation, labels: Uint
     const best = history.reduce((a, b) => ((b.val_accuracy ?? -1) > (a.val_accuracy ?? -1) ? b : a));
     const gap = last.accuracy - last.val_accuracy;
     lines.push(
-      `- **Fit.** After ${last.epoch} epoch(s) training accuracy is ${pct(last.accuracy)} and validation accuracy ${pct(last.val_accuracy)}: ` +
+      `- **Fit.** After ${plural(last.epoch, "epoch")} training accuracy is ${pct(last.accuracy)} and validation accuracy ${pct(last.val_accuracy)}: ` +
         (gap > 0.02
           ? `a gap of ${(gap * 100).toFixed(1)} points, so the model fits the training set better than new data (overfitting).`
           : `a gap of ${(gap * 100).toFixed(1)} points, so little overfitting so far.`),
@@ -108,4 +108,9 @@ export function observations(history: EpochLog[], test: Evaluation, labels: Uint
     );
   }
   return lines.join("\n");
+}
+
+/** "1 epoch", "2 epochs", "12,000 samples": a count with its noun, in the right number. */
+export function plural(n: number, noun: string, many = `${noun}s`): string {
+  return `${n.toLocaleString("en-US")} ${n === 1 ? noun : many}`;
 }
