@@ -99,6 +99,13 @@ for conf in nbconvert:configure server:configure nbgrader:configure_feedback; do
   [ "$(cat "$file" 2>/dev/null)" = "$want" ] || printf '%s\n' "$want" > "$file"
 done
 
+# Notebooks: git compares them without outputs (scripts/nbclean.py, named in
+# .gitattributes), so running one in Lab leaves `git status` clean.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1 &&
+   [ "$(git config --local filter.nbclean.clean || true)" != "python3 scripts/nbclean.py" ]; then
+  git config --local filter.nbclean.clean "python3 scripts/nbclean.py"
+fi
+
 # --- 5. compile TypeScript ----------------------------------------------------
 # lib/ -> lib/dist (the package notebooks import by name), then tests, scripts
 # and benchmarks -> build/. tsc -b checks every file's time stamp even when

@@ -231,6 +231,11 @@ test("JupyterLab runs the main notebook through its UI; charts and images render
     assert.equal(plotlyOutputs.length, 4, "the saved notebook holds the 4 Plotly outputs");
     assert.deepEqual(outputs.filter((o) => o.output_type === "error" || (o.output_type === "stream" && o.name === "stderr")), [], "no error outputs saved");
 
+    // What git compares of the saved notebook (scripts/nbclean.py) is the committed notebook: running it leaves a checkout clean.
+    const cleaned = spawnSync("python3", [path.join(repoRoot, "scripts", "nbclean.py")], { input: fs.readFileSync(nbPath, "utf8"), encoding: "utf8" });
+    assert.equal(cleaned.stdout, fs.readFileSync(path.join(repoRoot, "notebooks", "fashion-mnist-cnn.ipynb"), "utf8"),
+      "JupyterLab's save, cleaned, is the committed notebook");
+
     // Export through the menu, as a user does: File > Save and Export Notebook As
     // > HTML, once with the dialog's "Sanitize HTML output" left checked (its
     // default) and once unchecked. JupyterLab opens the server's nbconvert URL in
