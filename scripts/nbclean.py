@@ -20,6 +20,9 @@ RUN_METADATA = ("execution", "collapsed", "scrolled", "jupyter", "trusted")
 
 def clean(nb: dict) -> dict:
     for cell in nb.get("cells", []):
+        # nbformat writes a source as a list of lines, other tools as one string: one string here.
+        if isinstance(cell.get("source"), list):
+            cell["source"] = "".join(cell["source"])
         if cell.get("cell_type") == "code":
             cell["outputs"] = []
             cell["execution_count"] = None
