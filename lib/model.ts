@@ -18,10 +18,7 @@ export interface ModelOptions {
 export function createModel(options: ModelOptions = {}): tf.Sequential {
   const { seed, learningRate = 0.001 } = options;
   if (!(learningRate > 0)) throw new Error(`createModel: learningRate must be > 0, got ${learningRate}`);
-  // Each layer gets its own seed so they do not all draw the same numbers.
-  let layerSeed = seed;
-  const kernelInitializer = () =>
-    tf.initializers.glorotUniform(layerSeed === undefined ? {} : { seed: layerSeed++ });
+  const kernelInitializer = kernelInitializers(seed);
 
   const model = tf.sequential({ name: "sequential" });
   model.add(tf.layers.conv2d({ name: "conv2d", inputShape: [28, 28, 1], filters: 28, kernelSize: 3,
@@ -34,6 +31,17 @@ export function createModel(options: ModelOptions = {}): tf.Sequential {
   model.add(tf.layers.dense({ name: "dense_1", units: 10, activation: "softmax", kernelInitializer: kernelInitializer() }));
   compileModel(model, learningRate);
   return model;
+}
+
+/**
+ * Keras's default kernel initializer (Glorot-uniform) for one layer after
+ * another: each call gives the next layer's, seeded seed, seed + 1, ... so a
+ * seeded model starts the same every time while its layers draw different
+ * numbers. The notebook builds the seed's network with it, as createModel does.
+ */
+export function kernelInitializers(seed?: number): () => ReturnType<typeof tf.initializers.glorotUniform> {
+  let next = seed;
+  return () => tf.initializers.glorotUniform(next === undefined ? {} : { seed: next++ });
 }
 
 /** Adam, sparse categorical cross-entropy, accuracy: the seed's compile step. */

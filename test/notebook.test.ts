@@ -53,6 +53,10 @@ test("the main notebook runs end to end under tslab and shows what the seed show
     const rich = (mime: string) => outputs.filter((o) => o.data && mime in o.data).map((o) => o.data![mime]);
     const html = rich("text/html").map((h) => join(h as string | string[])).join("\n");
     assert.match(html, /Total params:<\/b> 394,530/, "model summary table");
+    // The network the notebook builds layer by layer is createModel's: the same summary, row for row.
+    assert.ok(html.includes(fm.summaryHtml(fm.summarize(fm.createModel()))), "the notebook's model is the library's createModel()");
+    assert.match(stdout, /Training on the native fast path \(1 epoch, batches of 32\)\./, "fit says which trainer runs");
+    assert.match(stdout, /trained 1 epoch in \d+ s/, "counts read right in the singular");
     assert.ok((html.match(/<img [^>]*src="data:image\/png;base64,/g) ?? []).length >= 10, "image grids with PNG tiles");
     assert.match(html, /True: /, "misclassification captions");
 

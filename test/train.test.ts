@@ -137,3 +137,31 @@ test("the tfjs-layers path (FMNIST_TRAINER=layers) also trains and matches the n
     else process.env.FMNIST_TRAINER = saved;
   }
 });
+
+test("fit says which trainer runs, and why the fast path declined a model (a Dropout layer)", async () => {
+  const { train } = splitValidation(normalizeSet(takeFirst(data.train, 300)), 100);
+  const model = tf.sequential({ layers: [
+    tf.layers.flatten({ inputShape: [28, 28, 1] }),
+    tf.layers.dropout({ rate: 0.2, name: "my_dropout" }),
+    tf.layers.dense({ units: 10, activation: "softmax" }),
+  ] });
+  model.compile({ optimizer: "adam", loss: "sparseCategoricalCrossentropy", metrics: ["accuracy"] });
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...args: unknown[]) => { lines.push(args.join(" ")); };
+  try {
+    const r = await fit(model, train, undefined, { epochs: 1, batchSize: 50, progress: "terminal" });
+    assert.equal(r.trainer, "layers");
+    assert.match(r.declined ?? "", /my_dropout is a Dropout/);
+    const seed = createModel({ seed: 1 });
+    const n = await fit(seed, train, undefined, { epochs: 1, batchSize: 50, progress: "terminal" });
+    assert.equal(n.trainer, "native");
+    assert.equal(n.declined, undefined);
+    seed.dispose();
+  } finally {
+    console.log = log;
+    model.dispose();
+  }
+  assert.ok(lines.some((l) => /^Training with tfjs-layers' model\.fit, 2-3x slower than the native fast path, because layer my_dropout is a Dropout\.$/.test(l)), lines.join("\n"));
+  assert.ok(lines.some((l) => /^Training on the native fast path \(1 epoch, batches of 50\)\.$/.test(l)), lines.join("\n"));
+});
