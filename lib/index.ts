@@ -16,3 +16,4 @@ export * from "./views";
 export * from "./evaluation-plots";
 export * from "./run-facts";
 export * from "./memory";
+export * from "./checkpoint";

@@ -440,6 +440,16 @@ interface AdamState {
 /** Adam's moments per model between fit calls (garbage-collected with the model). */
 const adamStates = new WeakMap<tf.LayersModel, AdamState>();
 
+/** The native trainer's Adam state for a model (moments flat, in the model's trainable-weight order). */
+export function getNativeAdamState(model: tf.LayersModel): AdamState | undefined {
+  return adamStates.get(model);
+}
+
+/** Sets the Adam state the next native training of this model starts from (a saved model, a checkpoint). */
+export function setNativeAdamState(model: tf.LayersModel, state: AdamState): void {
+  adamStates.set(model, { step: state.step, m: state.m.map((a) => a.slice()), v: state.v.map((a) => a.slice()) });
+}
+
 export interface BatchData {
   images: Float32Array;
   labels: Uint8Array;

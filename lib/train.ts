@@ -6,6 +6,8 @@ import { normalize } from "./dataset";
 import { inNotebook, liveDisplay, escapeHtml } from "./display";
 import { trainingCurves } from "./plots";
 import { NativeTrainer, type BatchData } from "./native-train";
+import { readCheckpoint, writeCheckpoint } from "./checkpoint";
+import { noteTrainer, readOptimizerState, writeOptimizerState } from "./optimizer-state";
 
 /**
  * Images (row-major 28x28) with their labels: raw bytes as the data layer
@@ -59,6 +61,13 @@ export interface TrainOptions {
   progress?: ProgressMode;
   /** Called after each epoch with its metrics (e.g. to log or to stop early by throwing). */
   onEpochEnd?: (log: EpochLog) => void | Promise<void>;
+  /**
+   * Name of a checkpoint written after every epoch under data/checkpoints/
+   * (weights, optimizer state, history, shuffling position); off when omitted.
+   */
+  checkpoint?: string;
+  /** Continue from the checkpoint's last complete epoch (needs `checkpoint`; starts afresh when there is none). */
+  resume?: boolean;
 }
 
 export interface TrainResult {
@@ -125,18 +134,37 @@ export async function fit(
   const batchSize = positiveInt(options.batchSize ?? 32, "batchSize");
   checkSet(train, "training data");
   if (validation) checkSet(validation, "validation data");
-  const random = options.seed === undefined ? Math.random : rng(options.seed);
-  const progress = makeProgress(options.progress ?? "auto", epochs, Math.ceil(train.count / batchSize));
-
-  const guard = new TrainingGuard(inNotebook());
-  const native = process.env.FMNIST_TRAINER === "layers" ? "FMNIST_TRAINER=layers asks for it" : NativeTrainer.create(model);
-  // One line says which trainer runs, and why when it is the slower one.
+  // Every number the shuffling draws is counted, so a resumed run can skip to where it was.
+  const generator = options.seed === undefined ? Math.random : rng(options.seed);
+  let draws = 0;
+  const random = () => {
+    draws++;
+    return generator();
+  };
   const say = (line: string) => { if (options.progress !== "none") console.log(line); };
+  const start = await resumePoint(model, train, validation, { ...options, epochs, batchSize }, say);
+  for (let i = 0; i < start.randomDraws; i++) random();
+  const native = process.env.FMNIST_TRAINER === "layers" ? "FMNIST_TRAINER=layers asks for it" : NativeTrainer.create(model);
+  const trainer = typeof native === "string" ? "layers" : "native";
+  noteTrainer(model, trainer);
+  // After each epoch: the checkpoint (when asked for), then the caller's callback.
+  const afterEpoch = async (log: EpochLog, history: EpochLog[]) => {
+    if (options.checkpoint) {
+      await writeCheckpoint(model, options.checkpoint, {
+        epoch: log.epoch, epochs, batchSize, seed: options.seed, trainCount: train.count, validationCount: validation?.count ?? 0,
+        randomDraws: draws, history, trainer,
+      });
+    }
+    await options.onEpochEnd?.(log);
+  };
+  const progress = makeProgress(options.progress ?? "auto", epochs, Math.ceil(train.count / batchSize));
+  const guard = new TrainingGuard(inNotebook());
+  // One line says which trainer runs, and why when it is the slower one.
   if (typeof native !== "string") {
     say(`Training on the native fast path (${epochs} epoch${epochs === 1 ? "" : "s"}, batches of ${batchSize}).`);
     try {
       return await fitNative(native, train, validation, { epochs, batchSize, random, shuffle: options.shuffle !== false,
-        progress, guard, onEpochEnd: options.onEpochEnd });
+        progress, guard, start: start.history, afterEpoch });
     } finally {
       guard.dispose();
     }
@@ -145,10 +173,10 @@ export async function fit(
 
   const trainT = toTensors(train, "training data");
   const valT = validation ? toTensors(validation, "validation data") : undefined;
-  const history: EpochLog[] = [];
+  const history: EpochLog[] = [...start.history];
   const started = performance.now();
   try {
-    for (let epoch = 1; epoch <= epochs; epoch++) {
+    for (let epoch = history.length + 1; epoch <= epochs; epoch++) {
       const epochStart = performance.now();
       const [x, y] = options.shuffle === false ? [trainT.x, trainT.y] : shuffled(trainT.x, trainT.y, random);
       try {
@@ -181,7 +209,7 @@ export async function fit(
         }
         history.push(log);
         progress.epochEnd(log, history);
-        await options.onEpochEnd?.(log);
+        await afterEpoch(log, history);
       } finally {
         if (x !== trainT.x) tf.dispose([x, y]);
       }
@@ -196,6 +224,45 @@ export async function fit(
   return { history, seconds, trainer: "layers", declined: native, frame: () => historyFrame(history) };
 }
 
+/**
+ * Where a run starts: epoch 0, or, with `resume`, the checkpoint's last epoch
+ * (its weights and optimizer state copied into `model`). A checkpoint made
+ * with other settings or data is refused, naming what differs.
+ */
+async function resumePoint(
+  model: tf.LayersModel, train: LabeledImages, validation: LabeledImages | undefined,
+  o: TrainOptions & { epochs: number; batchSize: number }, say: (line: string) => void,
+): Promise<{ history: EpochLog[]; randomDraws: number }> {
+  if (!o.resume) return { history: [], randomDraws: 0 };
+  if (!o.checkpoint) throw new Error("fit: resume needs the checkpoint's name (options.checkpoint)");
+  const saved = await readCheckpoint(o.checkpoint);
+  if (!saved) {
+    say(`No checkpoint "${o.checkpoint}" to resume from: training from the first epoch.`);
+    return { history: [], randomDraws: 0 };
+  }
+  const { info } = saved;
+  try {
+    const differs = ([
+      ["batch size", info.batchSize, o.batchSize],
+      ["seed", info.seed ?? "none", o.seed ?? "none"],
+      ["training samples", info.trainCount, train.count],
+      ["validation samples", info.validationCount, validation?.count ?? 0],
+    ] as const).filter(([, was, now]) => was !== now);
+    if (differs.length) {
+      throw new Error(`The checkpoint "${o.checkpoint}" was made with other settings (${differs.map(([what, was, now]) => `${what} ${was}, now ${now}`).join("; ")}): ` +
+        "run with the same ones to resume, or without resuming to start afresh.");
+    }
+    if (info.epoch > o.epochs) throw new Error(`The checkpoint "${o.checkpoint}" is at epoch ${info.epoch}, past the ${o.epochs} planned now.`);
+    model.setWeights(saved.model.getWeights());
+    const state = await readOptimizerState(saved.model);
+    if (state) await writeOptimizerState(model, state);
+  } finally {
+    saved.model.dispose();
+  }
+  say(`Resuming from the checkpoint "${o.checkpoint}": ${info.epoch} of ${o.epochs} epochs were done.`);
+  return { history: info.history, randomDraws: info.randomDraws };
+}
+
 function floatImages(set: LabeledImages): BatchData {
   return { images: set.images instanceof Uint8Array ? normalize(set.images) : set.images, labels: set.labels, count: set.count };
 }
@@ -205,14 +272,14 @@ async function fitNative(
   train: LabeledImages,
   validation: LabeledImages | undefined,
   o: { epochs: number; batchSize: number; random: () => number; shuffle: boolean; progress: Progress;
-    guard: TrainingGuard; onEpochEnd?: TrainOptions["onEpochEnd"] },
+    guard: TrainingGuard; start: EpochLog[]; afterEpoch: (log: EpochLog, history: EpochLog[]) => Promise<void> },
 ): Promise<TrainResult> {
   const trainData = floatImages(train);
   const valData = validation ? floatImages(validation) : undefined;
-  const history: EpochLog[] = [];
+  const history: EpochLog[] = [...o.start];
   const started = performance.now();
   try {
-    for (let epoch = 1; epoch <= o.epochs; epoch++) {
+    for (let epoch = history.length + 1; epoch <= o.epochs; epoch++) {
       const epochStart = performance.now();
       // The same permutation sequence as the model.fit path for the same seed.
       const order = o.shuffle ? permutation(train.count, o.random) : null;
@@ -240,7 +307,7 @@ async function fitNative(
       }
       history.push(log);
       o.progress.epochEnd(log, history);
-      await o.onEpochEnd?.(log);
+      await o.afterEpoch(log, history);
     }
   } finally {
     native.dispose();

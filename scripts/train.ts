@@ -15,7 +15,9 @@ const usage = `Usage: npm run train -- [options]
   --seed N           seed initialization and shuffling for a repeatable run
   --mirror URL|DIR   extra place to download the dataset from, tried first (then FASHION_MNIST_MIRROR,
                      then the official mirrors)
-  --save NAME        save the trained model to data/models/NAME (default fashion-mnist-cnn; "" to skip)
+  --save NAME        save the trained model to data/models/NAME (default fashion-mnist-cnn; "" to skip);
+                     after every epoch a checkpoint goes to data/checkpoints/NAME (or .../train)
+  --resume           continue from that checkpoint's last complete epoch (same settings and data)
   -h, --help         show this help
 Relative folders are taken from the folder the command is typed in.`;
 
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
       ...Object.fromEntries(Object.keys(NUMBERS).map((k) => [k, { type: "string" as const }])),
       mirror: { type: "string" },
       save: { type: "string", default: "fashion-mnist-cnn" },
+      resume: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   }, usage);
@@ -86,7 +89,10 @@ async function main(): Promise<void> {
 
   const model = fm.createModel({ seed: cfg.seed });
   fm.showSummary(model);
-  const run = await fm.fit(model, train, validation, { epochs: cfg.epochs, batchSize: cfg.batchSize, seed: cfg.seed, progress: "terminal" });
+  const run = await fm.fit(model, train, validation, {
+    epochs: cfg.epochs, batchSize: cfg.batchSize, seed: cfg.seed, progress: "terminal",
+    checkpoint: values.save || "train", resume: values.resume === true,
+  });
   console.log(run.frame().toString());
   const result = fm.evaluate(model, test);
   console.log(`Test accuracy: ${(result.accuracy * 100).toFixed(2)}% (loss ${result.loss.toFixed(4)})`);

@@ -137,3 +137,20 @@ test("train CLI: --mirror and FASHION_MNIST_MIRROR combine (the flag first)", ()
     removeDir(tmp);
   }
 });
+
+test("train CLI: --resume continues a run from its checkpoint's last complete epoch", { timeout: 300_000 }, () => {
+  const tmp = makeTempDir("fmnist-resume-");
+  try {
+    const args = ["--train-limit", "1500", "--test-limit", "300", "--seed", "7", "--mirror", sharedDataDir, "--save", "r"];
+    const first = run([...args, "--epochs", "1"], { FMNIST_DATA_DIR: tmp });
+    assert.equal(first.status, 0, first.stderr);
+    assert.ok(fs.existsSync(path.join(tmp, "checkpoints", "r", "checkpoint.json")), "a checkpoint after the epoch");
+    const second = run([...args, "--epochs", "2", "--resume"], { FMNIST_DATA_DIR: tmp });
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stdout, /Resuming from the checkpoint "r": 1 of 2 epochs were done\./);
+    assert.doesNotMatch(second.stdout, /Epoch 1\/2/, "the first epoch is not trained again");
+    assert.match(second.stdout, /Epoch 2\/2/);
+  } finally {
+    removeDir(tmp);
+  }
+});
