@@ -35,20 +35,22 @@ const USAGE = `usage: npm run lockstep -- [--steps N] [--seed N]
 
 export async function lockstep(steps: number, seed: number, dir: string): Promise<LockstepRow[]> {
   // TensorFlow loads here, not when the command line is read (--help stays instant).
-  /* eslint-disable @typescript-eslint/no-var-requires */
+
   const { assertNativeBackend, createModel, defaultCacheDir, loadFashionMnist, seededPermutation, splitValidation } =
     require("fashion-mnist-lib") as typeof Fm;
   const { NativeTrainer } = require("fashion-mnist-lib/dist/native-train") as typeof NativeTrain;
-  /* eslint-enable @typescript-eslint/no-var-requires */
+
   assertNativeBackend();
-  if (!fs.existsSync(BENCH_PY)) throw new Error("lockstep needs the Keras reference's .venv-bench: run `npm run bench` once to create it");
+  if (!fs.existsSync(BENCH_PY))
+    throw new Error("lockstep needs the Keras reference's .venv-bench: run `npm run bench` once to create it");
   const data = await loadFashionMnist({ quiet: true, scale: true });
   const train = splitValidation(data.train, 12000).train;
   const model = createModel({ seed });
-  const save = (tag: string) => model.trainableWeights.forEach((w, i) => {
-    const v = w.read().dataSync() as Float32Array;
-    fs.writeFileSync(path.join(dir, `${tag}_${i}.f32`), Buffer.from(v.buffer, v.byteOffset, v.byteLength));
-  });
+  const save = (tag: string) =>
+    model.trainableWeights.forEach((w, i) => {
+      const v = w.read().dataSync() as Float32Array;
+      fs.writeFileSync(path.join(dir, `${tag}_${i}.f32`), Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+    });
   save("init");
   // The batches fit would take first with this seed: every side sees them in this order.
   const order = seededPermutation(train.count, seed);
@@ -69,29 +71,49 @@ export async function lockstep(steps: number, seed: number, dir: string): Promis
     trainer.dispose();
     model.dispose();
   }
-  const r = spawnSync(BENCH_PY, [path.join(ROOT, "bench", "lockstep_keras.py"), "--dir", dir, "--steps", String(steps),
-    "--data-dir", defaultCacheDir()], { encoding: "utf8" });
+  const r = spawnSync(
+    BENCH_PY,
+    [
+      path.join(ROOT, "bench", "lockstep_keras.py"),
+      "--dir",
+      dir,
+      "--steps",
+      String(steps),
+      "--data-dir",
+      defaultCacheDir(),
+    ],
+    { encoding: "utf8" },
+  );
   if (r.status !== 0) throw new Error(`the Keras side failed (exit ${r.status}):\n${r.stderr.slice(-3000)}`);
   return JSON.parse(r.stdout.trim().split("\n").pop() ?? "[]") as LockstepRow[];
 }
 
 if (require.main === module) {
   runMain("lockstep", async () => {
-    const { values } = readCommandLine({ options: { steps: { type: "string" }, seed: { type: "string" }, help: { type: "boolean", short: "h" } } }, USAGE);
+    const { values } = readCommandLine(
+      { options: { steps: { type: "string" }, seed: { type: "string" }, help: { type: "boolean", short: "h" } } },
+      USAGE,
+    );
     const steps = values.steps === undefined ? 10 : wholeNumber("--steps", values.steps, 1, 1500);
     const seed = values.seed === undefined ? 1 : wholeNumber("--seed", values.seed, 0);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fmnist-lockstep-"));
     try {
       const rows = await lockstep(steps, seed, dir);
-      console.log(`| step | weight | max abs difference Keras - project | max move from start (Keras) | difference / move |`);
+      console.log(
+        `| step | weight | max abs difference Keras - project | max move from start (Keras) | difference / move |`,
+      );
       console.log(`| ---: | --- | ---: | ---: | ---: |`);
       for (const r of rows) {
-        console.log(`| ${r.step} | ${r.weight} | ${r.max_difference.toExponential(2)} | ${r.max_moved.toExponential(2)} | ${(r.max_difference / r.max_moved).toExponential(2)} |`);
+        console.log(
+          `| ${r.step} | ${r.weight} | ${r.max_difference.toExponential(2)} | ${r.max_moved.toExponential(2)} | ${(r.max_difference / r.max_moved).toExponential(2)} |`,
+        );
       }
       const first = rows.filter((r) => r.step === 1);
       const worst = Math.max(...first.map((r) => r.max_difference / r.max_moved));
-      console.log(`\nAfter one step the largest difference is ${worst.toExponential(2)} of the step's size` +
-        (worst < 1e-3 ? ": the same update." : ": NOT the same update."));
+      console.log(
+        `\nAfter one step the largest difference is ${worst.toExponential(2)} of the step's size` +
+          (worst < 1e-3 ? ": the same update." : ": NOT the same update."),
+      );
       if (worst >= 1e-3) process.exitCode = 1;
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

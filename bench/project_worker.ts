@@ -11,7 +11,6 @@ import * as readline from "readline";
 import type * as Fm from "fashion-mnist-lib";
 import { readCommandLine, wholeNumber } from "../scripts/cli";
 
-
 function emit(obj: unknown): void {
   process.stdout.write(JSON.stringify(obj) + "\n");
 }
@@ -22,8 +21,13 @@ const USAGE = `usage: node build/bench/project_worker.js ${NUMBERS.map((n) => `-
 /** Each flag is required; a bad command line is answered on the protocol (an {"error"} line) and exit 2. */
 function readArgs(): Record<(typeof NUMBERS)[number], number> {
   try {
-    const { values } = readCommandLine({ options: Object.fromEntries(NUMBERS.map((n) => [n, { type: "string" as const }])) }, USAGE);
-    return Object.fromEntries(NUMBERS.map((n) => [n, wholeNumber(`--${n}`, values[n] as string | undefined)])) as Record<(typeof NUMBERS)[number], number>;
+    const { values } = readCommandLine(
+      { options: Object.fromEntries(NUMBERS.map((n) => [n, { type: "string" as const }])) },
+      USAGE,
+    );
+    return Object.fromEntries(
+      NUMBERS.map((n) => [n, wholeNumber(`--${n}`, values[n] as string | undefined)]),
+    ) as Record<(typeof NUMBERS)[number], number>;
   } catch (err) {
     emit({ error: `project_worker: ${(err as Error).message}` });
     process.exit(2);
@@ -32,9 +36,19 @@ function readArgs(): Record<(typeof NUMBERS)[number], number> {
 
 // The command line is read first; TensorFlow loads only after it was found good.
 const args = readArgs();
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { tf, assertNativeBackend, runtimeVersions, loadFashionMnist, splitValidation, takeFirst, defaultCacheDir, createModel, fit, evaluate } =
-  require("fashion-mnist-lib") as typeof Fm;
+
+const {
+  tf,
+  assertNativeBackend,
+  runtimeVersions,
+  loadFashionMnist,
+  splitValidation,
+  takeFirst,
+  defaultCacheDir,
+  createModel,
+  fit,
+  evaluate,
+} = require("fashion-mnist-lib") as typeof Fm;
 
 /** Peak resident set size of this process (VmHWM), in MB. */
 export function peakRssMb(): number {
@@ -101,7 +115,14 @@ async function main(): Promise<void> {
     seed,
     progress: "none",
     onEpochEnd: async (log) => {
-      emit({ epoch: { ...log, cpu_seconds: cpuSeconds() - cpu0, live_tensors: tf.memory().numTensors, peak_rss_mb: peakRssMb() } });
+      emit({
+        epoch: {
+          ...log,
+          cpu_seconds: cpuSeconds() - cpu0,
+          live_tensors: tf.memory().numTensors,
+          peak_rss_mb: peakRssMb(),
+        },
+      });
       if (log.epoch < epochs) {
         await waitFor("epoch");
         cpu0 = cpuSeconds();
@@ -110,7 +131,9 @@ async function main(): Promise<void> {
   });
   await waitFor("finish");
   const ev = evaluate(model, testSet);
-  emit({ finish: { test_loss: ev.loss, test_accuracy: ev.accuracy, peak_rss_mb: peakRssMb(), fit_seconds: run.seconds } });
+  emit({
+    finish: { test_loss: ev.loss, test_accuracy: ev.accuracy, peak_rss_mb: peakRssMb(), fit_seconds: run.seconds },
+  });
   model.dispose();
   lines.return?.();
   process.stdin.destroy();

@@ -56,15 +56,27 @@ Data: the cached Fashion-MNIST files (FMNIST_DATA_DIR, default data/), downloade
 first from FASHION_MNIST_MIRROR or the official mirrors when missing.`;
 
 export function parseArgs(argv: string[]): BenchOptions {
-  const { values } = readCommandLine({
-    args: argv,
-    options: {
-      epochs: { type: "string" }, samples: { type: "string" }, validation: { type: "string" }, test: { type: "string" },
-      "batch-size": { type: "string" }, seed: { type: "string" }, seeds: { type: "string" }, quick: { type: "boolean" },
-      keras: { type: "string" }, "no-notebook": { type: "boolean" }, out: { type: "string" }, label: { type: "string" },
-      help: { type: "boolean", short: "h" },
+  const { values } = readCommandLine(
+    {
+      args: argv,
+      options: {
+        epochs: { type: "string" },
+        samples: { type: "string" },
+        validation: { type: "string" },
+        test: { type: "string" },
+        "batch-size": { type: "string" },
+        seed: { type: "string" },
+        seeds: { type: "string" },
+        quick: { type: "boolean" },
+        keras: { type: "string" },
+        "no-notebook": { type: "boolean" },
+        out: { type: "string" },
+        label: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
     },
-  }, HELP);
+    HELP,
+  );
   const int = (name: keyof typeof values, fallback: number, max: number) => {
     const v = values[name];
     return typeof v === "string" ? wholeNumber(`--${name}`, v, 1, max) : fallback;
@@ -83,8 +95,12 @@ export function parseArgs(argv: string[]): BenchOptions {
     outDir: values.out !== undefined ? userPath(values.out) : path.join(ROOT, "bench", "results"),
     label: (values.label ?? "").replace(/[^\w.-]+/g, "-"),
   };
-  o.validation = values.validation !== undefined ? int("validation", 0, 12000)
-    : quick ? 1500 : Math.min(12000, Math.max(1, Math.floor(o.samples / 4)));
+  o.validation =
+    values.validation !== undefined
+      ? int("validation", 0, 12000)
+      : quick
+        ? 1500
+        : Math.min(12000, Math.max(1, Math.floor(o.samples / 4)));
   if (values.seeds !== undefined) {
     o.seeds = values.seeds.split(",").map((x) => wholeNumber("--seeds", x.trim()));
     if (o.seeds.length < 2 || new Set(o.seeds).size !== o.seeds.length) {
@@ -93,7 +109,8 @@ export function parseArgs(argv: string[]): BenchOptions {
   }
   if (values.keras !== undefined) {
     const m = values.keras;
-    if (m !== "yes" && m !== "no" && m !== "if-installed") throw new UsageError(`--keras takes yes, no or if-installed, got ${m}`);
+    if (m !== "yes" && m !== "no" && m !== "if-installed")
+      throw new UsageError(`--keras takes yes, no or if-installed, got ${m}`);
     o.keras = m;
   }
   return o;
@@ -122,7 +139,10 @@ function startWorker(name: string, cmd: string, args: string[]): Worker {
     async next() {
       for (;;) {
         const r = await lines.next();
-        if (r.done) throw new Error(`${name} worker ended unexpectedly (exit ${proc.exitCode}). Its stderr:\n${stderr.join("").slice(-4000)}`);
+        if (r.done)
+          throw new Error(
+            `${name} worker ended unexpectedly (exit ${proc.exitCode}). Its stderr:\n${stderr.join("").slice(-4000)}`,
+          );
         const text = String(r.value).trim();
         if (!text.startsWith("{")) continue; // stray library output
         const msg = JSON.parse(text) as Record<string, unknown>;
@@ -154,12 +174,24 @@ function ensureBenchVenv(mode: BenchOptions["keras"]): string | null {
   const py = process.env.PYTHON ?? "python3";
   const run = (cmd: string, args: string[]) => {
     const r = spawnSync(cmd, args, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
-    if (r.status !== 0) throw new Error(`[bench] '${cmd} ${args.join(" ")}' failed (exit ${r.status}); fix the error above or pass --keras no`);
+    if (r.status !== 0)
+      throw new Error(
+        `[bench] '${cmd} ${args.join(" ")}' failed (exit ${r.status}); fix the error above or pass --keras no`,
+      );
   };
   if (!fs.existsSync(BENCH_PY)) run(py, ["-m", "venv", BENCH_VENV]);
   // The tensorflow-cpu wheel is usually cached by scripts/setup.sh already.
-  run(BENCH_PY, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-    "--find-links", path.join(ROOT, ".cache", "wheels"), "-r", REQUIREMENTS]);
+  run(BENCH_PY, [
+    "-m",
+    "pip",
+    "install",
+    "--quiet",
+    "--disable-pip-version-check",
+    "--find-links",
+    path.join(ROOT, ".cache", "wheels"),
+    "-r",
+    REQUIREMENTS,
+  ]);
   fs.writeFileSync(stamp, want);
   return null;
 }
@@ -211,7 +243,9 @@ function notebookTimings(dataDir: string): Record<string, unknown> | string {
   const py = path.join(ROOT, ".venv", "bin", "python");
   if (!fs.existsSync(py)) return "skipped: .venv is missing (run npm run setup)";
   const start = spawnSync(py, [path.join(ROOT, "bench", "notebook_timing.py"), path.join(ROOT, "notebooks")], {
-    cwd: ROOT, encoding: "utf8", timeout: 600_000,
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: 600_000,
   });
   if (start.status !== 0) throw new Error(`notebook kernel timing failed: ${start.stderr.slice(-2000)}`);
   const kernel = JSON.parse(start.stdout.trim().split("\n").pop() ?? "{}") as Record<string, number>;
@@ -219,19 +253,32 @@ function notebookTimings(dataDir: string): Record<string, unknown> | string {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fmnist-bench-"));
   try {
     const env = {
-      ...process.env, FMNIST_TRAIN_LIMIT: "2000", FMNIST_TEST_LIMIT: "1000", FMNIST_EPOCHS: "1",
-      FMNIST_DATA_DIR: tmp, FASHION_MNIST_MIRROR: dataDir,
+      ...process.env,
+      FMNIST_TRAIN_LIMIT: "2000",
+      FMNIST_TEST_LIMIT: "1000",
+      FMNIST_EPOCHS: "1",
+      FMNIST_DATA_DIR: tmp,
+      FASHION_MNIST_MIRROR: dataDir,
     };
     const t0 = performance.now();
-    const nb = spawnSync(py, [path.join(ROOT, "scripts", "run_notebook.py"), path.join(ROOT, "notebooks", "fashion-mnist-cnn.ipynb"),
-      "--output", path.join(tmp, "out.ipynb")], { cwd: ROOT, env, encoding: "utf8", timeout: 900_000 });
+    const nb = spawnSync(
+      py,
+      [
+        path.join(ROOT, "scripts", "run_notebook.py"),
+        path.join(ROOT, "notebooks", "fashion-mnist-cnn.ipynb"),
+        "--output",
+        path.join(tmp, "out.ipynb"),
+      ],
+      { cwd: ROOT, env, encoding: "utf8", timeout: 900_000 },
+    );
     const seconds = (performance.now() - t0) / 1000;
     if (nb.status !== 0) throw new Error(`notebook end-to-end run failed: ${(nb.stderr + nb.stdout).slice(-2000)}`);
     return {
       kernel_start_seconds: kernel.kernel_start_seconds,
       import_seconds: kernel.import_seconds,
       end_to_end_seconds: seconds,
-      end_to_end_settings: "notebooks/fashion-mnist-cnn.ipynb, FMNIST_TRAIN_LIMIT=2000 FMNIST_TEST_LIMIT=1000 FMNIST_EPOCHS=1",
+      end_to_end_settings:
+        "notebooks/fashion-mnist-cnn.ipynb, FMNIST_TRAIN_LIMIT=2000 FMNIST_TEST_LIMIT=1000 FMNIST_EPOCHS=1",
     };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -256,18 +303,31 @@ export function markdownTable(r: BenchResult): string {
   const lines = [
     `Run ${r.date} on ${r.machine.cpu} (${r.machine.cores} cores, load average ${r.machine.loadavg_start.map((x) => x.toFixed(1)).join("/")} at start)`,
     `Command: \`${r.command}\``,
-    `Versions: ${Object.entries(r.versions.project).map(([a, b]) => `${a} ${b}`).join(", ")}` +
-      (r.versions.keras ? `; reference: ${Object.entries(r.versions.keras).map(([a, b]) => `${a} ${b}`).join(", ")}` : ""),
+    `Versions: ${Object.entries(r.versions.project)
+      .map(([a, b]) => `${a} ${b}`)
+      .join(", ")}` +
+      (r.versions.keras
+        ? `; reference: ${Object.entries(r.versions.keras)
+            .map(([a, b]) => `${a} ${b}`)
+            .join(", ")}`
+        : ""),
     "",
     `| ${r.options.epochs} epochs x ${r.options.samples} samples, batch ${r.options.batchSize} | project (tfjs-node) | Keras |`,
     "| --- | ---: | ---: |",
-    row("epoch seconds, median (min-max)", `${f(p.epoch_seconds_median)} (${f(p.epoch_seconds_min)}-${f(p.epoch_seconds_max)})`,
-      k ? `${f(k.epoch_seconds_median)} (${f(k.epoch_seconds_min)}-${f(k.epoch_seconds_max)})` : "skipped"),
+    row(
+      "epoch seconds, median (min-max)",
+      `${f(p.epoch_seconds_median)} (${f(p.epoch_seconds_min)}-${f(p.epoch_seconds_max)})`,
+      k ? `${f(k.epoch_seconds_median)} (${f(k.epoch_seconds_min)}-${f(k.epoch_seconds_max)})` : "skipped",
+    ),
     row("CPU seconds per epoch, median", f(p.cpu_seconds_median), k ? f(k.cpu_seconds_median) : "-"),
     row("samples/s", f(p.samples_per_second, 0), k ? f(k.samples_per_second, 0) : "-"),
     row("peak RSS, MB", f(p.peak_rss_mb, 0), k ? f(k.peak_rss_mb, 0) : "-"),
     row("test accuracy", f(p.test_accuracy * 100, 2) + "%", k ? f(k.test_accuracy * 100, 2) + "%" : "-"),
-    row("data loading, s (all 70,000 images)", f(r.data_loading.project_seconds, 2), f(r.data_loading.keras_numpy_seconds, 2)),
+    row(
+      "data loading, s (all 70,000 images)",
+      f(r.data_loading.project_seconds, 2),
+      f(r.data_loading.keras_numpy_seconds, 2),
+    ),
     "",
     r.summary.ratio
       ? `Ratio project/Keras: epoch time ${f(r.summary.ratio.epoch_seconds, 2)} (per epoch pair: ${r.summary.ratio.per_epoch.map((x) => f(x, 2)).join(", ")}), CPU time ${f(r.summary.ratio.cpu_seconds, 2)}.`
@@ -275,7 +335,9 @@ export function markdownTable(r: BenchResult): string {
   ];
   if (r.notebook && typeof r.notebook === "object") {
     const n = r.notebook as Record<string, number | string>;
-    lines.push(`Notebook: kernel start ${f(n.kernel_start_seconds, 2)} s, import cell ${f(n.import_seconds, 2)} s, small notebook end to end ${f(n.end_to_end_seconds, 1)} s.`);
+    lines.push(
+      `Notebook: kernel start ${f(n.kernel_start_seconds, 2)} s, import cell ${f(n.import_seconds, 2)} s, small notebook end to end ${f(n.end_to_end_seconds, 1)} s.`,
+    );
   } else if (typeof r.notebook === "string") {
     lines.push(`Notebook timings ${r.notebook}.`);
   }
@@ -284,15 +346,36 @@ export function markdownTable(r: BenchResult): string {
 
 export function chartHtml(r: BenchResult): string {
   const plotly = fs.readFileSync(require.resolve("plotly.js-dist-min"), "utf8").replace(/<\/script/gi, "<\\/script");
-  const sides = [["project (tfjs-node)", r.project.epochs, "#2563eb"], ["Keras", r.keras?.epochs ?? [], "#dc2626"]] as const;
-  const traces = sides.flatMap(([name, epochs, color]) => epochs.length === 0 ? [] : [
-    { type: "bar", name: `${name}: wall s`, x: epochs.map((e) => e.epoch), y: epochs.map((e) => e.seconds), marker: { color } },
-    { type: "scatter", mode: "markers", name: `${name}: CPU s`, x: epochs.map((e) => e.epoch), y: epochs.map((e) => e.cpu_seconds),
-      marker: { color, symbol: "diamond", size: 10 } },
-  ]);
+  const sides = [
+    ["project (tfjs-node)", r.project.epochs, "#2563eb"],
+    ["Keras", r.keras?.epochs ?? [], "#dc2626"],
+  ] as const;
+  const traces = sides.flatMap(([name, epochs, color]) =>
+    epochs.length === 0
+      ? []
+      : [
+          {
+            type: "bar",
+            name: `${name}: wall s`,
+            x: epochs.map((e) => e.epoch),
+            y: epochs.map((e) => e.seconds),
+            marker: { color },
+          },
+          {
+            type: "scatter",
+            mode: "markers",
+            name: `${name}: CPU s`,
+            x: epochs.map((e) => e.epoch),
+            y: epochs.map((e) => e.cpu_seconds),
+            marker: { color, symbol: "diamond", size: 10 },
+          },
+        ],
+  );
   const layout = {
     title: { text: `Seconds per epoch, ${r.options.samples} samples, batch ${r.options.batchSize} (${r.date})` },
-    barmode: "group", xaxis: { title: { text: "epoch" }, dtick: 1 }, yaxis: { title: { text: "seconds" }, rangemode: "tozero" },
+    barmode: "group",
+    xaxis: { title: { text: "epoch" }, dtick: 1 },
+    yaxis: { title: { text: "seconds" }, rangemode: "tozero" },
     template: { layout: { font: { family: "sans-serif" } } },
   };
   const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
@@ -338,8 +421,15 @@ export interface SeedsSummary {
   date: string;
   command: string;
   runs: {
-    seed: number; file: string; project_accuracy: number; keras_accuracy: number | null; difference: number | null;
-    epoch_ratio: number | null; cpu_ratio: number | null; project_peak_rss_mb: number; keras_peak_rss_mb: number | null;
+    seed: number;
+    file: string;
+    project_accuracy: number;
+    keras_accuracy: number | null;
+    difference: number | null;
+    epoch_ratio: number | null;
+    cpu_ratio: number | null;
+    project_peak_rss_mb: number;
+    keras_peak_rss_mb: number | null;
   }[];
   project_accuracy: { mean: number; sd: number };
   keras_accuracy: { mean: number; sd: number } | null;
@@ -350,9 +440,13 @@ export interface SeedsSummary {
 }
 
 /** Accuracy and speed across seeds: one seed's accuracy gap says little when Keras alone varies by a point. */
-export function seedsSummary(runs: { seed: number; file: string; result: BenchResult }[], command: string): SeedsSummary {
+export function seedsSummary(
+  runs: { seed: number; file: string; result: BenchResult }[],
+  command: string,
+): SeedsSummary {
   const rows = runs.map(({ seed, file, result: r }) => ({
-    seed, file,
+    seed,
+    file,
     project_accuracy: r.summary.project.test_accuracy,
     keras_accuracy: r.summary.keras?.test_accuracy ?? null,
     difference: r.summary.keras ? r.summary.project.test_accuracy - r.summary.keras.test_accuracy : null,
@@ -385,9 +479,12 @@ export function seedsMarkdown(s: SeedsSummary): string {
     "",
     "| seed | project test accuracy | Keras test accuracy | difference, points | epoch ratio | CPU ratio | peak RSS project / Keras, MB |",
     "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ...s.runs.map((r) => `| ${r.seed} | ${pct(r.project_accuracy)} | ${pct(r.keras_accuracy)} | ` +
-      `${r.difference === null ? "-" : f(r.difference * 100, 2)} | ${f(r.epoch_ratio, 2)} | ${f(r.cpu_ratio, 2)} | ` +
-      `${f(r.project_peak_rss_mb, 0)} / ${f(r.keras_peak_rss_mb, 0)} |`),
+    ...s.runs.map(
+      (r) =>
+        `| ${r.seed} | ${pct(r.project_accuracy)} | ${pct(r.keras_accuracy)} | ` +
+        `${r.difference === null ? "-" : f(r.difference * 100, 2)} | ${f(r.epoch_ratio, 2)} | ${f(r.cpu_ratio, 2)} | ` +
+        `${f(r.project_peak_rss_mb, 0)} / ${f(r.keras_peak_rss_mb, 0)} |`,
+    ),
     `| mean (sd) | ${pct(s.project_accuracy.mean)} (${f(s.project_accuracy.sd * 100, 2)}) | ` +
       `${s.keras_accuracy ? `${pct(s.keras_accuracy.mean)} (${f(s.keras_accuracy.sd * 100, 2)})` : "-"} | ` +
       `${s.difference ? `${f(s.difference.mean * 100, 2)} ± ${f(s.difference.standard_error * 100, 2)} (s.e.)` : "-"} | ` +
@@ -404,8 +501,20 @@ export async function runBench(o: BenchOptions, command: string): Promise<{ resu
   const kerasSkipped = ensureBenchVenv(o.keras);
   if (kerasSkipped) console.error(`[bench] Keras reference ${kerasSkipped}`);
 
-  const common = ["--samples", o.samples, "--validation", o.validation, "--test", o.test, "--epochs", o.epochs,
-    "--batch-size", o.batchSize, "--seed", o.seed].map(String);
+  const common = [
+    "--samples",
+    o.samples,
+    "--validation",
+    o.validation,
+    "--test",
+    o.test,
+    "--epochs",
+    o.epochs,
+    "--batch-size",
+    o.batchSize,
+    "--seed",
+    o.seed,
+  ].map(String);
   const project = startWorker("project", process.execPath, [path.join(__dirname, "project_worker.js"), ...common]);
   const workers: Worker[] = [project];
   try {
@@ -414,10 +523,17 @@ export async function runBench(o: BenchOptions, command: string): Promise<{ resu
     let keras: Worker | null = null;
     let kReady: Record<string, unknown> | null = null;
     if (!kerasSkipped) {
-      keras = startWorker("keras", BENCH_PY, [path.join(ROOT, "bench", "keras_reference.py"), "--data-dir", String(pReady.data_dir), ...common]);
+      keras = startWorker("keras", BENCH_PY, [
+        path.join(ROOT, "bench", "keras_reference.py"),
+        "--data-dir",
+        String(pReady.data_dir),
+        ...common,
+      ]);
       workers.push(keras);
       kReady = await expect<Record<string, unknown>>(keras, "ready");
-      console.error(`[bench] keras ready: TensorFlow ${(kReady.versions as Record<string, string>).tensorflow}, imports ${f(kReady.import_seconds, 1)} s`);
+      console.error(
+        `[bench] keras ready: TensorFlow ${(kReady.versions as Record<string, string>).tensorflow}, imports ${f(kReady.import_seconds, 1)} s`,
+      );
     }
     const pEpochs: EpochRecord[] = [];
     const kEpochs: EpochRecord[] = [];
@@ -430,8 +546,10 @@ export async function runBench(o: BenchOptions, command: string): Promise<{ resu
         w.send("epoch");
         const rec = await expect<EpochRecord>(w, "epoch");
         list.push(rec);
-        console.error(`[bench] epoch ${e}/${o.epochs} ${w.name.padEnd(7)} ${f(rec.seconds, 2)} s (CPU ${f(rec.cpu_seconds, 1)} s) ` +
-          `loss ${f(rec.loss, 4)} val_accuracy ${f(rec.val_accuracy, 4)}`);
+        console.error(
+          `[bench] epoch ${e}/${o.epochs} ${w.name.padEnd(7)} ${f(rec.seconds, 2)} s (CPU ${f(rec.cpu_seconds, 1)} s) ` +
+            `loss ${f(rec.loss, 4)} val_accuracy ${f(rec.val_accuracy, 4)}`,
+        );
       }
     }
     project.send("finish");
@@ -450,22 +568,35 @@ export async function runBench(o: BenchOptions, command: string): Promise<{ resu
       date,
       command,
       options: o,
-      machine: { cpu: os.cpus()[0]?.model ?? "?", cores: os.cpus().length, memory_gb: os.totalmem() / 2 ** 30,
-        loadavg_start: loadStart, loadavg_end: os.loadavg() },
-      versions: { project: pReady.versions as Record<string, string>, keras: (kReady?.versions as Record<string, string>) ?? null },
+      machine: {
+        cpu: os.cpus()[0]?.model ?? "?",
+        cores: os.cpus().length,
+        memory_gb: os.totalmem() / 2 ** 30,
+        loadavg_start: loadStart,
+        loadavg_end: os.loadavg(),
+      },
+      versions: {
+        project: pReady.versions as Record<string, string>,
+        keras: (kReady?.versions as Record<string, string>) ?? null,
+      },
       project: { ready: pReady, epochs: pEpochs, finish: pFinish },
       keras: kReady && kFinish ? { ready: kReady, epochs: kEpochs, finish: kFinish } : null,
       keras_skipped: kerasSkipped,
-      data_loading: { project_seconds: Number(pReady.load_seconds), keras_numpy_seconds: kReady ? Number(kReady.load_seconds) : null },
+      data_loading: {
+        project_seconds: Number(pReady.load_seconds),
+        keras_numpy_seconds: kReady ? Number(kReady.load_seconds) : null,
+      },
       notebook,
       summary: {
         project: pSum,
         keras: kSum,
-        ratio: kSum ? {
-          epoch_seconds: median(perEpoch),
-          cpu_seconds: pSum.cpu_seconds_median / kSum.cpu_seconds_median,
-          per_epoch: perEpoch,
-        } : null,
+        ratio: kSum
+          ? {
+              epoch_seconds: median(perEpoch),
+              cpu_seconds: pSum.cpu_seconds_median / kSum.cpu_seconds_median,
+              per_epoch: perEpoch,
+            }
+          : null,
       },
     };
     const stamp = date.replace(/[:]/g, "").replace(/\..*/, "") + (o.label ? `-${o.label}` : "");
@@ -486,7 +617,9 @@ if (require.main === module) {
     const o = parseArgs(argv);
     // Settings that change what is measured are part of the command.
     const env = ["FMNIST_TRAINER", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "TF_ENABLE_ONEDNN_OPTS"]
-      .filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]} `).join("");
+      .filter((k) => process.env[k] !== undefined)
+      .map((k) => `${k}=${process.env[k]} `)
+      .join("");
     const command = env + ["npm run bench", ...(argv.length ? ["--", ...argv] : [])].join(" ");
     if (o.seeds.length === 0) {
       const { result, files } = await runBench(o, command);
@@ -498,13 +631,21 @@ if (require.main === module) {
     for (const [i, seed] of o.seeds.entries()) {
       console.error(`[bench] seed ${seed} (${i + 1} of ${o.seeds.length})`);
       // The notebook timings do not depend on the seed: once is enough.
-      const one = { ...o, seed, notebook: o.notebook && i === 0, label: [o.label, `seed${seed}`].filter(Boolean).join("-") };
+      const one = {
+        ...o,
+        seed,
+        notebook: o.notebook && i === 0,
+        label: [o.label, `seed${seed}`].filter(Boolean).join("-"),
+      };
       const { result, files } = await runBench(one, command);
       console.log(markdownTable(result));
       runs.push({ seed, file: path.relative(ROOT, files[0]), result });
     }
     const summary = seedsSummary(runs, command);
-    const base = path.join(o.outDir, summary.date.replace(/[:]/g, "").replace(/\..*/, "") + `-${[o.label, "seeds"].filter(Boolean).join("-")}`);
+    const base = path.join(
+      o.outDir,
+      summary.date.replace(/[:]/g, "").replace(/\..*/, "") + `-${[o.label, "seeds"].filter(Boolean).join("-")}`,
+    );
     writeAtomic(`${base}.json`, JSON.stringify(summary, null, 2) + "\n");
     writeAtomic(`${base}.md`, seedsMarkdown(summary));
     console.log(seedsMarkdown(summary));

@@ -31,17 +31,30 @@ export interface CheckpointInfo {
   trainer: "native" | "layers";
 }
 
-export async function writeCheckpoint(model: tf.LayersModel, name: string, info: CheckpointInfo, dir = checkpointsDir()): Promise<string> {
+export async function writeCheckpoint(
+  model: tf.LayersModel,
+  name: string,
+  info: CheckpointInfo,
+  dir = checkpointsDir(),
+): Promise<string> {
   checkName(name);
   try {
-    return await writeFolder(dir, name, async () => ({ ...(await modelFiles(model)), "checkpoint.json": JSON.stringify(info) }));
+    return await writeFolder(dir, name, async () => ({
+      ...(await modelFiles(model)),
+      "checkpoint.json": JSON.stringify(info),
+    }));
   } catch (err) {
-    throw new Error(`Could not write the checkpoint "${name}" to ${path.join(dir, name)}: ${(err as Error).message}`);
+    throw new Error(`Could not write the checkpoint "${name}" to ${path.join(dir, name)}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
 /** The checkpoint's model (compiled, optimizer restored) and record, or undefined when there is none. */
-export async function readCheckpoint(name: string, dir = checkpointsDir()): Promise<{ model: tf.LayersModel; info: CheckpointInfo } | undefined> {
+export async function readCheckpoint(
+  name: string,
+  dir = checkpointsDir(),
+): Promise<{ model: tf.LayersModel; info: CheckpointInfo } | undefined> {
   checkName(name);
   const folder = path.join(dir, name);
   repair(dir, name);

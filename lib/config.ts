@@ -41,28 +41,45 @@ function readInt(env: NodeJS.ProcessEnv, key: keyof typeof SETTINGS): number | u
   if (raw === undefined || raw.trim() === "") return undefined;
   const value = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
   if (!(value >= min && value <= max)) {
-    throw new Error(`Environment variable ${name}="${raw}" must be a whole number from ${min} to ${max.toLocaleString("en-US")}`);
+    throw new Error(
+      `Environment variable ${name}="${raw}" must be a whole number from ${min} to ${max.toLocaleString("en-US")}`,
+    );
   }
   return value;
 }
 
 export function runConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
   const trainLimit = readInt(env, "trainLimit");
-  const validationSize = readInt(env, "validationSize") ?? (trainLimit ? Math.max(1, Math.round(trainLimit / 5)) : 12000);
+  const validationSize =
+    readInt(env, "validationSize") ?? (trainLimit ? Math.max(1, Math.round(trainLimit / 5)) : 12000);
   const epochs = readInt(env, "epochs") ?? 10;
   const batchSize = readInt(env, "batchSize") ?? 32;
   const available = trainLimit ?? TRAIN_IMAGES;
   if (validationSize >= available) {
-    throw new Error(trainLimit !== undefined
-      ? `FMNIST_VALIDATION (${validationSize}) must be smaller than FMNIST_TRAIN_LIMIT (${trainLimit})`
-      : `FMNIST_VALIDATION (${validationSize}) must be smaller than the ${TRAIN_IMAGES.toLocaleString("en-US")} training images`);
+    throw new Error(
+      trainLimit !== undefined
+        ? `FMNIST_VALIDATION (${validationSize}) must be smaller than FMNIST_TRAIN_LIMIT (${trainLimit})`
+        : `FMNIST_VALIDATION (${validationSize}) must be smaller than the ${TRAIN_IMAGES.toLocaleString("en-US")} training images`,
+    );
   }
   const trainCount = available - validationSize;
   if (batchSize > trainCount) {
-    const from = trainLimit !== undefined ? `FMNIST_TRAIN_LIMIT (${trainLimit})` : `the ${TRAIN_IMAGES.toLocaleString("en-US")} training images`;
-    throw new Error(`FMNIST_BATCH_SIZE (${batchSize}) is larger than the ${trainCount.toLocaleString("en-US")} samples left to train on ` +
-      `(${from} minus FMNIST_VALIDATION (${validationSize.toLocaleString("en-US")})): ` +
-      "each epoch would be a single batch; use a smaller batch size or more training samples");
+    const from =
+      trainLimit !== undefined
+        ? `FMNIST_TRAIN_LIMIT (${trainLimit})`
+        : `the ${TRAIN_IMAGES.toLocaleString("en-US")} training images`;
+    throw new Error(
+      `FMNIST_BATCH_SIZE (${batchSize}) is larger than the ${trainCount.toLocaleString("en-US")} samples left to train on ` +
+        `(${from} minus FMNIST_VALIDATION (${validationSize.toLocaleString("en-US")})): ` +
+        "each epoch would be a single batch; use a smaller batch size or more training samples",
+    );
   }
-  return { epochs, batchSize, trainLimit, testLimit: readInt(env, "testLimit"), validationSize, seed: readInt(env, "seed") };
+  return {
+    epochs,
+    batchSize,
+    trainLimit,
+    testLimit: readInt(env, "testLimit"),
+    validationSize,
+    seed: readInt(env, "seed"),
+  };
 }

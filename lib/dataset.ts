@@ -5,17 +5,25 @@
  *   const { train, validation } = splitValidation(data.train);   // 48000 / 12000
  *   const x = normalize(train.images);                              // Float32 in [0, 1]
  */
-import * as fsp from 'fs/promises';
-import * as path from 'path';
-import { fetchToCache, notebookProgressBar, progressBar, Progress } from './download';
-import { inNotebook } from './display';
-import { dataDir } from './paths';
-import { isOutOfMemory, OutOfMemoryError } from './memory';
-import { IdxError, gunzipIdxAsync, gunzipImagesScaled, parseImages, parseLabels } from './idx';
+import * as fsp from "fs/promises";
+import * as path from "path";
+import { fetchToCache, notebookProgressBar, progressBar, Progress } from "./download";
+import { inNotebook } from "./display";
+import { dataDir } from "./paths";
+import { isOutOfMemory, OutOfMemoryError } from "./memory";
+import { IdxError, gunzipIdxAsync, gunzipImagesScaled, parseImages, parseLabels } from "./idx";
 
 export const CLASS_NAMES: readonly string[] = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
-  'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+  "T-shirt/top",
+  "Trouser",
+  "Pullover",
+  "Dress",
+  "Coat",
+  "Sandal",
+  "Shirt",
+  "Sneaker",
+  "Bag",
+  "Ankle boot",
 ];
 
 export interface FileSpec {
@@ -27,32 +35,32 @@ export interface FileSpec {
   bytes?: number;
 }
 
-export type FileKey = 'trainImages' | 'trainLabels' | 'testImages' | 'testLabels';
+export type FileKey = "trainImages" | "trainLabels" | "testImages" | "testLabels";
 
 /** The four official files. */
 export const FILES: Readonly<Record<FileKey, FileSpec>> = {
   trainImages: {
-    name: 'train-images-idx3-ubyte.gz',
-    sha256: '3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84',
-    md5: '8d4fb7e6c68d591d4c3dfef9ec88bf0d',
+    name: "train-images-idx3-ubyte.gz",
+    sha256: "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+    md5: "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
     bytes: 26_421_880,
   },
   trainLabels: {
-    name: 'train-labels-idx1-ubyte.gz',
-    sha256: 'a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845',
-    md5: '25c81989df183df01b3e8a0aad5dffbe',
+    name: "train-labels-idx1-ubyte.gz",
+    sha256: "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+    md5: "25c81989df183df01b3e8a0aad5dffbe",
     bytes: 29_515,
   },
   testImages: {
-    name: 't10k-images-idx3-ubyte.gz',
-    sha256: '346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073',
-    md5: 'bef4ecab320f06d8554ea6380940ec79',
+    name: "t10k-images-idx3-ubyte.gz",
+    sha256: "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+    md5: "bef4ecab320f06d8554ea6380940ec79",
     bytes: 4_422_102,
   },
   testLabels: {
-    name: 't10k-labels-idx1-ubyte.gz',
-    sha256: '67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5',
-    md5: 'bb300cfdad3c16e7a12a480ee83cd310',
+    name: "t10k-labels-idx1-ubyte.gz",
+    sha256: "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    md5: "bb300cfdad3c16e7a12a480ee83cd310",
     bytes: 5_148,
   },
 };
@@ -103,7 +111,7 @@ export interface LoadOptions {
 
 /** Where downloaded files are cached: <data dir>/fashion-mnist (see paths.dataDir). */
 export function defaultCacheDir(): string {
-  return path.join(dataDir(), 'fashion-mnist');
+  return path.join(dataDir(), "fashion-mnist");
 }
 
 interface Fetched {
@@ -111,24 +119,29 @@ interface Fetched {
   data: Buffer;
 }
 
-async function readSplit(imagesFile: Fetched, labelsFile: Fetched, scale: boolean):
-  Promise<{ split: Split<Uint8Array | Float32Array>; rows: number; cols: number }> {
+async function readSplit(
+  imagesFile: Fetched,
+  labelsFile: Fetched,
+  scale: boolean,
+): Promise<{ split: Split<Uint8Array | Float32Array>; rows: number; cols: number }> {
   const imagesName = path.basename(imagesFile.path);
   const labelsName = path.basename(labelsFile.path);
   const [images, labelsRaw] = await Promise.all([
     scale
       ? gunzipImagesScaled(imagesFile.data, imagesName, { rows: 28, cols: 28 })
       : gunzipIdxAsync(imagesFile.data, imagesName).then((raw) => {
-        const parsed = parseImages(raw, imagesName, { rows: 28, cols: 28 });
-        return { ...parsed, pixels: plain(parsed.pixels) };
-      }),
+          const parsed = parseImages(raw, imagesName, { rows: 28, cols: 28 });
+          return { ...parsed, pixels: plain(parsed.pixels) };
+        }),
     gunzipIdxAsync(labelsFile.data, labelsName),
   ]);
   const labels = parseLabels(labelsRaw, labelsName);
   if (images.count !== labels.count) {
-    throw new IdxError(imagesName,
+    throw new IdxError(
+      imagesName,
       `${imagesName} holds ${images.count} images but ${labelsName} holds ${labels.count} labels; ` +
-      `the two files do not belong together. Delete both from ${path.dirname(imagesFile.path)} and download them again.`);
+        `the two files do not belong together. Delete both from ${path.dirname(imagesFile.path)} and download them again.`,
+    );
   }
   return {
     split: { images: images.pixels, labels: plain(labels.labels), count: images.count },
@@ -165,7 +178,7 @@ async function load(opts: LoadOptions): Promise<FashionMnist | FashionMnist<Floa
   const table: Record<FileKey, FileSpec> = { ...FILES, ...opts.files };
   const onProgress = opts.onProgress ?? (opts.quiet ? undefined : defaultProgress());
   const got = {} as Record<FileKey, Fetched>;
-  for (const key of ['trainImages', 'trainLabels', 'testImages', 'testLabels'] as const) {
+  for (const key of ["trainImages", "trainLabels", "testImages", "testLabels"] as const) {
     const spec = table[key];
     const result = await fetchToCache({
       name: spec.name,
@@ -180,19 +193,20 @@ async function load(opts: LoadOptions): Promise<FashionMnist | FashionMnist<Floa
       onWarning: opts.onWarning,
       returnData: true,
     });
-    got[key] = { path: result.path, data: result.data ?? await fsp.readFile(result.path) };
+    got[key] = { path: result.path, data: result.data ?? (await fsp.readFile(result.path)) };
   }
   const [train, test] = await Promise.all([
     readSplit(got.trainImages, got.trainLabels, opts.scale === true),
     readSplit(got.testImages, got.testLabels, opts.scale === true),
   ]);
   // Both splits hold bytes, or both floats (opts.scale), as the overloads say.
-  return { train: train.split, test: test.split, rows: train.rows, cols: train.cols } as FashionMnist | FashionMnist<Float32Array>;
+  return { train: train.split, test: test.split, rows: train.rows, cols: train.cols } as
+    FashionMnist | FashionMnist<Float32Array>;
 }
 
 /** A live bar in a notebook, a terminal bar on stderr elsewhere. */
 function defaultProgress(): (p: Progress) => void {
-  return inNotebook() ? notebookProgressBar('fashion-mnist') : progressBar('fashion-mnist');
+  return inNotebook() ? notebookProgressBar("fashion-mnist") : progressBar("fashion-mnist");
 }
 
 /** Pixel bytes to floats in [0, 1] (value / 255). */
@@ -222,17 +236,23 @@ export function valueRange(values: ArrayLike<number>): [number, number] {
 type AnySplit = Split<Uint8Array> | Split<Float32Array>;
 
 function sampleSize(set: AnySplit): number {
-  if (!Number.isInteger(set.count) || set.count < 0 || set.labels.length !== set.count ||
-      (set.count > 0 && set.images.length % set.count !== 0)) {
-    throw new Error(`inconsistent sample set: count ${set.count}, ${set.labels.length} labels, ` +
-      `${set.images.length} image bytes; pass a set as returned by loadFashionMnist.`);
+  if (
+    !Number.isInteger(set.count) ||
+    set.count < 0 ||
+    set.labels.length !== set.count ||
+    (set.count > 0 && set.images.length % set.count !== 0)
+  ) {
+    throw new Error(
+      `inconsistent sample set: count ${set.count}, ${set.labels.length} labels, ` +
+        `${set.images.length} image bytes; pass a set as returned by loadFashionMnist.`,
+    );
   }
   return set.count === 0 ? 0 : set.images.length / set.count;
 }
 
 function range<S extends AnySplit>(set: S, per: number, start: number, end: number): S {
   return {
-    images: set.images.subarray(start * per, end * per) as S['images'],
+    images: set.images.subarray(start * per, end * per) as S["images"],
     labels: set.labels.subarray(start, end),
     count: end - start,
   } as S;
@@ -245,8 +265,10 @@ function range<S extends AnySplit>(set: S, per: number, start: number, end: numb
 export function splitValidation<S extends AnySplit>(set: S, valCount = 12000): { train: S; validation: S } {
   const per = sampleSize(set);
   if (!Number.isInteger(valCount) || valCount <= 0 || valCount >= set.count) {
-    throw new RangeError(`splitValidation: valCount must be an integer between 1 and ${set.count - 1} ` +
-      `(the set has ${set.count} samples), got ${valCount}.`);
+    throw new RangeError(
+      `splitValidation: valCount must be an integer between 1 and ${set.count - 1} ` +
+        `(the set has ${set.count} samples), got ${valCount}.`,
+    );
   }
   const cut = set.count - valCount;
   return { train: range(set, per, 0, cut), validation: range(set, per, cut, set.count) };

@@ -10,15 +10,15 @@
  * elsewhere would pull in the TypeScript compiler and ZeroMQ for nothing.
  */
 
-import type * as Tslab from 'tslab';
-import type { PlotlyFigure } from './plots';
+import type * as Tslab from "tslab";
+import type { PlotlyFigure } from "./plots";
 
 // No runtime imports from other lib/ modules: ./images imports escapeHtml from
 // here, and tslab's loader for local modules cannot resolve import cycles (it
 // recurses until the stack overflows), unlike plain node.
 
 /** The MIME type JupyterLab's Plotly renderer (from the Python plotly package) handles. */
-export const PLOTLY_MIME = 'application/vnd.plotly.v1+json';
+export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
 
 /** The subset of tslab's `Display` used here. */
 export interface DisplaySink {
@@ -71,14 +71,11 @@ export function inNotebook(): boolean {
 
 /** The argv test behind {@link inNotebook}, exposed for unit tests. */
 export function isTslabKernelArgv(argv: readonly string[]): boolean {
-  const script = argv[1] ?? '';
-  const isTslab =
-    /(^|[\\/])tslab(\.js|\.cmd)?$/i.test(script) || /[\\/]tslab[\\/](bin|dist)[\\/]/i.test(script);
+  const script = argv[1] ?? "";
+  const isTslab = /(^|[\\/])tslab(\.js|\.cmd)?$/i.test(script) || /[\\/]tslab[\\/](bin|dist)[\\/]/i.test(script);
   if (!isTslab) return false;
   const rest = argv.slice(2);
-  return (
-    rest.includes('kernel') && rest.some((a) => a === '--config-path' || a.startsWith('--config-path='))
-  );
+  return rest.includes("kernel") && rest.some((a) => a === "--config-path" || a.startsWith("--config-path="));
 }
 
 /** Forces {@link inNotebook} to return `value`; `undefined` restores detection. */
@@ -105,7 +102,7 @@ export function setTextOutput(write: ((line: string) => void) | undefined): void
 function writeLine(line: string): void {
   try {
     if (textWriter) textWriter(line);
-    else process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
+    else process.stdout.write(line.endsWith("\n") ? line : `${line}\n`);
   } catch {
     // Output is best effort; a closed stdout must not break training.
   }
@@ -114,8 +111,8 @@ function writeLine(line: string): void {
 function backend(): DisplayBackend {
   if (backendOverride) return backendOverride;
   // Inside the kernel, tslab hooks require('tslab') to return its own live instance.
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  return require('tslab') as typeof Tslab;
+
+  return require("tslab") as typeof Tslab;
 }
 
 // ---------------------------------------------------------------------------
@@ -123,11 +120,11 @@ function backend(): DisplayBackend {
 // ---------------------------------------------------------------------------
 
 const HTML_ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
 };
 
 /** Escapes `& < > " '` so `s` is safe as HTML text or a quoted attribute value. */
@@ -144,50 +141,50 @@ function formatBytes(n: number): string {
 }
 
 function oneLine(s: string, max = 100): string {
-  const flat = s.replace(/\s+/g, ' ').trim();
+  const flat = s.replace(/\s+/g, " ").trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
 /** A one-line description of a Plotly figure. */
 export function summarizePlotly(fig: unknown): string {
-  if (!fig || typeof fig !== 'object') return '[plotly] (not a figure)';
+  if (!fig || typeof fig !== "object") return "[plotly] (not a figure)";
   const f = fig as { data?: unknown; layout?: { title?: unknown } };
   const traces = Array.isArray(f.data) ? (f.data as { name?: unknown }[]) : [];
   const rawTitle = f.layout?.title;
   const title =
-    typeof rawTitle === 'string'
+    typeof rawTitle === "string"
       ? rawTitle
-      : rawTitle && typeof rawTitle === 'object' && typeof (rawTitle as { text?: unknown }).text === 'string'
+      : rawTitle && typeof rawTitle === "object" && typeof (rawTitle as { text?: unknown }).text === "string"
         ? (rawTitle as { text: string }).text
-        : '';
-  const names = [...new Set(traces.map((t) => (t && typeof t.name === 'string' ? t.name : '')).filter(Boolean))];
-  const label = title ? `${oneLine(title.replace(/<[^>]*>/g, ' '), 80)}: ` : '';
-  const named = names.length ? ` (${names.join(', ')})` : '';
-  return `[plotly] ${label}${traces.length} trace${traces.length === 1 ? '' : 's'}${named}`;
+        : "";
+  const names = [...new Set(traces.map((t) => (t && typeof t.name === "string" ? t.name : "")).filter(Boolean))];
+  const label = title ? `${oneLine(title.replace(/<[^>]*>/g, " "), 80)}: ` : "";
+  const named = names.length ? ` (${names.join(", ")})` : "";
+  return `[plotly] ${label}${traces.length} trace${traces.length === 1 ? "" : "s"}${named}`;
 }
 
 /** A one-line description of an HTML fragment: its visible text, shortened. */
 export function summarizeHtml(html: string): string {
   const text = String(html)
-    .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, ' ')
-    .replace(/<[^>]*>/g, ' ')
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
+    .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, " ")
+    .replace(/<[^>]*>/g, " ")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
     .replace(/&quot;/g, '"')
     .replace(/&#39;/g, "'")
-    .replace(/&amp;/g, '&');
+    .replace(/&amp;/g, "&");
   const images = (String(html).match(/<img\b/gi) ?? []).length;
-  const parts = [oneLine(text, 80) || '(no text)'];
-  if (images) parts.push(`${images} image${images === 1 ? '' : 's'}`);
+  const parts = [oneLine(text, 80) || "(no text)"];
+  if (images) parts.push(`${images} image${images === 1 ? "" : "s"}`);
   parts.push(formatBytes(Buffer.byteLength(String(html))));
-  return `[html] ${parts.join(', ')}`;
+  return `[html] ${parts.join(", ")}`;
 }
 
 /** Width and height from a PNG's IHDR chunk (the same check as images.pngSize). */
 function readPngSize(bytes: Uint8Array): { width: number; height: number } | undefined {
   const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
   if (bytes.length < 24 || signature.some((b, i) => bytes[i] !== b)) return undefined;
-  if (String.fromCharCode(bytes[12], bytes[13], bytes[14], bytes[15]) !== 'IHDR') return undefined;
+  if (String.fromCharCode(bytes[12], bytes[13], bytes[14], bytes[15]) !== "IHDR") return undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return { width: view.getUint32(16), height: view.getUint32(20) };
 }
@@ -196,7 +193,9 @@ function readPngSize(bytes: Uint8Array): { width: number; height: number } | und
 export function summarizePng(bytes: Uint8Array): string {
   const size = bytes instanceof Uint8Array ? readPngSize(bytes) : undefined;
   const length = bytes instanceof Uint8Array ? bytes.length : 0;
-  return size ? `[png] ${size.width}x${size.height}, ${formatBytes(length)}` : `[png] ${formatBytes(length)} (not a PNG)`;
+  return size
+    ? `[png] ${size.width}x${size.height}, ${formatBytes(length)}`
+    : `[png] ${formatBytes(length)} (not a PNG)`;
 }
 
 /** Turns typed arrays into plain arrays so the figure survives JSON serialisation intact. */
@@ -215,49 +214,49 @@ function plainJson(fig: PlotlyFigure): PlotlyFigure {
 // ---------------------------------------------------------------------------
 
 type Rich =
-  | { mime: 'plotly'; fig: PlotlyFigure }
-  | { mime: 'html' | 'markdown' | 'text'; s: string }
-  | { mime: 'png'; b: Uint8Array }
-  | { mime: 'json'; value: unknown };
+  | { mime: "plotly"; fig: PlotlyFigure }
+  | { mime: "html" | "markdown" | "text"; s: string }
+  | { mime: "png"; b: Uint8Array }
+  | { mime: "json"; value: unknown };
 
 function summarize(item: Rich): string {
   switch (item.mime) {
-    case 'plotly':
+    case "plotly":
       return summarizePlotly(item.fig);
-    case 'html':
+    case "html":
       return summarizeHtml(item.s);
-    case 'png':
+    case "png":
       return summarizePng(item.b);
-    case 'markdown':
-    case 'text':
+    case "markdown":
+    case "text":
       return String(item.s);
-    case 'json':
+    case "json":
       return JSON.stringify(item.value, null, 2);
   }
 }
 
 function send(sink: DisplaySink, item: Rich): void {
   switch (item.mime) {
-    case 'plotly':
+    case "plotly":
       // tslab passes non-Uint8Array payloads through untouched, so the figure goes
       // out as a JSON object; its declared parameter type is just narrower.
       sink.raw(PLOTLY_MIME, plainJson(item.fig) as unknown as string);
       return;
-    case 'html':
+    case "html":
       sink.html(String(item.s));
       return;
-    case 'png':
+    case "png":
       sink.png(item.b);
       return;
-    case 'markdown':
+    case "markdown":
       sink.markdown(String(item.s));
       return;
-    case 'text':
+    case "text":
       sink.text(String(item.s));
       return;
-    case 'json':
+    case "json":
       // Like the Plotly figure: tslab forwards a non-Uint8Array payload as is.
-      sink.raw('application/json', JSON.parse(JSON.stringify(item.value)) as string);
+      sink.raw("application/json", JSON.parse(JSON.stringify(item.value)) as string);
       return;
   }
 }
@@ -290,12 +289,12 @@ function safeSummary(item: Rich): string {
 
 function makeShower(getSink: () => DisplaySink, printText: (line: string) => void): Shower {
   return {
-    showPlotly: (fig) => emit({ mime: 'plotly', fig }, getSink, printText),
-    showHtml: (html) => emit({ mime: 'html', s: html }, getSink, printText),
-    showPng: (bytes) => emit({ mime: 'png', b: bytes }, getSink, printText),
-    showMarkdown: (md) => emit({ mime: 'markdown', s: md }, getSink, printText),
-    showText: (text) => emit({ mime: 'text', s: text }, getSink, printText),
-    showJson: (value) => emit({ mime: 'json', value }, getSink, printText),
+    showPlotly: (fig) => emit({ mime: "plotly", fig }, getSink, printText),
+    showHtml: (html) => emit({ mime: "html", s: html }, getSink, printText),
+    showPng: (bytes) => emit({ mime: "png", b: bytes }, getSink, printText),
+    showMarkdown: (md) => emit({ mime: "markdown", s: md }, getSink, printText),
+    showText: (text) => emit({ mime: "text", s: text }, getSink, printText),
+    showJson: (value) => emit({ mime: "json", value }, getSink, printText),
   };
 }
 

@@ -11,41 +11,46 @@
  * - Per mirror: bounded retries with a short backoff for transient failures
  *   (network errors, timeouts, 5xx, cut-off bodies), then the next mirror.
  */
-import * as fs from 'fs';
-import * as fsp from 'fs/promises';
-import * as path from 'path';
-import * as http from 'http';
-import * as https from 'https';
-import * as net from 'net';
-import * as tls from 'tls';
-import * as crypto from 'crypto';
-import { fileURLToPath } from 'url';
+import * as fs from "fs";
+import * as fsp from "fs/promises";
+import * as path from "path";
+import * as http from "http";
+import * as https from "https";
+import * as net from "net";
+import * as tls from "tls";
+import * as crypto from "crypto";
+import { fileURLToPath } from "url";
 
-import { escapeHtml, liveDisplay } from './display';
-import { userPath } from './paths';
-import { processAlive } from './leftovers';
-import { isOutOfMemory, OutOfMemoryError } from './memory';
+import { escapeHtml, liveDisplay } from "./display";
+import { userPath } from "./paths";
+import { processAlive } from "./leftovers";
+import { isOutOfMemory, OutOfMemoryError } from "./memory";
 
-export const MIRROR_ENV = 'FASHION_MNIST_MIRROR';
+export const MIRROR_ENV = "FASHION_MNIST_MIRROR";
 
 /** Public Fashion-MNIST locations, tried after any user mirror. */
 export const OFFICIAL_MIRRORS: readonly string[] = [
-  'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/',
-  'https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/',
+  "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+  "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
 ];
 
-const FILES_LIST = 'the four Fashion-MNIST .gz files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, ' +
-  't10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)';
+const FILES_LIST =
+  "the four Fashion-MNIST .gz files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, " +
+  "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)";
 
 /** What to do when no mirror delivered: set the variable, or, when it is set, check what it points at. */
 function fixHint(): string {
   const env = process.env[MIRROR_ENV]?.trim();
   if (env) {
-    return `${MIRROR_ENV} is set (${env}) and was tried (see above): check that it is a reachable URL or an ` +
-      `existing folder holding ${FILES_LIST}.`;
+    return (
+      `${MIRROR_ENV} is set (${env}) and was tried (see above): check that it is a reachable URL or an ` +
+      `existing folder holding ${FILES_LIST}.`
+    );
   }
-  return `To fix this, set ${MIRROR_ENV} to an http(s) URL or to a local folder that holds ${FILES_LIST}, ` +
-    'or pass `mirrors` in the options.';
+  return (
+    `To fix this, set ${MIRROR_ENV} to an http(s) URL or to a local folder that holds ${FILES_LIST}, ` +
+    "or pass `mirrors` in the options."
+  );
 }
 
 export interface Progress {
@@ -114,7 +119,7 @@ export class DownloadError extends Error {
   readonly failures: MirrorFailure[];
   constructor(file: string, failures: MirrorFailure[], message: string) {
     super(message);
-    this.name = 'DownloadError';
+    this.name = "DownloadError";
     this.file = file;
     this.failures = failures;
   }
@@ -125,7 +130,7 @@ export class CacheDirError extends Error {
   readonly dir: string;
   constructor(dir: string, message: string) {
     super(message);
-    this.name = 'CacheDirError';
+    this.name = "CacheDirError";
     this.dir = dir;
   }
 }
@@ -134,30 +139,35 @@ export class CacheDirError extends Error {
 function cacheWriteError(dir: string, err: unknown): CacheDirError {
   const code = (err as NodeJS.ErrnoException)?.code;
   const why =
-    code === 'ENOSPC' || code === 'EDQUOT'
-      ? 'the disk is full (no space left on device)'
-      : code === 'EROFS'
-        ? 'the file system is read-only'
+    code === "ENOSPC" || code === "EDQUOT"
+      ? "the disk is full (no space left on device)"
+      : code === "EROFS"
+        ? "the file system is read-only"
         : `writing failed (${errText(err)})`;
-  return new CacheDirError(dir,
+  return new CacheDirError(
+    dir,
     `Cannot write the dataset cache in ${dir}: ${why}. The partial file was removed and nothing cached was changed. ` +
-    'Free some space (the dataset needs about 30 MB) or point FMNIST_DATA_DIR at another folder.');
+      "Free some space (the dataset needs about 30 MB) or point FMNIST_DATA_DIR at another folder.",
+  );
 }
 
 /** One failed attempt; `retry` says whether trying the same mirror again could help. */
 class AttemptError extends Error {
-  constructor(message: string, readonly retry: boolean) {
+  constructor(
+    message: string,
+    readonly retry: boolean,
+  ) {
     super(message);
   }
 }
 
 /** The mirrors fetchToCache would try, in order. */
-export function mirrorList(opts: Pick<FetchOptions, 'mirrors' | 'officialMirrors'>): string[] {
+export function mirrorList(opts: Pick<FetchOptions, "mirrors" | "officialMirrors">): string[] {
   let user = opts.mirrors;
   if (user === undefined) {
     const env = process.env[MIRROR_ENV]?.trim();
     // A folder in the variable means what it meant where the command was typed.
-    user = env ? [isUrl(env) || env.startsWith('file:') ? env : userPath(env)] : [];
+    user = env ? [isUrl(env) || env.startsWith("file:") ? env : userPath(env)] : [];
   }
   const list = [...user];
   if (opts.officialMirrors !== false) list.push(...OFFICIAL_MIRRORS);
@@ -169,11 +179,11 @@ function isUrl(mirror: string): boolean {
 }
 
 function joinUrl(prefix: string, name: string): string {
-  return prefix.endsWith('/') ? prefix + name : `${prefix}/${name}`;
+  return prefix.endsWith("/") ? prefix + name : `${prefix}/${name}`;
 }
 
 function localDir(mirror: string): string {
-  return mirror.startsWith('file:') ? fileURLToPath(mirror) : path.resolve(mirror);
+  return mirror.startsWith("file:") ? fileURLToPath(mirror) : path.resolve(mirror);
 }
 
 function errText(err: unknown): string {
@@ -192,22 +202,28 @@ async function readAndHash(file: string): Promise<{ data: Buffer; sha256: string
     data = await fsp.readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
     // What is wrong is the cache entry, not the file's bytes: say so, and do not download.
-    if (code === 'EISDIR') {
-      throw new CacheDirError(path.dirname(file), `${file} is a folder, where the cached file ${path.basename(file)} belongs. ` +
-        `Remove it (rm -r '${file}') and run again.`);
+    if (code === "EISDIR") {
+      throw new CacheDirError(
+        path.dirname(file),
+        `${file} is a folder, where the cached file ${path.basename(file)} belongs. ` +
+          `Remove it (rm -r '${file}') and run again.`,
+      );
     }
-    if (code === 'EACCES' || code === 'EPERM') {
-      throw new CacheDirError(path.dirname(file), `Cannot read the cached file ${file} (permission denied). ` +
-        `Give yourself access (chmod u+rw '${file}') or remove it, and run again.`);
+    if (code === "EACCES" || code === "EPERM") {
+      throw new CacheDirError(
+        path.dirname(file),
+        `Cannot read the cached file ${file} (permission denied). ` +
+          `Give yourself access (chmod u+rw '${file}') or remove it, and run again.`,
+      );
     }
     if (isOutOfMemory(err)) {
       throw new OutOfMemoryError(`reading the cached file ${file}`, err);
     }
     throw err;
   }
-  return { data, sha256: crypto.createHash('sha256').update(data).digest('hex') };
+  return { data, sha256: crypto.createHash("sha256").update(data).digest("hex") };
 }
 
 /** `.part` files of this name left by downloads whose process is gone (killed, crashed). */
@@ -220,22 +236,24 @@ async function removeDeadParts(dir: string, name: string): Promise<void> {
 }
 
 async function checkWritable(dir: string): Promise<void> {
-  const probe = path.join(dir, `.write-probe.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
+  const probe = path.join(dir, `.write-probe.${process.pid}.${crypto.randomBytes(4).toString("hex")}`);
   try {
     await fsp.mkdir(dir, { recursive: true });
-    await fsp.writeFile(probe, 'ok');
+    await fsp.writeFile(probe, "ok");
     await fsp.unlink(probe);
   } catch (err) {
-    throw new CacheDirError(dir,
+    throw new CacheDirError(
+      dir,
       `Cannot write to the download cache folder ${dir} (${errText(err)}). ` +
-      'Choose a writable folder: pass cacheDir in the options (or set FMNIST_DATA_DIR for loadFashionMnist).');
+        "Choose a writable folder: pass cacheDir in the options (or set FMNIST_DATA_DIR for loadFashionMnist).",
+    );
   }
 }
 
 /** Receives the bytes of one attempt: writes them to the .part file, hashes and counts them. */
 class PartSink {
-  private sha = crypto.createHash('sha256');
-  private md5 = crypto.createHash('md5');
+  private sha = crypto.createHash("sha256");
+  private md5 = crypto.createHash("md5");
   received = 0;
   constructor(
     private fh: fsp.FileHandle,
@@ -261,7 +279,7 @@ class PartSink {
   }
 
   digests(): { sha256: string; md5: string } {
-    return { sha256: this.sha.digest('hex'), md5: this.md5.digest('hex') };
+    return { sha256: this.sha.digest("hex"), md5: this.md5.digest("hex") };
   }
 }
 
@@ -300,17 +318,17 @@ interface Connection {
  */
 export function proxyFor(url: URL, env: NodeJS.ProcessEnv = process.env): URL | undefined {
   const pick = (name: string) => env[name.toLowerCase()]?.trim() || env[name.toUpperCase()]?.trim();
-  const proxy = url.protocol === 'https:' ? pick('https_proxy') : pick('http_proxy');
+  const proxy = url.protocol === "https:" ? pick("https_proxy") : pick("http_proxy");
   if (!proxy) return undefined;
-  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  for (const raw of (pick('no_proxy') ?? '').split(',')) {
+  const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  for (const raw of (pick("no_proxy") ?? "").split(",")) {
     const entry = raw.trim().toLowerCase();
     if (!entry) continue;
-    if (entry === '*') return undefined;
-    const [name, entryPort] = entry.replace(/^\[|\](?=:|$)/g, '').split(/:(?=\d+$)/);
+    if (entry === "*") return undefined;
+    const [name, entryPort] = entry.replace(/^\[|\](?=:|$)/g, "").split(/:(?=\d+$)/);
     if (entryPort && entryPort !== port) continue;
-    const bare = name.replace(/^\*?\./, '');
+    const bare = name.replace(/^\*?\./, "");
     if (host === bare || host.endsWith(`.${bare}`)) return undefined;
   }
   try {
@@ -323,7 +341,7 @@ export function proxyFor(url: URL, env: NodeJS.ProcessEnv = process.env): URL | 
 function proxyHeaders(proxy: URL): Record<string, string> {
   if (!proxy.username) return {};
   const creds = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
-  return { 'proxy-authorization': `Basic ${Buffer.from(creds).toString('base64')}` };
+  return { "proxy-authorization": `Basic ${Buffer.from(creds).toString("base64")}` };
 }
 
 /** A socket to url's host through the proxy's CONNECT tunnel (for https). */
@@ -331,17 +349,28 @@ function tunnel(proxy: URL, url: URL, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const target = `${url.hostname}:${url.port || 443}`;
     const req = http.request({
-      host: proxy.hostname, port: proxy.port || 80, method: 'CONNECT', path: target, agent: false,
+      host: proxy.hostname,
+      port: proxy.port || 80,
+      method: "CONNECT",
+      path: target,
+      agent: false,
       headers: { host: target, ...proxyHeaders(proxy) },
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer for ${timeoutMs} ms`)));
-    req.once('connect', (res, socket) => {
+    req.once("connect", (res, socket) => {
       req.setTimeout(0);
       if (res.statusCode === 200) return resolve(socket);
       socket.destroy();
-      reject(new AttemptError(`${url.href}: the proxy ${proxy.host} refused the tunnel (HTTP ${res.statusCode})`, (res.statusCode ?? 0) >= 500));
+      reject(
+        new AttemptError(
+          `${url.href}: the proxy ${proxy.host} refused the tunnel (HTTP ${res.statusCode})`,
+          (res.statusCode ?? 0) >= 500,
+        ),
+      );
     });
-    req.once('error', (err) => reject(new AttemptError(`${url.href}: through the proxy ${proxy.host}: ${errText(err)}`, true)));
+    req.once("error", (err) =>
+      reject(new AttemptError(`${url.href}: through the proxy ${proxy.host}: ${errText(err)}`, true)),
+    );
     req.end();
   });
 }
@@ -349,22 +378,27 @@ function tunnel(proxy: URL, url: URL, timeoutMs: number): Promise<net.Socket> {
 /** One GET request (through the proxy the environment names) with a connect/idle timer; resolves on response headers. */
 async function get(url: URL, timeoutMs: number): Promise<Connection> {
   const proxy = proxyFor(url);
-  const headers: Record<string, string> = { 'user-agent': 'fashion-mnist-cnn-ts', 'accept-encoding': 'identity' };
+  const headers: Record<string, string> = { "user-agent": "fashion-mnist-cnn-ts", "accept-encoding": "identity" };
   let options: https.RequestOptions = { agent: false, headers };
   let target: URL | string = url;
   let tunnelled: net.Socket | undefined;
-  if (proxy && url.protocol === 'https:') {
+  if (proxy && url.protocol === "https:") {
     const socket = await tunnel(proxy, url, timeoutMs);
     tunnelled = socket;
     options = { ...options, createConnection: () => tls.connect({ socket, servername: url.hostname }) };
   } else if (proxy) {
     // Plain http through a proxy: the request line carries the whole URL.
-    options = { ...options, host: proxy.hostname, port: proxy.port || 80, path: url.href,
-      headers: { ...headers, host: url.host, ...proxyHeaders(proxy) } };
-    target = '';
+    options = {
+      ...options,
+      host: proxy.hostname,
+      port: proxy.port || 80,
+      path: url.href,
+      headers: { ...headers, host: url.host, ...proxyHeaders(proxy) },
+    };
+    target = "";
   }
   return new Promise((resolve, reject) => {
-    const lib = url.protocol === 'https:' ? https : http;
+    const lib = url.protocol === "https:" ? https : http;
     let res: http.IncomingMessage | undefined;
     let timer: NodeJS.Timeout | undefined;
     const stop = () => clearTimeout(timer);
@@ -378,19 +412,28 @@ async function get(url: URL, timeoutMs: number): Promise<Connection> {
     };
     const onResponse = (r: http.IncomingMessage) => {
       res = r;
-      r.on('error', () => { /* surfaced through the reader */ });
+      r.on("error", () => {
+        /* surfaced through the reader */
+      });
       kick();
-      resolve({ res: r, kick, close: () => { stop(); req.destroy(); } });
+      resolve({
+        res: r,
+        kick,
+        close: () => {
+          stop();
+          req.destroy();
+        },
+      });
     };
-    const req = target === '' ? http.get(options, onResponse) : lib.get(target, options, onResponse);
+    const req = target === "" ? http.get(options, onResponse) : lib.get(target, options, onResponse);
     // The tunnel's own socket lives as long as the request (TLS over it does not close it).
-    req.once('close', () => tunnelled?.destroy());
-    req.on('error', (err) => {
+    req.once("close", () => tunnelled?.destroy());
+    req.on("error", (err) => {
       stop();
       if (res) {
         res.destroy(err);
       } else {
-        const via = proxy ? ` (through the proxy ${proxy.host})` : '';
+        const via = proxy ? ` (through the proxy ${proxy.host})` : "";
         reject(err instanceof AttemptError ? err : new AttemptError(`${url.href}${via}: ${errText(err)}`, true));
       }
     });
@@ -410,7 +453,7 @@ async function downloadHttp(start: string, sink: PartSink, timeoutMs: number, ma
         if (!location) throw new AttemptError(`${url.href}: HTTP ${status} redirect without a Location header`, false);
         if (hop >= maxRedirects) throw new AttemptError(`${start}: more than ${maxRedirects} redirects`, false);
         const next = new URL(location, url);
-        if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+        if (next.protocol !== "http:" && next.protocol !== "https:") {
           throw new AttemptError(`${url.href}: redirect to unsupported URL ${next.href}`, false);
         }
         url = next;
@@ -418,9 +461,9 @@ async function downloadHttp(start: string, sink: PartSink, timeoutMs: number, ma
       }
       if (status !== 200) {
         const transient = status >= 500 || status === 408 || status === 429;
-        throw new AttemptError(`${url.href}: HTTP ${status} ${res.statusMessage ?? ''}`.trimEnd(), transient);
+        throw new AttemptError(`${url.href}: HTTP ${status} ${res.statusMessage ?? ""}`.trimEnd(), transient);
       }
-      const length = res.headers['content-length'];
+      const length = res.headers["content-length"];
       const total = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
       sink.total = total;
       try {
@@ -434,7 +477,9 @@ async function downloadHttp(start: string, sink: PartSink, timeoutMs: number, ma
       }
       if (total !== undefined && sink.received !== total) {
         throw new AttemptError(
-          `${url.href}: connection closed after ${sink.received} of ${total} bytes (truncated)`, true);
+          `${url.href}: connection closed after ${sink.received} of ${total} bytes (truncated)`,
+          true,
+        );
       }
       return;
     } finally {
@@ -464,15 +509,23 @@ export async function fetchToCache(opts: FetchOptions): Promise<FetchResult> {
   }
   if (cached?.sha256 === expected) {
     return {
-      path: target, fromCache: true, sha256: expected, bytes: cached.data.length, replacedCorrupt: false,
+      path: target,
+      fromCache: true,
+      sha256: expected,
+      bytes: cached.data.length,
+      replacedCorrupt: false,
       data: opts.returnData ? cached.data : undefined,
     };
   }
   if (cached) cacheProblem = `its SHA-256 is ${cached.sha256}, expected ${expected}`;
+  // Drop the cached bytes before downloading (the variable would hold them until the function returns).
+  // eslint-disable-next-line no-useless-assignment
   cached = null;
   if (cacheProblem) {
-    warn(`cached file ${target} failed verification: ${cacheProblem}. ` +
-      'Keeping it until a verified copy has been downloaded to replace it.');
+    warn(
+      `cached file ${target} failed verification: ${cacheProblem}. ` +
+        "Keeping it until a verified copy has been downloaded to replace it.",
+    );
   }
 
   await checkWritable(cacheDir);
@@ -483,20 +536,21 @@ export async function fetchToCache(opts: FetchOptions): Promise<FetchResult> {
   const attempts = Math.max(1, opts.attempts ?? 2);
   const retryDelayMs = opts.retryDelayMs ?? 500;
   const maxRedirects = opts.maxRedirects ?? 5;
-  const part = path.join(cacheDir, `${name}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.part`);
+  const part = path.join(cacheDir, `${name}.${process.pid}.${crypto.randomBytes(6).toString("hex")}.part`);
   const failures: MirrorFailure[] = [];
 
   try {
     for (const mirror of mirrors) {
-      let lastError = '';
+      let lastError = "";
       let tries = 0;
       for (let attempt = 1; attempt <= attempts; attempt++) {
         tries = attempt;
-        const fh = await fsp.open(part, 'w');
+        const fh = await fsp.open(part, "w");
         let closed = false;
         try {
           const sink = new PartSink(fh, cacheDir, (received, total) =>
-            opts.onProgress?.({ file: name, received, total, mirror }));
+            opts.onProgress?.({ file: name, received, total, mirror }),
+          );
           opts.onProgress?.({ file: name, received: 0, mirror });
           if (isUrl(mirror)) {
             await downloadHttp(joinUrl(mirror, name), sink, timeoutMs, maxRedirects);
@@ -510,15 +564,22 @@ export async function fetchToCache(opts: FetchOptions): Promise<FetchResult> {
           if (got.sha256 !== expected || (opts.md5 && got.md5 !== opts.md5.toLowerCase())) {
             throw new AttemptError(
               `checksum mismatch for ${sink.received} bytes: SHA-256 ${got.sha256} (expected ${expected}), ` +
-              `MD5 ${got.md5}${opts.md5 ? ` (expected ${opts.md5})` : ''}`, false);
+                `MD5 ${got.md5}${opts.md5 ? ` (expected ${opts.md5})` : ""}`,
+              false,
+            );
           }
           await fsp.rename(part, target);
           await syncDir(cacheDir);
           opts.onProgress?.({ file: name, received: sink.received, total: sink.received, mirror, done: true });
           if (cacheProblem) warn(`replaced the corrupt cached file ${target} with a verified copy from ${mirror}.`);
           return {
-            path: target, fromCache: false, mirror, sha256: got.sha256, md5: got.md5,
-            bytes: sink.received, replacedCorrupt: cacheProblem !== undefined,
+            path: target,
+            fromCache: false,
+            mirror,
+            sha256: got.sha256,
+            md5: got.md5,
+            bytes: sink.received,
+            replacedCorrupt: cacheProblem !== undefined,
             data: opts.returnData ? await fsp.readFile(target) : undefined,
           };
         } catch (err) {
@@ -537,28 +598,40 @@ export async function fetchToCache(opts: FetchOptions): Promise<FetchResult> {
     await fsp.rm(part, { force: true }).catch(() => undefined);
   }
 
-  const lines = failures.map((f) => `  - ${f.mirror}: ${f.error} (${f.attempts} attempt${f.attempts === 1 ? '' : 's'})`);
-  const kept = cacheProblem ? `\nThe cached file ${target} failed verification and was left unchanged.` : '';
-  const none = mirrors.length === 0 ? '\n  (no mirrors configured: official mirrors are disabled and none were given)' : '';
-  throw new DownloadError(name, failures,
-    `Could not download ${name} into ${cacheDir} from any mirror:${none}\n${lines.join('\n')}${kept}\n${fixHint()}`);
+  const lines = failures.map(
+    (f) => `  - ${f.mirror}: ${f.error} (${f.attempts} attempt${f.attempts === 1 ? "" : "s"})`,
+  );
+  const kept = cacheProblem ? `\nThe cached file ${target} failed verification and was left unchanged.` : "";
+  const none =
+    mirrors.length === 0 ? "\n  (no mirrors configured: official mirrors are disabled and none were given)" : "";
+  throw new DownloadError(
+    name,
+    failures,
+    `Could not download ${name} into ${cacheDir} from any mirror:${none}\n${lines.join("\n")}${kept}\n${fixHint()}`,
+  );
 }
 
 async function syncDir(dir: string): Promise<void> {
   // Makes the rename durable; not supported everywhere, so best effort.
   try {
-    const fh = await fsp.open(dir, 'r');
-    try { await fh.sync(); } finally { await fh.close(); }
-  } catch { /* ignore */ }
+    const fh = await fsp.open(dir, "r");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    /* ignore */
+  }
 }
 
 /**
  * A small progress reporter for onProgress, writing to stderr: a single line redrawn
  * with \r on a terminal (at most every 100 ms), otherwise one line per 25 %.
  */
-export function progressBar(label = 'download', stream: NodeJS.WriteStream = process.stderr): (p: Progress) => void {
+export function progressBar(label = "download", stream: NodeJS.WriteStream = process.stderr): (p: Progress) => void {
   const tty = stream.isTTY === true;
-  let file = '';
+  let file = "";
   let lastDraw = 0;
   let lastStep = -1;
   const mb = (n: number) => (n / 1048576).toFixed(1);
@@ -576,19 +649,19 @@ export function progressBar(label = 'download', stream: NodeJS.WriteStream = pro
       lastDraw = now;
       const width = 20;
       const filled = pct === undefined ? 0 : Math.round((pct / 100) * width);
-      const bar = pct === undefined ? '' : `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}% `;
-      stream.write(`\r${label}: ${p.file} ${bar}${size}\x1b[K${p.done ? '\n' : ''}`);
+      const bar = pct === undefined ? "" : `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${pct}% `;
+      stream.write(`\r${label}: ${p.file} ${bar}${size}\x1b[K${p.done ? "\n" : ""}`);
     } else {
       const step = p.done ? 4 : pct === undefined ? 0 : Math.floor(pct / 25);
       if (step <= lastStep) return;
       lastStep = step;
-      stream.write(`${label}: ${p.file} ${pct === undefined ? '' : `${p.done ? 100 : step * 25}% `}${size}\n`);
+      stream.write(`${label}: ${p.file} ${pct === undefined ? "" : `${p.done ? 100 : step * 25}% `}${size}\n`);
     }
   };
 }
 
 /** The same progress as one live bar in a notebook output (tslab's stderr would show it in red). */
-export function notebookProgressBar(label = 'download'): (p: Progress) => void {
+export function notebookProgressBar(label = "download"): (p: Progress) => void {
   const view = liveDisplay();
   let lastDraw = 0;
   return (p) => {
@@ -599,7 +672,7 @@ export function notebookProgressBar(label = 'download'): (p: Progress) => void {
     const mb = (n: number) => (n / 1048576).toFixed(1);
     const size = p.total !== undefined ? `${mb(p.received)}/${mb(p.total)} MB` : `${mb(p.received)} MB`;
     view.showHtml(
-      `<div style="font-family:monospace">${escapeHtml(`${label}: ${p.file} ${size}`)}${p.done ? ' ✓' : ''}</div>` +
+      `<div style="font-family:monospace">${escapeHtml(`${label}: ${p.file} ${size}`)}${p.done ? " ✓" : ""}</div>` +
         `<div style="background:#e5e7eb;width:320px;height:8px;border-radius:4px">` +
         `<div style="background:#2563eb;width:${pct.toFixed(1)}%;height:8px;border-radius:4px"></div></div>`,
     );

@@ -13,10 +13,10 @@
  * Imports only leaf modules (plots, images, dataset); nothing in lib/ imports
  * this module except index.ts, so there is no cycle for tslab to trip over.
  */
-import pl from 'nodejs-polars';
-import { CLASS_NAMES } from './dataset';
-import { imageGridHtml, type GridItem, type PixelArray } from './images';
-import { axisStyle, baseLayout, plotlyConfig, subplotTitle, THEME, type PlotlyFigure, type PlotlyTrace } from './plots';
+import pl from "nodejs-polars";
+import { CLASS_NAMES } from "./dataset";
+import { imageGridHtml, type GridItem, type PixelArray } from "./images";
+import { axisStyle, baseLayout, plotlyConfig, subplotTitle, THEME, type PlotlyFigure, type PlotlyTrace } from "./plots";
 
 // ---------------------------------------------------------------------------
 // Input checks
@@ -29,8 +29,8 @@ function isList(v: unknown): v is IntList {
 }
 
 function describe(v: unknown): string {
-  if (typeof v !== 'number') return `not a number (${v === null ? 'null' : typeof v})`;
-  return Number.isNaN(v) ? 'NaN' : String(v);
+  if (typeof v !== "number") return `not a number (${v === null ? "null" : typeof v})`;
+  return Number.isNaN(v) ? "NaN" : String(v);
 }
 
 /** A non-empty list of class indices in 0..classes-1. */
@@ -40,7 +40,7 @@ function classList(fn: string, name: string, list: unknown, classes: number): In
   if (list.length === 0) throw new Error(`${fn}: ${name} is empty`);
   for (let i = 0; i < list.length; i++) {
     const v: unknown = list[i];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= classes) {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v >= classes) {
       throw new Error(`${fn}: ${name}[${i}] is ${describe(v)}, expected a class index in 0..${classes - 1}`);
     }
   }
@@ -48,9 +48,10 @@ function classList(fn: string, name: string, list: unknown, classes: number): In
 }
 
 function classNameList(fn: string, name: string, names: unknown): readonly string[] {
-  if (!Array.isArray(names) || names.length === 0) throw new Error(`${fn}: ${name} must be a non-empty array of strings`);
+  if (!Array.isArray(names) || names.length === 0)
+    throw new Error(`${fn}: ${name} must be a non-empty array of strings`);
   names.forEach((n, i) => {
-    if (typeof n !== 'string' || n.trim() === '') throw new Error(`${fn}: ${name}[${i}] must be a non-empty string`);
+    if (typeof n !== "string" || n.trim() === "") throw new Error(`${fn}: ${name}[${i}] must be a non-empty string`);
   });
   if (new Set(names).size !== names.length) throw new Error(`${fn}: ${name} has duplicate names`);
   return names as string[];
@@ -73,7 +74,7 @@ function countMatrix(fn: string, matrix: unknown, classes: number): number[][] {
       throw new Error(`${fn}: matrix[${t}] must hold ${classes} counts (one per class)`);
     }
     return Array.from(row, (v: unknown, p) => {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
         throw new Error(`${fn}: matrix[${t}][${p}] is ${describe(v)}, expected a count (non-negative integer)`);
       }
       return v;
@@ -103,9 +104,12 @@ export interface ConfusionFigureOptions {
  * `matrix[t][p]` counts samples of true class t predicted as p, as returned by
  * `confusionMatrix(labels, predicted)`.
  */
-export function confusionMatrixFigure(matrix: readonly (readonly number[])[], opts: ConfusionFigureOptions = {}): PlotlyFigure {
-  const fn = 'confusionMatrixFigure';
-  const names = classNameList(fn, 'opts.classNames', opts.classNames ?? CLASS_NAMES);
+export function confusionMatrixFigure(
+  matrix: readonly (readonly number[])[],
+  opts: ConfusionFigureOptions = {},
+): PlotlyFigure {
+  const fn = "confusionMatrixFigure";
+  const names = classNameList(fn, "opts.classNames", opts.classNames ?? CLASS_NAMES);
   const counts = countMatrix(fn, matrix, names.length);
   const total = counts.reduce((s, row) => s + row.reduce((a, b) => a + b, 0), 0);
   if (total === 0) throw new Error(`${fn}: matrix is all zeros (no samples counted)`);
@@ -119,7 +123,7 @@ export function confusionMatrixFigure(matrix: readonly (readonly number[])[], op
   const left: [number, number] = [0, 0.47];
   const right: [number, number] = [0.53, 1];
   const shared = {
-    type: 'heatmap',
+    type: "heatmap",
     x: [...names],
     y: [...names],
     colorscale: THEME.sequential,
@@ -129,11 +133,11 @@ export function confusionMatrixFigure(matrix: readonly (readonly number[])[], op
   };
   const countTrace: PlotlyTrace = {
     ...shared,
-    name: 'counts',
-    uid: 'confusion-counts',
+    name: "counts",
+    uid: "confusion-counts",
     z: counts,
     text: counts.map((row) => row.map(String)),
-    texttemplate: '%{text}',
+    texttemplate: "%{text}",
     // Saturate the colour at the largest mistake so the off-diagonal cells are
     // readable; the diagonal (much larger) simply shows the darkest colour.
     zmin: 0,
@@ -141,37 +145,47 @@ export function confusionMatrixFigure(matrix: readonly (readonly number[])[], op
     // No colour bar: every cell carries its count, and a bar here would collide
     // with the right-hand panel.
     showscale: false,
-    hovertemplate: 'true %{y}<br>predicted %{x}<br>%{z} samples<extra></extra>',
-    xaxis: 'x',
-    yaxis: 'y',
+    hovertemplate: "true %{y}<br>predicted %{x}<br>%{z} samples<extra></extra>",
+    xaxis: "x",
+    yaxis: "y",
   };
   const shareTrace: PlotlyTrace = {
     ...shared,
-    name: 'row share',
-    uid: 'confusion-share',
+    name: "row share",
+    uid: "confusion-share",
     z: rowShare,
-    text: rowShare.map((row) => row.map((v) => (v === null ? '' : v >= 0.995 ? '1.00' : v.toFixed(2).replace(/^0/, '')))),
-    texttemplate: '%{text}',
+    text: rowShare.map((row) =>
+      row.map((v) => (v === null ? "" : v >= 0.995 ? "1.00" : v.toFixed(2).replace(/^0/, ""))),
+    ),
+    texttemplate: "%{text}",
     zmin: 0,
     zmax: 1,
-    colorbar: { x: 1.01, len: 0.85, thickness: 10, tickformat: '.0%', title: { text: 'share of row', side: 'right' } },
-    hovertemplate: 'true %{y}<br>predicted %{x}<br>%{z:.1%} of the true class<extra></extra>',
-    xaxis: 'x2',
-    yaxis: 'y2',
+    colorbar: { x: 1.01, len: 0.85, thickness: 10, tickformat: ".0%", title: { text: "share of row", side: "right" } },
+    hovertemplate: "true %{y}<br>predicted %{x}<br>%{z:.1%} of the true class<extra></extra>",
+    xaxis: "x2",
+    yaxis: "y2",
   };
 
   const axisX = (domain: [number, number], anchor: string) =>
-    axisStyle('predicted class', { domain, anchor, tickangle: -45, showgrid: false, showline: false, ticks: '', constrain: 'domain' });
-  // Both panels share their rows, so only the left one labels them.
-  const axisY = (anchor: string, showTitle: boolean) =>
-    axisStyle(showTitle ? 'true class' : '', {
+    axisStyle("predicted class", {
+      domain,
       anchor,
-      autorange: 'reversed',
+      tickangle: -45,
       showgrid: false,
       showline: false,
-      ticks: '',
+      ticks: "",
+      constrain: "domain",
+    });
+  // Both panels share their rows, so only the left one labels them.
+  const axisY = (anchor: string, showTitle: boolean) =>
+    axisStyle(showTitle ? "true class" : "", {
+      anchor,
+      autorange: "reversed",
+      showgrid: false,
+      showline: false,
+      ticks: "",
       scaleanchor: anchor,
-      constrain: 'domain',
+      constrain: "domain",
       showticklabels: showTitle,
     });
 
@@ -181,19 +195,19 @@ export function confusionMatrixFigure(matrix: readonly (readonly number[])[], op
     data: [countTrace, shareTrace],
     layout: {
       ...baseLayout({
-        title: opts.title ?? `Confusion matrix (${total.toLocaleString('en-US')} samples)`,
+        title: opts.title ?? `Confusion matrix (${total.toLocaleString("en-US")} samples)`,
         width,
         height,
         legend: false,
         margin: { l: 96, r: 70, t: 90, b: 110 },
       }),
-      xaxis: axisX(left, 'y'),
-      yaxis: axisY('x', true),
-      xaxis2: axisX(right, 'y2'),
-      yaxis2: axisY('x2', false),
-      annotations: [subplotTitle('Counts', left), subplotTitle('Share of each true class', right)],
+      xaxis: axisX(left, "y"),
+      yaxis: axisY("x", true),
+      xaxis2: axisX(right, "y2"),
+      yaxis2: axisY("x2", false),
+      annotations: [subplotTitle("Counts", left), subplotTitle("Share of each true class", right)],
     },
-    config: plotlyConfig('confusion-matrix'),
+    config: plotlyConfig("confusion-matrix"),
   };
 }
 
@@ -220,15 +234,20 @@ export function classScores(
   predicted: ArrayLike<number>,
   classNames: readonly string[] = CLASS_NAMES,
 ): ClassScores[] {
-  return scoresOf('classScores', labels, predicted, classNames);
+  return scoresOf("classScores", labels, predicted, classNames);
 }
 
-function scoresOf(fn: string, labels: ArrayLike<number>, predicted: ArrayLike<number>, classNames: readonly string[]): ClassScores[] {
-  const names = classNameList(fn, 'classNames', classNames);
+function scoresOf(
+  fn: string,
+  labels: ArrayLike<number>,
+  predicted: ArrayLike<number>,
+  classNames: readonly string[],
+): ClassScores[] {
+  const names = classNameList(fn, "classNames", classNames);
   const k = names.length;
-  const l = classList(fn, 'labels', labels, k);
-  const p = classList(fn, 'predicted', predicted, k);
-  sameLength(fn, { name: 'labels', list: l }, { name: 'predicted', list: p });
+  const l = classList(fn, "labels", labels, k);
+  const p = classList(fn, "predicted", predicted, k);
+  sameLength(fn, { name: "labels", list: l }, { name: "predicted", list: p });
   const tp = new Array<number>(k).fill(0);
   const support = new Array<number>(k).fill(0);
   const predictedCount = new Array<number>(k).fill(0);
@@ -255,21 +274,53 @@ export function classReport(
   predicted: ArrayLike<number>,
   classNames: readonly string[] = CLASS_NAMES,
 ): pl.DataFrame {
-  const rows = scoresOf('classReport', labels, predicted, classNames);
+  const rows = scoresOf("classReport", labels, predicted, classNames);
   const n = rows.reduce((s, r) => s + r.support, 0);
-  const mean = (key: 'precision' | 'recall' | 'f1', weighted: boolean) =>
+  const mean = (key: "precision" | "recall" | "f1", weighted: boolean) =>
     rows.reduce((s, r) => s + r[key] * (weighted ? r.support / n : 1 / rows.length), 0);
   const all = [
     ...rows,
-    { className: 'macro avg', precision: mean('precision', false), recall: mean('recall', false), f1: mean('f1', false), support: n },
-    { className: 'weighted avg', precision: mean('precision', true), recall: mean('recall', true), f1: mean('f1', true), support: n },
+    {
+      className: "macro avg",
+      precision: mean("precision", false),
+      recall: mean("recall", false),
+      f1: mean("f1", false),
+      support: n,
+    },
+    {
+      className: "weighted avg",
+      precision: mean("precision", true),
+      recall: mean("recall", true),
+      f1: mean("f1", true),
+      support: n,
+    },
   ];
   return pl.DataFrame({
-    class: pl.Series('class', all.map((r) => r.className), pl.Utf8),
-    precision: pl.Series('precision', all.map((r) => r.precision), pl.Float64),
-    recall: pl.Series('recall', all.map((r) => r.recall), pl.Float64),
-    f1: pl.Series('f1', all.map((r) => r.f1), pl.Float64),
-    support: pl.Series('support', all.map((r) => r.support), pl.Int64),
+    class: pl.Series(
+      "class",
+      all.map((r) => r.className),
+      pl.Utf8,
+    ),
+    precision: pl.Series(
+      "precision",
+      all.map((r) => r.precision),
+      pl.Float64,
+    ),
+    recall: pl.Series(
+      "recall",
+      all.map((r) => r.recall),
+      pl.Float64,
+    ),
+    f1: pl.Series(
+      "f1",
+      all.map((r) => r.f1),
+      pl.Float64,
+    ),
+    support: pl.Series(
+      "support",
+      all.map((r) => r.support),
+      pl.Int64,
+    ),
   });
 }
 
@@ -293,24 +344,25 @@ export function classDistributionFigure(
   splits: readonly NamedLabels[],
   opts: { classNames?: readonly string[]; title?: string; width?: number; height?: number } = {},
 ): PlotlyFigure {
-  const fn = 'classDistributionFigure';
-  const names = classNameList(fn, 'opts.classNames', opts.classNames ?? CLASS_NAMES);
+  const fn = "classDistributionFigure";
+  const names = classNameList(fn, "opts.classNames", opts.classNames ?? CLASS_NAMES);
   if (!Array.isArray(splits) || splits.length === 0) {
     throw new Error(`${fn}: splits must be a non-empty array of {name, labels}`);
   }
   const seen = new Set<string>();
   const colors = [THEME.colors.train, THEME.colors.validation, THEME.colors.highlight, ...THEME.palette.slice(3)];
   const data: PlotlyTrace[] = splits.map((split, s) => {
-    if (!split || typeof split !== 'object') throw new Error(`${fn}: splits[${s}] must be an object {name, labels}`);
-    if (typeof split.name !== 'string' || split.name.trim() === '') throw new Error(`${fn}: splits[${s}].name must be a non-empty string`);
+    if (!split || typeof split !== "object") throw new Error(`${fn}: splits[${s}] must be an object {name, labels}`);
+    if (typeof split.name !== "string" || split.name.trim() === "")
+      throw new Error(`${fn}: splits[${s}].name must be a non-empty string`);
     if (seen.has(split.name)) throw new Error(`${fn}: splits[${s}].name "${split.name}" is used twice`);
     seen.add(split.name);
     const labels = classList(fn, `splits[${s}].labels`, split.labels, names.length);
     const counts = new Array<number>(names.length).fill(0);
     for (let i = 0; i < labels.length; i++) counts[labels[i]]++;
     return {
-      type: 'bar',
-      name: `${split.name} (${labels.length.toLocaleString('en-US')})`,
+      type: "bar",
+      name: `${split.name} (${labels.length.toLocaleString("en-US")})`,
       uid: `distribution-${s}`,
       x: [...names],
       y: counts,
@@ -322,14 +374,19 @@ export function classDistributionFigure(
   return {
     data,
     layout: {
-      ...baseLayout({ title: opts.title ?? 'Class distribution of the splits', width: opts.width ?? THEME.width, height: opts.height ?? THEME.height, margin: { b: 110 } }),
-      barmode: 'group',
+      ...baseLayout({
+        title: opts.title ?? "Class distribution of the splits",
+        width: opts.width ?? THEME.width,
+        height: opts.height ?? THEME.height,
+        margin: { b: 110 },
+      }),
+      barmode: "group",
       bargap: 0.2,
-      xaxis: axisStyle('class', { tickangle: -30, showgrid: false }),
-      yaxis: axisStyle('samples', { rangemode: 'tozero' }),
-      legend: { orientation: 'h', x: 0.5, xanchor: 'center', y: -0.35, yanchor: 'top' },
+      xaxis: axisStyle("class", { tickangle: -30, showgrid: false }),
+      yaxis: axisStyle("samples", { rangemode: "tozero" }),
+      legend: { orientation: "h", x: 0.5, xanchor: "center", y: -0.35, yanchor: "top" },
     },
-    config: plotlyConfig('class-distribution'),
+    config: plotlyConfig("class-distribution"),
   };
 }
 
@@ -359,7 +416,7 @@ export function confidentMistakes(
   count = 10,
   classes = CLASS_NAMES.length,
 ): Mistake[] {
-  return findMistakes('confidentMistakes', 'labels', 'probabilities', labels, probabilities, count, classes);
+  return findMistakes("confidentMistakes", "labels", "probabilities", labels, probabilities, count, classes);
 }
 
 function findMistakes(
@@ -371,9 +428,11 @@ function findMistakes(
   count: number,
   classes: number,
 ): Mistake[] {
-  if (!Number.isInteger(count) || count < 1) throw new Error(`${fn}: count must be a positive integer, got ${String(count)}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new Error(`${fn}: count must be a positive integer, got ${String(count)}`);
   const l = classList(fn, labelsName, labels, classes);
-  if (!isList(probabilities) || probabilities.length === 0) throw new Error(`${fn}: ${probsName} must be a non-empty array`);
+  if (!isList(probabilities) || probabilities.length === 0)
+    throw new Error(`${fn}: ${probsName} must be a non-empty array`);
   if (probabilities.length !== l.length * classes) {
     throw new Error(
       `${fn}: ${probsName} has ${probabilities.length} values but ${labelsName} has ${l.length} samples x ${classes} classes = ${l.length * classes}`,
@@ -384,12 +443,15 @@ function findMistakes(
     let best = 0;
     for (let c = 0; c < classes; c++) {
       const v = probabilities[i * classes + c];
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) {
-        throw new Error(`${fn}: ${probsName}[${i * classes + c}] (sample ${i}, class ${c}) is ${describe(v)}, expected a probability in [0, 1]`);
+      if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || v > 1) {
+        throw new Error(
+          `${fn}: ${probsName}[${i * classes + c}] (sample ${i}, class ${c}) is ${describe(v)}, expected a probability in [0, 1]`,
+        );
       }
       if (v > probabilities[i * classes + best]) best = c;
     }
-    if (best !== l[i]) mistakes.push({ index: i, trueClass: l[i], predictedClass: best, confidence: probabilities[i * classes + best] });
+    if (best !== l[i])
+      mistakes.push({ index: i, trueClass: l[i], predictedClass: best, confidence: probabilities[i * classes + best] });
   }
   return mistakes.sort((a, b) => b.confidence - a.confidence || a.index - b.index).slice(0, count);
 }
@@ -410,18 +472,30 @@ export function confidentMistakesGrid(
   predictions: { probabilities: ArrayLike<number> },
   opts: { count?: number; classNames?: readonly string[]; columns?: number } = {},
 ): string {
-  const fn = 'confidentMistakesGrid';
-  const names = classNameList(fn, 'opts.classNames', opts.classNames ?? CLASS_NAMES);
-  if (!set || typeof set !== 'object') throw new Error(`${fn}: set must be {images, labels, count}`);
-  if (!predictions || typeof predictions !== 'object') throw new Error(`${fn}: predictions must be {probabilities}`);
+  const fn = "confidentMistakesGrid";
+  const names = classNameList(fn, "opts.classNames", opts.classNames ?? CLASS_NAMES);
+  if (!set || typeof set !== "object") throw new Error(`${fn}: set must be {images, labels, count}`);
+  if (!predictions || typeof predictions !== "object") throw new Error(`${fn}: predictions must be {probabilities}`);
   const pixels = 28 * 28;
   if (!isList(set.images) || set.images.length !== set.count * pixels) {
-    throw new Error(`${fn}: set.images must hold set.count x 784 = ${set.count * pixels} values, got ${isList(set.images) ? set.images.length : 'none'}`);
+    throw new Error(
+      `${fn}: set.images must hold set.count x 784 = ${set.count * pixels} values, got ${isList(set.images) ? set.images.length : "none"}`,
+    );
   }
   if (!isList(set.labels) || set.labels.length !== set.count) {
-    throw new Error(`${fn}: set.labels has ${isList(set.labels) ? set.labels.length : 'no'} values but set.count is ${set.count}`);
+    throw new Error(
+      `${fn}: set.labels has ${isList(set.labels) ? set.labels.length : "no"} values but set.count is ${set.count}`,
+    );
   }
-  const picked = findMistakes(fn, 'set.labels', 'predictions.probabilities', set.labels, predictions.probabilities, opts.count ?? 10, names.length);
+  const picked = findMistakes(
+    fn,
+    "set.labels",
+    "predictions.probabilities",
+    set.labels,
+    predictions.probabilities,
+    opts.count ?? 10,
+    names.length,
+  );
   if (picked.length === 0) {
     return `<p style="font-family:${THEME.font.family.replace(/"/g, "'")}">No mistakes: every sample was classified correctly.</p>`;
   }
@@ -429,11 +503,14 @@ export function confidentMistakesGrid(
     pixels: set.images.subarray(m.index * pixels, (m.index + 1) * pixels),
     caption: `True: ${names[m.trueClass]}`,
     subcaption: `Predicted: ${names[m.predictedClass]} (${(m.confidence * 100).toFixed(1)}%) · #${m.index}`,
-    tone: 'bad',
+    tone: "bad",
   }));
   return imageGridHtml(items, {
     columns: opts.columns ?? 5,
     scale: 4,
-    title: picked.length === 1 ? "The mistake the model was most sure about" : `The ${picked.length} mistakes the model was most sure about`,
+    title:
+      picked.length === 1
+        ? "The mistake the model was most sure about"
+        : `The ${picked.length} mistakes the model was most sure about`,
   });
 }

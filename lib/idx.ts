@@ -11,15 +11,15 @@
  * Every error is an IdxError that names the offending file, says what is wrong,
  * and says what to do about it.
  */
-import * as fsp from 'fs/promises';
-import * as zlib from 'zlib';
+import * as fsp from "fs/promises";
+import * as zlib from "zlib";
 
 /** A malformed or unexpected IDX / gzip file. `file` is the name or path given by the caller. */
 export class IdxError extends Error {
   readonly file: string;
   constructor(file: string, message: string) {
     super(message);
-    this.name = 'IdxError';
+    this.name = "IdxError";
     this.file = file;
   }
 }
@@ -66,7 +66,7 @@ function gzipInflatedSize(gz: Uint8Array): number | undefined {
   if (n < 18) return undefined;
   return (gz[n - 4] | (gz[n - 3] << 8) | (gz[n - 2] << 16) | (gz[n - 1] << 24)) >>> 0;
 }
-const REDOWNLOAD = 'delete the file and download it again';
+const REDOWNLOAD = "delete the file and download it again";
 
 function fail(file: string, what: string, todo: string = REDOWNLOAD): never {
   throw new IdxError(file, `${file}: ${what}; ${todo}.`);
@@ -78,14 +78,20 @@ function parseIdxHeader(bytes: Uint8Array, file: string): { dims: number[]; head
     fail(file, `only ${bytes.length} bytes, too short for an IDX header (at least 4 bytes)`);
   }
   const magic = ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
-  const hex = '0x' + magic.toString(16).padStart(8, '0');
+  const hex = "0x" + magic.toString(16).padStart(8, "0");
   if (bytes[0] !== 0 || bytes[1] !== 0) {
-    fail(file, `bad IDX magic number ${hex} (expected 0x00000801 for labels or 0x00000803 for images); ` +
-      'this is not an IDX file (is it still gzip-compressed, or the wrong file?)');
+    fail(
+      file,
+      `bad IDX magic number ${hex} (expected 0x00000801 for labels or 0x00000803 for images); ` +
+        "this is not an IDX file (is it still gzip-compressed, or the wrong file?)",
+    );
   }
   if (bytes[2] !== UBYTE) {
-    fail(file, `IDX value type 0x${bytes[2].toString(16).padStart(2, '0')} in magic ${hex} is not ` +
-      'unsigned byte (0x08), which is what Fashion-MNIST uses');
+    fail(
+      file,
+      `IDX value type 0x${bytes[2].toString(16).padStart(2, "0")} in magic ${hex} is not ` +
+        "unsigned byte (0x08), which is what Fashion-MNIST uses",
+    );
   }
   const ndim = bytes[3];
   if (ndim !== 1 && ndim !== 3) {
@@ -93,7 +99,10 @@ function parseIdxHeader(bytes: Uint8Array, file: string): { dims: number[]; head
   }
   const headerLength = 4 + 4 * ndim;
   if (bytes.length < headerLength) {
-    fail(file, `header is cut short: ${ndim} dimensions need ${headerLength} header bytes but the file has ${bytes.length} (truncated)`);
+    fail(
+      file,
+      `header is cut short: ${ndim} dimensions need ${headerLength} header bytes but the file has ${bytes.length} (truncated)`,
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims: number[] = [];
@@ -115,10 +124,16 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
 
 function checkDataLength(file: string, dims: number[], expected: number, actual: number): void {
   if (actual < expected) {
-    fail(file, `data is truncated: dimensions ${dims.join('x')} need ${expected} bytes after the header but only ${actual} are present`);
+    fail(
+      file,
+      `data is truncated: dimensions ${dims.join("x")} need ${expected} bytes after the header but only ${actual} are present`,
+    );
   }
   if (actual > expected) {
-    fail(file, `${actual - expected} trailing bytes after the ${expected} data bytes that dimensions ${dims.join('x')} call for`);
+    fail(
+      file,
+      `${actual - expected} trailing bytes after the ${expected} data bytes that dimensions ${dims.join("x")} call for`,
+    );
   }
 }
 
@@ -131,8 +146,10 @@ export function gunzipIdx(gz: Uint8Array, file: string): Buffer {
     return zlib.gunzipSync(gz, { chunkSize: inflateChunk(gz) });
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
-    throw new IdxError(file,
-      `${file}: not a valid gzip file or truncated download (${detail}); delete it and download again.`);
+    throw new IdxError(
+      file,
+      `${file}: not a valid gzip file or truncated download (${detail}); delete it and download again.`,
+    );
   }
 }
 
@@ -141,8 +158,12 @@ export function gunzipIdxAsync(gz: Uint8Array, file: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     zlib.gunzip(gz, { chunkSize: inflateChunk(gz) }, (err, out) => {
       if (err) {
-        reject(new IdxError(file,
-          `${file}: not a valid gzip file or truncated download (${err.message}); delete it and download again.`));
+        reject(
+          new IdxError(
+            file,
+            `${file}: not a valid gzip file or truncated download (${err.message}); delete it and download again.`,
+          ),
+        );
       } else {
         resolve(out);
       }
@@ -162,13 +183,20 @@ export function parseImages(bytes: Uint8Array, file: string, expect?: { rows?: n
 
 function checkImageDims(dims: number[], file: string, expect?: { rows?: number; cols?: number }): number[] {
   if (dims.length !== 3) {
-    fail(file, `holds a ${dims.length}-dimensional array (${dims.join('x')}) but an image file must have 3 dimensions ` +
-      '(count, rows, cols)', 'check that you passed the images file and not the labels file');
+    fail(
+      file,
+      `holds a ${dims.length}-dimensional array (${dims.join("x")}) but an image file must have 3 dimensions ` +
+        "(count, rows, cols)",
+      "check that you passed the images file and not the labels file",
+    );
   }
   const [, rows, cols] = dims;
   if ((expect?.rows !== undefined && rows !== expect.rows) || (expect?.cols !== undefined && cols !== expect.cols)) {
-    fail(file, `images are ${rows}x${cols} but ${expect?.rows ?? rows}x${expect?.cols ?? cols} was expected`,
-      'check that this is the right dataset file, or delete it and download it again');
+    fail(
+      file,
+      `images are ${rows}x${cols} but ${expect?.rows ?? rows}x${expect?.cols ?? cols} was expected`,
+      "check that this is the right dataset file, or delete it and download it again",
+    );
   }
   return dims;
 }
@@ -189,7 +217,11 @@ export interface IdxImagesScaled {
  * the 4x larger output taken on the thread pool (prefault), and the raw
  * bytes are never held whole. Same checks and errors as the two-step path.
  */
-export function gunzipImagesScaled(gz: Uint8Array, file: string, expect?: { rows?: number; cols?: number }): Promise<IdxImagesScaled> {
+export function gunzipImagesScaled(
+  gz: Uint8Array,
+  file: string,
+  expect?: { rows?: number; cols?: number },
+): Promise<IdxImagesScaled> {
   return new Promise((resolve, reject) => {
     const inflater = zlib.createGunzip({ chunkSize: 1 << 20 });
     // For a large file, allocate the output from the size the gzip trailer
@@ -242,7 +274,8 @@ export function gunzipImagesScaled(gz: Uint8Array, file: string, expect?: { rows
       // declares, nor than deflate's ~1032:1 limit allows. A header asking for
       // more is damaged; the bytes are then only counted, so the error says
       // how many are present, as the two-step path's does.
-      const trailerSays = declared !== undefined && header.headerLength + header.expected < 2 ** 32 ? declared : Infinity;
+      const trailerSays =
+        declared !== undefined && header.headerLength + header.expected < 2 ** 32 ? declared : Infinity;
       const possible = Math.min(trailerSays, gz.length * 1032) - header.headerLength;
       if (header.expected <= possible) {
         const pixels = early?.length === header.expected ? early : floats(header.expected);
@@ -283,16 +316,22 @@ export function gunzipImagesScaled(gz: Uint8Array, file: string, expect?: { rows
         setImmediate(drain);
       }
     };
-    inflater.on('data', (piece: Buffer) => {
+    inflater.on("data", (piece: Buffer) => {
       pieces.push(piece);
       later();
     });
-    inflater.on('end', () => {
+    inflater.on("end", () => {
       ended = true;
       later();
     });
-    inflater.on('error', (err) => stop(new IdxError(file,
-      `${file}: not a valid gzip file or truncated download (${err.message}); delete it and download again.`)));
+    inflater.on("error", (err) =>
+      stop(
+        new IdxError(
+          file,
+          `${file}: not a valid gzip file or truncated download (${err.message}); delete it and download again.`,
+        ),
+      ),
+    );
     inflater.end(gz);
   });
 }
@@ -315,7 +354,7 @@ function floats(n: number): Float32Array | null {
 async function prefault(target: Uint8Array): Promise<void> {
   let zero: fsp.FileHandle | undefined;
   try {
-    zero = await fsp.open('/dev/zero', 'r');
+    zero = await fsp.open("/dev/zero", "r");
     for (let at = 0; at < target.length;) {
       const { bytesRead } = await zero.read(target, at, Math.min(16 << 20, target.length - at), null);
       if (bytesRead <= 0) break;
@@ -332,8 +371,11 @@ async function prefault(target: Uint8Array): Promise<void> {
 export function parseLabels(bytes: Uint8Array, file: string, numClasses = 10): IdxLabels {
   const { dims, data } = parseIdx(bytes, file);
   if (dims.length !== 1) {
-    fail(file, `holds a ${dims.length}-dimensional array (${dims.join('x')}) but a label file must have 1 dimension`,
-      'check that you passed the labels file and not the images file');
+    fail(
+      file,
+      `holds a ${dims.length}-dimensional array (${dims.join("x")}) but a label file must have 1 dimension`,
+      "check that you passed the labels file and not the images file",
+    );
   }
   for (let i = 0; i < data.length; i++) {
     if (data[i] >= numClasses) {

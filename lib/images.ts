@@ -10,9 +10,9 @@
  * but keeps inline styles and data-URL images) and in nbconvert's HTML export.
  */
 
-import { createHash } from 'crypto';
-import { deflateSync } from 'zlib';
-import { escapeHtml } from './display';
+import { createHash } from "crypto";
+import { deflateSync } from "zlib";
+import { escapeHtml } from "./display";
 
 /** Pixel data accepted by the image helpers. */
 export type PixelArray = Uint8Array | Float32Array;
@@ -24,7 +24,7 @@ export type PixelArray = Uint8Array | Float32Array;
  *   which is what a `tf.Tensor` of inputs scaled by 1/255 gives back from `dataSync()`).
  * Values outside the range are clamped; NaN is rejected.
  */
-export type PixelRange = '0..255' | '0..1';
+export type PixelRange = "0..255" | "0..1";
 
 /** Shape and scaling options shared by the image helpers. */
 export interface ImageShapeOptions {
@@ -73,7 +73,7 @@ export function crc32(data: Uint8Array, start = 0, end = data.length): number {
 function pngChunk(type: string, data: Uint8Array): Buffer {
   const chunk = Buffer.alloc(12 + data.length);
   chunk.writeUInt32BE(data.length, 0);
-  chunk.write(type, 4, 'ascii');
+  chunk.write(type, 4, "ascii");
   chunk.set(data, 8);
   // The CRC covers the chunk type and the data, not the length.
   chunk.writeUInt32BE(crc32(chunk, 4, 8 + data.length), 8 + data.length);
@@ -96,9 +96,9 @@ function checkDimension(fn: string, name: string, value: number): void {
  * @param channels 1 for grayscale, 3 for RGB
  */
 export function encodePng(width: number, height: number, pixels: Uint8Array, channels: 1 | 3): Buffer {
-  const fn = 'encodePng';
-  checkDimension(fn, 'width', width);
-  checkDimension(fn, 'height', height);
+  const fn = "encodePng";
+  checkDimension(fn, "width", width);
+  checkDimension(fn, "height", height);
   if (channels !== 1 && channels !== 3) {
     throw new Error(`${fn}: channels must be 1 (grayscale) or 3 (RGB), got ${String(channels)}`);
   }
@@ -133,9 +133,9 @@ export function encodePng(width: number, height: number, pixels: Uint8Array, cha
 
   return Buffer.concat([
     PNG_SIGNATURE,
-    pngChunk('IHDR', ihdr),
-    pngChunk('IDAT', idat),
-    pngChunk('IEND', new Uint8Array(0)),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", idat),
+    pngChunk("IEND", new Uint8Array(0)),
   ]);
 }
 
@@ -146,7 +146,7 @@ export function pngSize(bytes: Uint8Array): { width: number; height: number } | 
     if (bytes[i] !== PNG_SIGNATURE[i]) return undefined;
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (String.fromCharCode(bytes[12], bytes[13], bytes[14], bytes[15]) !== 'IHDR') return undefined;
+  if (String.fromCharCode(bytes[12], bytes[13], bytes[14], bytes[15]) !== "IHDR") return undefined;
   return { width: view.getUint32(16), height: view.getUint32(20) };
 }
 
@@ -164,8 +164,8 @@ function resolveShape(fn: string, opts: ImageShapeOptions | undefined, defaultSc
   const rows = opts?.rows ?? 28;
   const cols = opts?.cols ?? 28;
   const scale = opts?.scale ?? defaultScale;
-  checkDimension(fn, 'opts.rows', rows);
-  checkDimension(fn, 'opts.cols', cols);
+  checkDimension(fn, "opts.rows", rows);
+  checkDimension(fn, "opts.cols", cols);
   if (!Number.isInteger(scale) || scale <= 0) {
     throw new Error(`${fn}: opts.scale must be a positive integer, got ${String(scale)}`);
   }
@@ -173,8 +173,8 @@ function resolveShape(fn: string, opts: ImageShapeOptions | undefined, defaultSc
 }
 
 function resolveRange(fn: string, pixels: PixelArray, range: PixelRange | undefined): PixelRange {
-  if (range === undefined) return pixels instanceof Uint8Array ? '0..255' : '0..1';
-  if (range !== '0..255' && range !== '0..1') {
+  if (range === undefined) return pixels instanceof Uint8Array ? "0..255" : "0..1";
+  if (range !== "0..255" && range !== "0..1") {
     throw new Error(`${fn}: opts.range must be '0..255' or '0..1', got ${String(range)}`);
   }
   return range;
@@ -198,11 +198,11 @@ function toBytes(
   range: PixelRange,
 ): Uint8Array {
   const out = new Uint8Array(count);
-  if (pixels instanceof Uint8Array && range === '0..255') {
+  if (pixels instanceof Uint8Array && range === "0..255") {
     out.set(pixels.subarray(offset, offset + count));
     return out;
   }
-  const factor = range === '0..1' ? 255 : 1;
+  const factor = range === "0..1" ? 255 : 1;
   for (let i = 0; i < count; i++) {
     const v = pixels[offset + i];
     if (Number.isNaN(v)) {
@@ -219,9 +219,9 @@ function toBytes(
  * pixel becomes a `scale` x `scale` block of the same value (no interpolation).
  */
 export function upscale(pixels: Uint8Array, rows: number, cols: number, scale: number): Uint8Array {
-  const fn = 'upscale';
-  checkDimension(fn, 'rows', rows);
-  checkDimension(fn, 'cols', cols);
+  const fn = "upscale";
+  checkDimension(fn, "rows", rows);
+  checkDimension(fn, "cols", cols);
   if (!Number.isInteger(scale) || scale <= 0) {
     throw new Error(`${fn}: scale must be a positive integer, got ${String(scale)}`);
   }
@@ -255,8 +255,8 @@ export function upscale(pixels: Uint8Array, rows: number, cols: number, scale: n
  * @param opts rows/cols default to 28, scale to 4 (a 112x112 PNG)
  */
 export function imageToPng(pixels: PixelArray, index: number, opts?: ImageShapeOptions): Buffer {
-  const fn = 'imageToPng';
-  checkPixelArray(fn, 'pixels', pixels);
+  const fn = "imageToPng";
+  checkPixelArray(fn, "pixels", pixels);
   const { rows, cols, scale } = resolveShape(fn, opts, 4);
   const range = resolveRange(fn, pixels, opts?.range);
   const size = rows * cols;
@@ -269,7 +269,7 @@ export function imageToPng(pixels: PixelArray, index: number, opts?: ImageShapeO
   if (!Number.isInteger(index) || index < 0 || index >= count) {
     throw new Error(`${fn}: index must be an integer in [0, ${count - 1}], got ${String(index)}`);
   }
-  const bytes = toBytes(fn, 'pixels', pixels, index * size, size, range);
+  const bytes = toBytes(fn, "pixels", pixels, index * size, size, range);
   return encodePng(cols * scale, rows * scale, upscale(bytes, rows, cols, scale), 1);
 }
 
@@ -293,7 +293,7 @@ export interface ImageGridPngOptions extends ImageShapeOptions {
  * Each entry of `images` is one image of `rows * cols` values.
  */
 export function imageGridPng(images: readonly PixelArray[], opts?: ImageGridPngOptions): Buffer {
-  const fn = 'imageGridPng';
+  const fn = "imageGridPng";
   if (!Array.isArray(images) || images.length === 0) {
     throw new Error(`${fn}: images must be a non-empty array`);
   }
@@ -346,7 +346,7 @@ export interface GridItem {
   /** Optional second, smaller line, e.g. "predicted: Shirt (87%)". */
   subcaption?: string;
   /** Frame colour: green for 'ok', red for 'bad', neutral when absent. */
-  tone?: 'ok' | 'bad';
+  tone?: "ok" | "bad";
 }
 
 /** Options for {@link imageGridHtml}. */
@@ -358,13 +358,13 @@ export interface ImageGridHtmlOptions extends ImageShapeOptions {
 }
 
 const GRID_COLORS = {
-  text: '#222222',
-  muted: '#5f6368',
-  frame: '#d0d0d0',
-  ok: '#2e7d32',
-  bad: '#c62828',
-  panel: '#ffffff',
-  cell: '#f7f7f7',
+  text: "#222222",
+  muted: "#5f6368",
+  frame: "#d0d0d0",
+  ok: "#2e7d32",
+  bad: "#c62828",
+  panel: "#ffffff",
+  cell: "#f7f7f7",
 };
 
 const GRID_FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
@@ -372,7 +372,7 @@ const GRID_FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 function styleAttr(decls: Record<string, string | number>): string {
   const css = Object.entries(decls)
     .map(([k, v]) => `${k}:${v}`)
-    .join(';');
+    .join(";");
   return ` style="${escapeHtml(css)}"`;
 }
 
@@ -385,7 +385,7 @@ function styleAttr(decls: Record<string, string | number>): string {
  * `image-rendering: pixelated` hint is stripped by a sanitizer.
  */
 export function imageGridHtml(items: readonly GridItem[], opts?: ImageGridHtmlOptions): string {
-  const fn = 'imageGridHtml';
+  const fn = "imageGridHtml";
   if (!Array.isArray(items) || items.length === 0) {
     throw new Error(`${fn}: items must be a non-empty array`);
   }
@@ -408,94 +408,99 @@ export function imageGridHtml(items: readonly GridItem[], opts?: ImageGridHtmlOp
   }
   columns = Math.min(columns, items.length);
 
-  const hash = createHash('sha1');
+  const hash = createHash("sha1");
   const figures: string[] = [];
   items.forEach((item, i) => {
     const name = `items[${i}]`;
-    if (item === null || typeof item !== 'object') {
+    if (item === null || typeof item !== "object") {
       throw new Error(`${fn}: ${name} must be an object with pixels and caption`);
     }
     checkPixelArray(fn, `${name}.pixels`, item.pixels);
     if (item.pixels.length !== size) {
       throw new Error(`${fn}: ${name}.pixels has ${item.pixels.length} values but rows*cols = ${size}`);
     }
-    if (typeof item.caption !== 'string') {
+    if (typeof item.caption !== "string") {
       throw new Error(`${fn}: ${name}.caption must be a string`);
     }
-    if (item.subcaption !== undefined && typeof item.subcaption !== 'string') {
+    if (item.subcaption !== undefined && typeof item.subcaption !== "string") {
       throw new Error(`${fn}: ${name}.subcaption must be a string when given`);
     }
-    if (item.tone !== undefined && item.tone !== 'ok' && item.tone !== 'bad') {
+    if (item.tone !== undefined && item.tone !== "ok" && item.tone !== "bad") {
       throw new Error(`${fn}: ${name}.tone must be 'ok' or 'bad' when given`);
     }
     const range = resolveRange(fn, item.pixels, opts?.range);
     const bytes = toBytes(fn, `${name}.pixels`, item.pixels, 0, size, range);
     const png = encodePng(imgW, imgH, upscale(bytes, rows, cols, scale), 1);
-    const b64 = png.toString('base64');
-    hash.update(b64).update('\0').update(item.caption).update('\0').update(item.subcaption ?? '');
+    const b64 = png.toString("base64");
+    hash
+      .update(b64)
+      .update("\0")
+      .update(item.caption)
+      .update("\0")
+      .update(item.subcaption ?? "");
 
-    const toneColor = item.tone === 'ok' ? GRID_COLORS.ok : item.tone === 'bad' ? GRID_COLORS.bad : GRID_COLORS.frame;
+    const toneColor = item.tone === "ok" ? GRID_COLORS.ok : item.tone === "bad" ? GRID_COLORS.bad : GRID_COLORS.frame;
     const alt = item.subcaption ? `${item.caption} (${item.subcaption})` : item.caption;
     const parts = [
       `<figure${styleAttr({
         margin: 0,
         padding: `${pad}px`,
         border: `${border}px solid ${toneColor}`,
-        'border-radius': '4px',
-        'background-color': GRID_COLORS.cell,
-        'text-align': 'center',
-        'min-width': 0,
+        "border-radius": "4px",
+        "background-color": GRID_COLORS.cell,
+        "text-align": "center",
+        "min-width": 0,
       })}>`,
       `<img src="data:image/png;base64,${b64}" width="${imgW}" height="${imgH}" alt="${escapeHtml(alt)}"${styleAttr({
-        display: 'block',
-        margin: '0 auto',
+        display: "block",
+        margin: "0 auto",
         width: `${imgW}px`,
         height: `${imgH}px`,
-        'image-rendering': 'pixelated',
+        "image-rendering": "pixelated",
       })}>`,
       `<figcaption${styleAttr({
-        margin: '4px 0 0 0',
-        'font-size': '12px',
-        'line-height': 1.25,
+        margin: "4px 0 0 0",
+        "font-size": "12px",
+        "line-height": 1.25,
         color: GRID_COLORS.text,
-        'overflow-wrap': 'break-word',
+        "overflow-wrap": "break-word",
       })}>`,
-      `<span${styleAttr({ display: 'block', 'font-weight': 600 })}>${escapeHtml(item.caption)}</span>`,
+      `<span${styleAttr({ display: "block", "font-weight": 600 })}>${escapeHtml(item.caption)}</span>`,
     ];
     if (item.subcaption) {
       parts.push(
         `<span${styleAttr({
-          display: 'block',
-          color: item.tone === 'bad' ? GRID_COLORS.bad : GRID_COLORS.muted,
+          display: "block",
+          color: item.tone === "bad" ? GRID_COLORS.bad : GRID_COLORS.muted,
         })}>${escapeHtml(item.subcaption)}</span>`,
       );
     }
-    parts.push('</figcaption></figure>');
-    figures.push(parts.join(''));
+    parts.push("</figcaption></figure>");
+    figures.push(parts.join(""));
   });
-  hash.update(`${opts?.title ?? ''}|${columns}|${scale}|${rows}x${cols}`);
-  const cls = `fm-grid-${hash.digest('hex').slice(0, 10)}`;
+  hash.update(`${opts?.title ?? ""}|${columns}|${scale}|${rows}x${cols}`);
+  const cls = `fm-grid-${hash.digest("hex").slice(0, 10)}`;
 
   const heading = opts?.title
-    ? `<div${styleAttr({ margin: '0 0 8px 0', 'font-size': '14px', 'font-weight': 600, color: GRID_COLORS.text })}>${escapeHtml(opts.title)}</div>`
-    : '';
+    ? `<div${styleAttr({ margin: "0 0 8px 0", "font-size": "14px", "font-weight": 600, color: GRID_COLORS.text })}>${escapeHtml(opts.title)}</div>`
+    : "";
   return [
     `<div class="${cls}"${styleAttr({
-      display: 'inline-block',
-      padding: '8px',
-      'background-color': GRID_COLORS.panel,
-      'border-radius': '6px',
-      'font-family': GRID_FONT,
+      display: "inline-block",
+      padding: "8px",
+      "background-color": GRID_COLORS.panel,
+      "border-radius": "6px",
+      "font-family": GRID_FONT,
       color: GRID_COLORS.text,
-      'max-width': '100%',
+      "max-width": "100%",
     })}>`,
     heading,
     `<div class="${cls}-grid"${styleAttr({
-      display: 'grid',
-      'grid-template-columns': `repeat(${columns}, ${cellW}px)`,
+      display: "grid",
+      "grid-template-columns": `repeat(${columns}, ${cellW}px)`,
       gap: `${gap}px`,
     })}>`,
-    figures.join('\n'),
-    '</div></div>',
-  ].join('\n');
+    figures.join("\n"),
+    "</div></div>",
+  ].join("\n");
 }

@@ -58,12 +58,15 @@ export function memoryLimits(): MemoryLimit[] {
   const limits: MemoryLimit[] = [];
   const huge = 2 ** 50; // "unlimited" as cgroup v1 writes it
   const v2 = readNumber("/sys/fs/cgroup/memory.max");
-  if (v2 !== undefined && v2 < huge) limits.push({ mb: v2 / 2 ** 20, source: "the cgroup's memory.max", kind: "resident" });
+  if (v2 !== undefined && v2 < huge)
+    limits.push({ mb: v2 / 2 ** 20, source: "the cgroup's memory.max", kind: "resident" });
   const v1 = readNumber("/sys/fs/cgroup/memory/memory.limit_in_bytes");
-  if (v1 !== undefined && v1 < huge) limits.push({ mb: v1 / 2 ** 20, source: "the cgroup's memory.limit_in_bytes", kind: "resident" });
+  if (v1 !== undefined && v1 < huge)
+    limits.push({ mb: v1 / 2 ** 20, source: "the cgroup's memory.limit_in_bytes", kind: "resident" });
   try {
     const m = /^Max address space\s+(\d+|unlimited)/m.exec(fs.readFileSync("/proc/self/limits", "utf8"));
-    if (m && m[1] !== "unlimited") limits.push({ mb: Number(m[1]) / 2 ** 20, source: "ulimit -v", kind: "address space" });
+    if (m && m[1] !== "unlimited")
+      limits.push({ mb: Number(m[1]) / 2 ** 20, source: "ulimit -v", kind: "address space" });
   } catch {
     // not Linux
   }
@@ -86,12 +89,16 @@ export function checkMemory(size: RunSizes, limits = memoryLimits()): void {
     const needed = limit.kind === "address space" ? ADDRESS_SPACE_MB : need;
     if (limit.mb >= needed) continue;
     const fit = fittingTrainLimit(limit.mb, size);
-    throw new Error(limit.kind === "address space"
-      ? `${limit.source} allows ${Math.round(limit.mb)} MB of address space; TensorFlow and Node need about ${ADDRESS_SPACE_MB} MB ` +
-        "of it whatever the run size (they reserve far more than they use). Raise it (ulimit -v unlimited) and run again."
-      : `This run needs about ${need} MB of memory and ${limit.source} allows ${Math.round(limit.mb)} MB. ` +
-        (fit >= 1000 ? `Use fewer training images (FMNIST_TRAIN_LIMIT=${fit} or --train-limit ${fit} fits) ` : "Raise the limit ") +
-        "and run again.");
+    throw new Error(
+      limit.kind === "address space"
+        ? `${limit.source} allows ${Math.round(limit.mb)} MB of address space; TensorFlow and Node need about ${ADDRESS_SPACE_MB} MB ` +
+            "of it whatever the run size (they reserve far more than they use). Raise it (ulimit -v unlimited) and run again."
+        : `This run needs about ${need} MB of memory and ${limit.source} allows ${Math.round(limit.mb)} MB. ` +
+            (fit >= 1000
+              ? `Use fewer training images (FMNIST_TRAIN_LIMIT=${fit} or --train-limit ${fit} fits) `
+              : "Raise the limit ") +
+            "and run again.",
+    );
   }
 }
 
@@ -100,16 +107,22 @@ export function isOutOfMemory(err: unknown): boolean {
   const e = err as NodeJS.ErrnoException | undefined;
   if (!e) return false;
   if (e.code === "ENOMEM" || e.code === "ERR_MEMORY_ALLOCATION_FAILED") return true;
-  return /allocation failed|out of memory|Cannot allocate memory|Invalid typed array length|Array buffer allocation/i.test(String(e.message));
+  return /allocation failed|out of memory|Cannot allocate memory|Invalid typed array length|Array buffer allocation/i.test(
+    String(e.message),
+  );
 }
 
 /** "Out of memory while ...": what was being done, and what to lower. */
 export class OutOfMemoryError extends Error {
   constructor(doing: string, cause: unknown) {
-    const limits = memoryLimits().map((l) => `${l.source}: ${Math.round(l.mb)} MB`).join(", ");
-    super(`Out of memory while ${doing} (${(cause as Error)?.message ?? cause}). A full run needs about ` +
-      `${estimateRunMemoryMb({})} MB${limits ? ` (limits in force: ${limits})` : ""}; use fewer images ` +
-      "(FMNIST_TRAIN_LIMIT, --train-limit) or free memory. Nothing in the cache was changed.");
+    const limits = memoryLimits()
+      .map((l) => `${l.source}: ${Math.round(l.mb)} MB`)
+      .join(", ");
+    super(
+      `Out of memory while ${doing} (${(cause as Error)?.message ?? cause}). A full run needs about ` +
+        `${estimateRunMemoryMb({})} MB${limits ? ` (limits in force: ${limits})` : ""}; use fewer images ` +
+        "(FMNIST_TRAIN_LIMIT, --train-limit) or free memory. Nothing in the cache was changed.",
+    );
     this.name = "OutOfMemoryError";
   }
 }

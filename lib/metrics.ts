@@ -33,9 +33,11 @@ export interface Confusion {
 /** The k largest off-diagonal cells, largest first. */
 export function topConfusions(matrix: number[][], k = 3): Confusion[] {
   const cells: Confusion[] = [];
-  matrix.forEach((row, t) => row.forEach((count, p) => {
-    if (t !== p && count > 0) cells.push({ trueClass: t, predictedClass: p, count });
-  }));
+  matrix.forEach((row, t) =>
+    row.forEach((count, p) => {
+      if (t !== p && count > 0) cells.push({ trueClass: t, predictedClass: p, count });
+    }),
+  );
   return cells.sort((a, b) => b.count - a.count).slice(0, k);
 }
 

@@ -21,14 +21,31 @@ export function createModel(options: ModelOptions = {}): tf.Sequential {
   const kernelInitializer = kernelInitializers(seed);
 
   const model = tf.sequential({ name: "sequential" });
-  model.add(tf.layers.conv2d({ name: "conv2d", inputShape: [28, 28, 1], filters: 28, kernelSize: 3,
-    activation: "relu", kernelInitializer: kernelInitializer() }));
+  model.add(
+    tf.layers.conv2d({
+      name: "conv2d",
+      inputShape: [28, 28, 1],
+      filters: 28,
+      kernelSize: 3,
+      activation: "relu",
+      kernelInitializer: kernelInitializer(),
+    }),
+  );
   model.add(tf.layers.maxPooling2d({ name: "max_pooling2d", poolSize: 2 }));
-  model.add(tf.layers.conv2d({ name: "conv2d_1", filters: 56, kernelSize: 3, activation: "relu",
-    kernelInitializer: kernelInitializer() }));
+  model.add(
+    tf.layers.conv2d({
+      name: "conv2d_1",
+      filters: 56,
+      kernelSize: 3,
+      activation: "relu",
+      kernelInitializer: kernelInitializer(),
+    }),
+  );
   model.add(tf.layers.flatten({ name: "flatten" }));
   model.add(tf.layers.dense({ name: "dense", units: 56, activation: "relu", kernelInitializer: kernelInitializer() }));
-  model.add(tf.layers.dense({ name: "dense_1", units: 10, activation: "softmax", kernelInitializer: kernelInitializer() }));
+  model.add(
+    tf.layers.dense({ name: "dense_1", units: 10, activation: "softmax", kernelInitializer: kernelInitializer() }),
+  );
   compileModel(model, learningRate);
   return model;
 }
@@ -80,7 +97,13 @@ export function summarize(model: tf.LayersModel): ModelSummary {
     weights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
   const trainableParams = count(model.trainableWeights);
   const nonTrainableParams = count(model.nonTrainableWeights);
-  return { name: model.name, rows, totalParams: trainableParams + nonTrainableParams, trainableParams, nonTrainableParams };
+  return {
+    name: model.name,
+    rows,
+    totalParams: trainableParams + nonTrainableParams,
+    trainableParams,
+    nonTrainableParams,
+  };
 }
 
 function formatShape(shape: (number | null)[]): string {
@@ -111,7 +134,8 @@ export function summaryText(s: ModelSummary): string {
   const header = ["Layer (type)", "Output Shape", "Param #"];
   const body = s.rows.map((r) => [`${r.name} (${r.type})`, r.outputShape, thousands(r.params)]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("   ");
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("   ");
   const rule = "-".repeat(widths.reduce((a, b) => a + b + 3, -3));
   return [
     `Model: "${s.name}"`,
@@ -126,11 +150,14 @@ export function summaryText(s: ModelSummary): string {
 
 /** The same table as HTML for a notebook (all strings escaped). */
 export function summaryHtml(s: ModelSummary): string {
-  const td = (v: string, right = false) => `<td style="text-align:${right ? "right" : "left"};padding:2px 12px">${escapeHtml(v)}</td>`;
+  const td = (v: string, right = false) =>
+    `<td style="text-align:${right ? "right" : "left"};padding:2px 12px">${escapeHtml(v)}</td>`;
   const rows = s.rows
     .map((r) => `<tr>${td(`${r.name} (${r.type})`)}${td(r.outputShape)}${td(thousands(r.params), true)}</tr>`)
     .join("");
-  const foot = totals(s).map(([k, v]) => `<div><b>${escapeHtml(k)}:</b> ${escapeHtml(v)}</div>`).join("");
+  const foot = totals(s)
+    .map(([k, v]) => `<div><b>${escapeHtml(k)}:</b> ${escapeHtml(v)}</div>`)
+    .join("");
   return (
     `<div class="fmnist-summary"><div><b>Model:</b> "${escapeHtml(s.name)}"</div>` +
     `<table style="border-collapse:collapse;font-family:monospace;margin:6px 0">` +

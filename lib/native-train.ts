@@ -131,14 +131,23 @@ class Native {
 /** A TensorFlow resource variable (what Keras's weights are), float32. */
 class Variable {
   readonly handle: number;
-  constructor(private n: Native, readonly shape: number[], values: Float32Array) {
+  constructor(
+    private n: Native,
+    readonly shape: number[],
+    values: Float32Array,
+  ) {
     const b = n.b;
-    this.handle = n.run1("VarHandleOp", [
-      n.type("dtype", b.TF_FLOAT),
-      { name: "shape", type: b.TF_ATTR_SHAPE, value: shape },
-      n.str("container", ""),
-      n.str("shared_name", `fmnist_native_${instanceToken}_${++variableCounter}`),
-    ], [], null);
+    this.handle = n.run1(
+      "VarHandleOp",
+      [
+        n.type("dtype", b.TF_FLOAT),
+        { name: "shape", type: b.TF_ATTR_SHAPE, value: shape },
+        n.str("container", ""),
+        n.str("shared_name", `fmnist_native_${instanceToken}_${++variableCounter}`),
+      ],
+      [],
+      null,
+    );
     this.assign(values);
   }
   assign(values: Float32Array): void {
@@ -164,8 +173,16 @@ class Variable {
 // ------------------------------------------------------------ the model plan
 
 type Layer =
-  | { kind: "conv"; kernel: number; bias: number | null; strides: number[]; padding: string; relu: boolean;
-      inShape: number[]; outShape: number[] }
+  | {
+      kind: "conv";
+      kernel: number;
+      bias: number | null;
+      strides: number[];
+      padding: string;
+      relu: boolean;
+      inShape: number[];
+      outShape: number[];
+    }
   | { kind: "pool"; ksize: number[]; strides: number[]; padding: string }
   | { kind: "flatten"; inShape: number[]; size: number }
   | { kind: "dense"; kernel: number; bias: number | null; relu: boolean; softmax: boolean };
@@ -227,10 +244,19 @@ interface Pooled {
  * ph x pw is the max-pool window folded into the layout (1 x 1: none).
  */
 interface PatchGeometry {
-  height: number; width: number; channels: number;
-  kh: number; kw: number; sy: number; sx: number;
-  outH: number; outW: number; padTop: number; padLeft: number;
-  ph: number; pw: number;
+  height: number;
+  width: number;
+  channels: number;
+  kh: number;
+  kw: number;
+  sy: number;
+  sx: number;
+  outH: number;
+  outW: number;
+  padTop: number;
+  padLeft: number;
+  ph: number;
+  pw: number;
 }
 
 function patchGeometry(conv: Extract<Layer, { kind: "conv" }>, kShape: number[]): PatchGeometry {
@@ -241,8 +267,21 @@ function patchGeometry(conv: Extract<Layer, { kind: "conv" }>, kShape: number[])
   // SAME padding: TensorFlow puts the odd pixel at the bottom/right. VALID: none.
   const pad = (out: number, stride: number, k: number, size: number) =>
     conv.padding === "SAME" ? Math.floor(Math.max((out - 1) * stride + k - size, 0) / 2) : 0;
-  return { height, width, channels, kh, kw, sy, sx, outH, outW,
-    padTop: pad(outH, sy, kh, height), padLeft: pad(outW, sx, kw, width), ph: 1, pw: 1 };
+  return {
+    height,
+    width,
+    channels,
+    kh,
+    kw,
+    sy,
+    sx,
+    outH,
+    outW,
+    padTop: pad(outH, sy, kh, height),
+    padLeft: pad(outW, sx, kw, width),
+    ph: 1,
+    pw: 1,
+  };
 }
 
 /** Pooling that tiles the conv's output exactly: a window size equal to its stride, dividing the output, no padding. */
@@ -261,7 +300,14 @@ function tilingPool(conv: PatchGeometry, pool: Layer | undefined): number[] | nu
  * just (sample, y, x). Taps that fall outside the image stay 0: the buffer
  * starts zeroed and, for a given batch size, those places are never written.
  */
-function writePatches(g: PatchGeometry, image: Float32Array, from: number, out: Float32Array, sample: number, batch: number): void {
+function writePatches(
+  g: PatchGeometry,
+  image: Float32Array,
+  from: number,
+  out: Float32Array,
+  sample: number,
+  batch: number,
+): void {
   const { height, width, channels, kh, kw, sy, sx, padTop, padLeft, ph, pw } = g;
   const pooledH = g.outH / ph;
   const pooledW = g.outW / pw;
@@ -309,12 +355,24 @@ function lower(plan: Plan): Step[] {
       case "conv": {
         const kShape = plan.weights[layer.kernel].shape as number[];
         if (i > 0) {
-          steps.push({ op: "conv", kernel: layer.kernel, kShape, strides: layer.strides, padding: layer.padding, inShape: layer.inShape });
+          steps.push({
+            op: "conv",
+            kernel: layer.kernel,
+            kShape,
+            strides: layer.strides,
+            padding: layer.padding,
+            inShape: layer.inShape,
+          });
         } else {
           const geometry = patchGeometry(layer, kShape);
           const tiles = tilingPool(geometry, next);
           if (tiles) {
-            steps.push({ op: "patches+pool", kernel: layer.kernel, kShape, geometry: { ...geometry, ph: tiles[0], pw: tiles[1] } });
+            steps.push({
+              op: "patches+pool",
+              kernel: layer.kernel,
+              kShape,
+              geometry: { ...geometry, ph: tiles[0], pw: tiles[1] },
+            });
             steps.push(...activation);
             i++; // the pool is part of this step
             break;
@@ -356,7 +414,8 @@ const dims = (shape: unknown): number[] | null => {
  */
 export function planFor(model: tf.LayersModel): Plan | string {
   if (!nativeBinding()) return "the native TensorFlow backend is not in use";
-  const opt = model.optimizer as unknown as { getClassName?: () => string; getConfig?: () => Record<string, unknown> } | undefined;
+  const opt = model.optimizer as unknown as
+    { getClassName?: () => string; getConfig?: () => Record<string, unknown> } | undefined;
   if (!opt || opt.getClassName?.() !== "Adam") return "the optimizer is not Adam";
   const oc = opt.getConfig?.() ?? {};
   const losses = (model as unknown as { loss?: unknown }).loss;
@@ -381,7 +440,13 @@ export function planFor(model: tf.LayersModel): Plan | string {
     const input = layer.input;
     const inShape = Array.isArray(input) ? null : dims(input.shape);
     if (!inShape || !layer.trainable) return `layer ${layer.name} has an unknown input shape or is frozen`;
-    if (cfg.kernelRegularizer || cfg.biasRegularizer || cfg.activityRegularizer || cfg.kernelConstraint || cfg.biasConstraint) {
+    if (
+      cfg.kernelRegularizer ||
+      cfg.biasRegularizer ||
+      cfg.activityRegularizer ||
+      cfg.kernelConstraint ||
+      cfg.biasConstraint
+    ) {
       return `layer ${layer.name} has a regularizer or constraint`;
     }
     const act = cfg.activation;
@@ -393,29 +458,56 @@ export function planFor(model: tf.LayersModel): Plan | string {
       const strides = pair(cfg.strides);
       const dil = pair(cfg.dilationRate ?? 1);
       const outShape = dims(layer.outputShape);
-      if (!strides || !dil || dil[0] !== 1 || dil[1] !== 1 || cfg.dataFormat !== "channelsLast" || !outShape || inShape.length !== 3) {
+      if (
+        !strides ||
+        !dil ||
+        dil[0] !== 1 ||
+        dil[1] !== 1 ||
+        cfg.dataFormat !== "channelsLast" ||
+        !outShape ||
+        inShape.length !== 3
+      ) {
         return `conv layer ${layer.name} has unsupported settings`;
       }
-      layers.push({ kind: "conv", kernel: addWeight(w[0]), bias: cfg.useBias ? addWeight(w[1]) : null,
-        strides: [1, strides[0], strides[1], 1], padding: String(cfg.padding).toUpperCase(), relu: act === "relu", inShape, outShape });
+      layers.push({
+        kind: "conv",
+        kernel: addWeight(w[0]),
+        bias: cfg.useBias ? addWeight(w[1]) : null,
+        strides: [1, strides[0], strides[1], 1],
+        padding: String(cfg.padding).toUpperCase(),
+        relu: act === "relu",
+        inShape,
+        outShape,
+      });
     } else if (cls === "MaxPooling2D") {
       const pool = pair(cfg.poolSize);
       const strides = pair(cfg.strides ?? cfg.poolSize);
-      if (!pool || !strides || cfg.dataFormat !== "channelsLast") return `pooling layer ${layer.name} has unsupported settings`;
-      layers.push({ kind: "pool", ksize: [1, pool[0], pool[1], 1], strides: [1, strides[0], strides[1], 1],
-        padding: String(cfg.padding).toUpperCase() });
+      if (!pool || !strides || cfg.dataFormat !== "channelsLast")
+        return `pooling layer ${layer.name} has unsupported settings`;
+      layers.push({
+        kind: "pool",
+        ksize: [1, pool[0], pool[1], 1],
+        strides: [1, strides[0], strides[1], 1],
+        padding: String(cfg.padding).toUpperCase(),
+      });
     } else if (cls === "Flatten") {
       layers.push({ kind: "flatten", inShape, size: inShape.reduce((a, b) => a * b, 1) });
     } else if (cls === "Dense") {
       if (inShape.length !== 1) return `dense layer ${layer.name} takes a ${inShape.length}-D input`;
-      layers.push({ kind: "dense", kernel: addWeight(w[0]), bias: cfg.useBias ? addWeight(w[1]) : null,
-        relu: act === "relu", softmax: act === "softmax" });
+      layers.push({
+        kind: "dense",
+        kernel: addWeight(w[0]),
+        bias: cfg.useBias ? addWeight(w[1]) : null,
+        relu: act === "relu",
+        softmax: act === "softmax",
+      });
     } else {
       return `layer ${layer.name} is a ${cls}`;
     }
   }
   const lastLayer = layers[layers.length - 1];
-  if (!lastLayer || lastLayer.kind !== "dense" || !lastLayer.softmax) return "the last layer is not a softmax Dense layer";
+  if (!lastLayer || lastLayer.kind !== "dense" || !lastLayer.softmax)
+    return "the last layer is not a softmax Dense layer";
   if (weights.length !== model.trainableWeights.length || model.nonTrainableWeights.length > 0) {
     return "the model has weights outside Conv2D/Dense layers";
   }
@@ -423,8 +515,12 @@ export function planFor(model: tf.LayersModel): Plan | string {
   if (!inputShape) return "the input shape is not fixed";
   const num = (v: unknown, d: number) => (typeof v === "number" && Number.isFinite(v) ? v : d);
   return {
-    layers, weights, inputShape,
-    learningRate: num(oc.learningRate, 0.001), beta1: num(oc.beta1, 0.9), beta2: num(oc.beta2, 0.999),
+    layers,
+    weights,
+    inputShape,
+    learningRate: num(oc.learningRate, 0.001),
+    beta1: num(oc.beta1, 0.9),
+    beta2: num(oc.beta2, 0.999),
     // tfjs's Adam defaults epsilon to the backend's (1e-7, Keras's default too).
     epsilon: num(oc.epsilon, tf.backend().epsilon()),
   };
@@ -478,15 +574,22 @@ export class NativeTrainer {
   private correctSum = -1;
   private seen = 0;
 
-  private constructor(private model: tf.LayersModel, private plan: Plan, b: Binding) {
+  private constructor(
+    private model: tf.LayersModel,
+    private plan: Plan,
+    b: Binding,
+  ) {
     this.n = new Native(b);
     this.sampleSize = plan.inputShape.reduce((a, c) => a * c, 1);
     this.steps = lower(plan);
-    this.firstWeighted = this.steps.findIndex((s) => s.op === "patches" || s.op === "patches+pool" || s.op === "conv" || s.op === "matmul");
+    this.firstWeighted = this.steps.findIndex(
+      (s) => s.op === "patches" || s.op === "patches+pool" || s.op === "conv" || s.op === "matmul",
+    );
     // A kernel applied to image patches is kept as the [taps, filters] matrix
     // the MatMul takes (the same values in the same order), saving two reshapes a step.
     const shapes = plan.weights.map((w) => w.shape as number[]);
-    for (const s of this.steps) if (s.op === "patches" || s.op === "patches+pool") shapes[s.kernel] = [size(s.kShape.slice(0, 3)), s.kShape[3]];
+    for (const s of this.steps)
+      if (s.op === "patches" || s.op === "patches+pool") shapes[s.kernel] = [size(s.kShape.slice(0, 3)), s.kShape[3]];
     this.vars = plan.weights.map((w, i) => new Variable(this.n, shapes[i], w.read().dataSync() as Float32Array));
     const prior = adamStates.get(model);
     const fresh = !prior || prior.m.length !== shapes.length || prior.m.some((a, i) => a.length !== size(shapes[i]));
@@ -532,19 +635,37 @@ export class NativeTrainer {
       switch (step.op) {
         case "patches": {
           const g = step.geometry;
-          h = this.reshape(this.matmul(h, weights[step.kernel], true, false, scratch), [batch, g.outH, g.outW, step.kShape[3]], scratch);
+          h = this.reshape(
+            this.matmul(h, weights[step.kernel], true, false, scratch),
+            [batch, g.outH, g.outW, step.kShape[3]],
+            scratch,
+          );
           break;
         }
         case "patches+pool": {
           const { windows, rows, pooledShape } = this.pooledLayout(step, batch);
-          const conv = this.reshape(this.matmul(h, weights[step.kernel], true, false, scratch), [windows, rows, step.kShape[3]], scratch);
-          const max = n.run1("Max", [T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)], [conv, this.axisConst(0)], scratch);
+          const conv = this.reshape(
+            this.matmul(h, weights[step.kernel], true, false, scratch),
+            [windows, rows, step.kShape[3]],
+            scratch,
+          );
+          const max = n.run1(
+            "Max",
+            [T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)],
+            [conv, this.axisConst(0)],
+            scratch,
+          );
           pooled = { conv, max };
           h = this.reshape(max, pooledShape, scratch);
           break;
         }
         case "conv":
-          h = n.run1("Conv2D", [T, n.ints("strides", step.strides), n.str("padding", step.padding)], [h, weights[step.kernel]], scratch);
+          h = n.run1(
+            "Conv2D",
+            [T, n.ints("strides", step.strides), n.str("padding", step.padding)],
+            [h, weights[step.kernel]],
+            scratch,
+          );
           break;
         case "pool":
           h = n.run1("MaxPool", this.poolAttrs(step), [h], scratch);
@@ -572,11 +693,22 @@ export class NativeTrainer {
     const g = step.geometry;
     const pooledH = g.outH / g.ph;
     const pooledW = g.outW / g.pw;
-    return { windows: g.ph * g.pw, rows: batch * pooledH * pooledW, pooledShape: [batch, pooledH, pooledW, step.kShape[3]] };
+    return {
+      windows: g.ph * g.pw,
+      rows: batch * pooledH * pooledW,
+      pooledShape: [batch, pooledH, pooledW, step.kShape[3]],
+    };
   }
 
   /** Gradients of the weights, from the gradient of the mean loss at the logits. */
-  private backward(g: number, batch: number, weights: number[], acts: number[], pooled: Pooled | null, scratch: number[]): number[] {
+  private backward(
+    g: number,
+    batch: number,
+    weights: number[],
+    acts: number[],
+    pooled: Pooled | null,
+    scratch: number[],
+  ): number[] {
     const n = this.n;
     const T = n.T;
     const grads = new Array<number>(weights.length);
@@ -596,11 +728,24 @@ export class NativeTrainer {
           // Each window's gradient goes to its maxima, split evenly among ties (see Step).
           const { windows, rows } = this.pooledLayout(step, batch);
           const { conv, max } = pooled!;
-          const isMax = n.run1("Cast", [n.type("SrcT", n.b.TF_BOOL), n.type("DstT", n.b.TF_FLOAT)],
-            [n.run1("Equal", [T], [conv, max], scratch)], scratch);
-          const ties = n.run1("Sum", [T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)], [isMax, this.axisConst(0)], scratch);
+          const isMax = n.run1(
+            "Cast",
+            [n.type("SrcT", n.b.TF_BOOL), n.type("DstT", n.b.TF_FLOAT)],
+            [n.run1("Equal", [T], [conv, max], scratch)],
+            scratch,
+          );
+          const ties = n.run1(
+            "Sum",
+            [T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)],
+            [isMax, this.axisConst(0)],
+            scratch,
+          );
           const share = n.run1("RealDiv", [T], [this.reshape(g, [rows, step.kShape[3]], scratch), ties], scratch);
-          const dConv = this.reshape(n.run1("Mul", [T], [isMax, share], scratch), [windows * rows, step.kShape[3]], scratch);
+          const dConv = this.reshape(
+            n.run1("Mul", [T], [isMax, share], scratch),
+            [windows * rows, step.kShape[3]],
+            scratch,
+          );
           grads[step.kernel] = this.matmul(input, dConv, false, false, scratch);
           break;
         }
@@ -608,7 +753,12 @@ export class NativeTrainer {
           const attrs = [T, n.ints("strides", step.strides), n.str("padding", step.padding)];
           grads[step.kernel] = n.run1("Conv2DBackpropFilter", attrs, [input, this.shapeConst(step.kShape), g], scratch);
           if (needInputGrad) {
-            g = n.run1("Conv2DBackpropInput", attrs, [this.shapeConst([batch, ...step.inShape]), weights[step.kernel], g], scratch);
+            g = n.run1(
+              "Conv2DBackpropInput",
+              attrs,
+              [this.shapeConst([batch, ...step.inShape]), weights[step.kernel], g],
+              scratch,
+            );
           }
           break;
         }
@@ -634,12 +784,22 @@ export class NativeTrainer {
   }
 
   private reshape(h: number, shape: number[], scratch: number[]): number {
-    return this.n.run1("Reshape", [this.n.T, this.n.type("Tshape", this.n.b.TF_INT32)], [h, this.shapeConst(shape)], scratch);
+    return this.n.run1(
+      "Reshape",
+      [this.n.T, this.n.type("Tshape", this.n.b.TF_INT32)],
+      [h, this.shapeConst(shape)],
+      scratch,
+    );
   }
 
   private matmul(a: number, b: number, transposeA: boolean, transposeB: boolean, scratch: number[]): number {
     const n = this.n;
-    return n.run1("MatMul", [n.T, n.bool("transpose_a", transposeA), n.bool("transpose_b", transposeB)], [a, b], scratch);
+    return n.run1(
+      "MatMul",
+      [n.T, n.bool("transpose_a", transposeA), n.bool("transpose_b", transposeB)],
+      [a, b],
+      scratch,
+    );
   }
 
   private poolAttrs(step: { ksize: number[]; strides: number[]; padding: string }): OpAttr[] {
@@ -650,14 +810,35 @@ export class NativeTrainer {
   /** Per-sample losses and the number of correct predictions (handles in scratch). */
   private lossAndCorrect(logits: number, labels: number, scratch: number[]) {
     const n = this.n;
-    const [lossVec, dLogits] = n.run("SparseSoftmaxCrossEntropyWithLogits", [n.T, n.type("Tlabels", n.b.TF_INT32)], [logits, labels], 2, scratch);
+    const [lossVec, dLogits] = n.run(
+      "SparseSoftmaxCrossEntropyWithLogits",
+      [n.T, n.type("Tlabels", n.b.TF_INT32)],
+      [logits, labels],
+      2,
+      scratch,
+    );
     const axis0 = this.axisConst(0);
     const axis1 = this.axisConst(1);
-    const lossSum = n.run1("Sum", [n.T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)], [lossVec, axis0], scratch);
-    const predicted = n.run1("ArgMax", [n.T, n.type("Tidx", n.b.TF_INT32), n.type("output_type", n.b.TF_INT32)], [logits, axis1], scratch);
+    const lossSum = n.run1(
+      "Sum",
+      [n.T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)],
+      [lossVec, axis0],
+      scratch,
+    );
+    const predicted = n.run1(
+      "ArgMax",
+      [n.T, n.type("Tidx", n.b.TF_INT32), n.type("output_type", n.b.TF_INT32)],
+      [logits, axis1],
+      scratch,
+    );
     const hit = n.run1("Equal", [n.type("T", n.b.TF_INT32)], [predicted, labels], scratch);
     const hitF = n.run1("Cast", [n.type("SrcT", n.b.TF_BOOL), n.type("DstT", n.b.TF_FLOAT)], [hit], scratch);
-    const correct = n.run1("Sum", [n.T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)], [hitF, axis0], scratch);
+    const correct = n.run1(
+      "Sum",
+      [n.T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)],
+      [hitF, axis0],
+      scratch,
+    );
     return { dLogits, lossSum, correct };
   }
 
@@ -723,7 +904,14 @@ export class NativeTrainer {
       this.accumulate(lossSum, correct, batch);
 
       // Backward: d(mean loss)/d(logits) = (softmax - onehot) / batch.
-      const grads = this.backward(n.run1("Mul", [T], [dLogits, this.floatConst(1 / batch)], scratch), batch, weights, acts, pooled, scratch);
+      const grads = this.backward(
+        n.run1("Mul", [T], [dLogits, this.floatConst(1 / batch)], scratch),
+        batch,
+        weights,
+        acts,
+        pooled,
+        scratch,
+      );
 
       // TensorFlow's Adam (the update rule of Keras's Adam).
       const p = this.plan;
@@ -731,10 +919,21 @@ export class NativeTrainer {
       const b1p = n.tensor([], Float32Array.of(Math.pow(p.beta1, t)));
       const b2p = n.tensor([], Float32Array.of(Math.pow(p.beta2, t)));
       scratch.push(b1p, b2p);
-      const consts = [this.floatConst(p.learningRate), this.floatConst(p.beta1), this.floatConst(p.beta2), this.floatConst(p.epsilon)];
+      const consts = [
+        this.floatConst(p.learningRate),
+        this.floatConst(p.beta1),
+        this.floatConst(p.beta2),
+        this.floatConst(p.epsilon),
+      ];
       const adamAttrs = [T, n.bool("use_locking", false), n.bool("use_nesterov", false)];
       for (let k = 0; k < grads.length; k++) {
-        n.run("ResourceApplyAdam", adamAttrs, [this.vars[k].handle, this.m[k].handle, this.v[k].handle, b1p, b2p, ...consts, grads[k]], 0, null);
+        n.run(
+          "ResourceApplyAdam",
+          adamAttrs,
+          [this.vars[k].handle, this.m[k].handle, this.v[k].handle, b1p, b2p, ...consts, grads[k]],
+          0,
+          null,
+        );
       }
     } finally {
       n.free(scratch);

@@ -43,14 +43,24 @@ export async function readOptimizerState(model: tf.LayersModel): Promise<Optimiz
 /** Makes both trainers continue from `state` (the model must be compiled with Adam). */
 export async function writeOptimizerState(model: tf.LayersModel, state: OptimizerState): Promise<void> {
   const weights = model.trainableWeights;
-  if (state.m.length !== weights.length || state.m.some((m, i) => m.length !== weights[i].shape.reduce((a: number, b) => a * (b ?? 1), 1))) {
-    throw new Error(`the saved optimizer state does not fit this model (${state.m.length} weights saved, ${weights.length} in the model)`);
+  if (
+    state.m.length !== weights.length ||
+    state.m.some((m, i) => m.length !== weights[i].shape.reduce((a: number, b) => a * (b ?? 1), 1))
+  ) {
+    throw new Error(
+      `the saved optimizer state does not fit this model (${state.m.length} weights saved, ${weights.length} in the model)`,
+    );
   }
   setNativeAdamState(model, state);
   const opt = adamOf(model);
   if (!opt) return;
-  const named = (arrays: Float32Array[]) => arrays.map((a, i) => ({ name: weights[i].originalName, tensor: tf.tensor(a, weights[i].shape as number[]) }));
-  await opt.setWeights([{ name: "iter", tensor: tf.scalar(state.step, "int32") }, ...named(state.m), ...named(state.v)]);
+  const named = (arrays: Float32Array[]) =>
+    arrays.map((a, i) => ({ name: weights[i].originalName, tensor: tf.tensor(a, weights[i].shape as number[]) }));
+  await opt.setWeights([
+    { name: "iter", tensor: tf.scalar(state.step, "int32") },
+    ...named(state.m),
+    ...named(state.v),
+  ]);
 }
 
 /** The state as files: optimizer.json (step, sizes) and optimizer.bin (every m, then every v, float32). */
@@ -70,10 +80,12 @@ export function encodeOptimizerState(state: OptimizerState): { "optimizer.json":
 
 export function decodeOptimizerState(json: string, bin: Uint8Array): OptimizerState {
   const head = JSON.parse(json) as { kind?: string; step?: number; sizes?: number[] };
-  if (head.kind !== "adam" || typeof head.step !== "number" || !Array.isArray(head.sizes)) throw new Error("optimizer.json is not an Adam state");
+  if (head.kind !== "adam" || typeof head.step !== "number" || !Array.isArray(head.sizes))
+    throw new Error("optimizer.json is not an Adam state");
   const floats = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
   const total = head.sizes.reduce((a, b) => a + b, 0);
-  if (floats.length !== 2 * total) throw new Error(`optimizer.bin holds ${floats.length} values, expected ${2 * total}`);
+  if (floats.length !== 2 * total)
+    throw new Error(`optimizer.bin holds ${floats.length} values, expected ${2 * total}`);
   let at = 0;
   const take = () => head.sizes!.map((n) => floats.slice(at, (at += n)));
   const m = take();

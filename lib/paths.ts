@@ -21,7 +21,8 @@ export function repoRoot(): string {
   let dir = parent;
   while (!fs.existsSync(path.join(dir, "package.json"))) {
     const up = path.dirname(dir);
-    if (up === dir) throw new Error(`Cannot find the project using fashion-mnist-lib (a folder with package.json) above ${pkg}`);
+    if (up === dir)
+      throw new Error(`Cannot find the project using fashion-mnist-lib (a folder with package.json) above ${pkg}`);
     dir = up;
   }
   cachedRoot = dir;

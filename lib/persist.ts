@@ -25,20 +25,25 @@ export function checkName(name: string): void {
 async function artifactsOf(model: tf.LayersModel): Promise<{ json: string; weights: Uint8Array }> {
   let json = "";
   let weights = new Uint8Array(0);
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    const data = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
-    weights = new Uint8Array(data);
-    json = JSON.stringify({
-      modelTopology: artifacts.modelTopology,
-      format: artifacts.format,
-      generatedBy: artifacts.generatedBy,
-      convertedBy: artifacts.convertedBy,
-      trainingConfig: artifacts.trainingConfig,
-      userDefinedMetadata: artifacts.userDefinedMetadata,
-      weightsManifest: [{ paths: ["./weights.bin"], weights: artifacts.weightSpecs ?? [] }],
-    });
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON", weightDataBytes: weights.byteLength } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const data =
+        artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+      weights = new Uint8Array(data);
+      json = JSON.stringify({
+        modelTopology: artifacts.modelTopology,
+        format: artifacts.format,
+        generatedBy: artifacts.generatedBy,
+        convertedBy: artifacts.convertedBy,
+        trainingConfig: artifacts.trainingConfig,
+        userDefinedMetadata: artifacts.userDefinedMetadata,
+        weightsManifest: [{ paths: ["./weights.bin"], weights: artifacts.weightSpecs ?? [] }],
+      });
+      return {
+        modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON", weightDataBytes: weights.byteLength },
+      };
+    }),
+  );
   return { json, weights };
 }
 
@@ -55,7 +60,10 @@ export async function loadModelFolder(folder: string): Promise<tf.LayersModel> {
   compileModel(model);
   const json = path.join(folder, "optimizer.json");
   if (fs.existsSync(json)) {
-    await writeOptimizerState(model, decodeOptimizerState(fs.readFileSync(json, "utf8"), fs.readFileSync(path.join(folder, "optimizer.bin"))));
+    await writeOptimizerState(
+      model,
+      decodeOptimizerState(fs.readFileSync(json, "utf8"), fs.readFileSync(path.join(folder, "optimizer.bin"))),
+    );
   }
   return model;
 }
@@ -77,9 +85,12 @@ export function checkSaveTarget(name: string, dir = modelsDir()): string {
     fs.mkdirSync(dir, { recursive: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(code === "EEXIST" || code === "ENOTDIR"
-      ? `${where} cannot be created: ${dir} or a folder above it is a file. Move that file away, or set FMNIST_DATA_DIR to another folder.`
-      : `${where} cannot be created (${(err as Error).message}). Set FMNIST_DATA_DIR to a folder you can write to.`);
+    throw new Error(
+      code === "EEXIST" || code === "ENOTDIR"
+        ? `${where} cannot be created: ${dir} or a folder above it is a file. Move that file away, or set FMNIST_DATA_DIR to another folder.`
+        : `${where} cannot be created (${(err as Error).message}). Set FMNIST_DATA_DIR to a folder you can write to.`,
+      { cause: err },
+    );
   }
   if (!fs.statSync(dir).isDirectory()) {
     throw new Error(`${where} is a file, not a folder. Move it away, or set FMNIST_DATA_DIR to another folder.`);
@@ -91,15 +102,20 @@ export function checkSaveTarget(name: string, dir = modelsDir()): string {
   try {
     fs.writeFileSync(probe, "ok");
   } catch (err) {
-    throw new Error(`Cannot write to ${where} (${(err as Error).message}). Set FMNIST_DATA_DIR to a folder you can write to.`);
+    throw new Error(
+      `Cannot write to ${where} (${(err as Error).message}). Set FMNIST_DATA_DIR to a folder you can write to.`,
+      { cause: err },
+    );
   } finally {
     fs.rmSync(probe, { force: true });
   }
   const disk = fs.statfsSync(dir);
   const free = disk.bavail * disk.bsize;
   if (free < SAVE_SPACE_BYTES) {
-    throw new Error(`Only ${(free / 2 ** 20).toFixed(1)} MB free on the disk of ${where}; saving needs about ` +
-      `${SAVE_SPACE_BYTES / 2 ** 20} MB. Free some space or set FMNIST_DATA_DIR to another disk.`);
+    throw new Error(
+      `Only ${(free / 2 ** 20).toFixed(1)} MB free on the disk of ${where}; saving needs about ` +
+        `${SAVE_SPACE_BYTES / 2 ** 20} MB. Free some space or set FMNIST_DATA_DIR to another disk.`,
+    );
   }
   return target;
 }
@@ -110,7 +126,9 @@ export async function saveModel(model: tf.LayersModel, name: string, dir = model
   try {
     return await writeFolder(dir, name, () => modelFiles(model));
   } catch (err) {
-    throw new Error(`Could not save model "${name}" to ${path.join(dir, name)}: ${(err as Error).message}`);
+    throw new Error(`Could not save model "${name}" to ${path.join(dir, name)}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 

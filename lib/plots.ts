@@ -52,45 +52,45 @@ export const THEME = {
   font: {
     family: 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
     size: 12,
-    color: '#2b2b2b',
+    color: "#2b2b2b",
   },
   titleSize: 16,
   subtitleSize: 13,
   colors: {
     /** Training series. */
-    train: '#1f77b4',
+    train: "#1f77b4",
     /** Validation series. */
-    validation: '#ff7f0e',
+    validation: "#ff7f0e",
     /** Highlights such as the best epoch. */
-    highlight: '#2ca02c',
+    highlight: "#2ca02c",
     /** Correct / incorrect, e.g. for confusion-matrix diagonals and errors. */
-    good: '#2e7d32',
-    bad: '#c62828',
-    grid: '#e6e6e6',
-    axisLine: '#9e9e9e',
-    muted: '#6b6b6b',
-    background: '#ffffff',
+    good: "#2e7d32",
+    bad: "#c62828",
+    grid: "#e6e6e6",
+    axisLine: "#9e9e9e",
+    muted: "#6b6b6b",
+    background: "#ffffff",
   },
   /** A ten-colour categorical palette (one per Fashion-MNIST class). */
   palette: [
-    '#1f77b4',
-    '#ff7f0e',
-    '#2ca02c',
-    '#d62728',
-    '#9467bd',
-    '#8c564b',
-    '#e377c2',
-    '#7f7f7f',
-    '#bcbd22',
-    '#17becf',
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
   ],
   /** A sequential colour scale for heatmaps (white to deep blue). */
   sequential: [
-    [0, '#ffffff'],
-    [0.25, '#d6e6f4'],
-    [0.5, '#8fbfe0'],
-    [0.75, '#3b88c4'],
-    [1, '#08306b'],
+    [0, "#ffffff"],
+    [0.25, "#d6e6f4"],
+    [0.5, "#8fbfe0"],
+    [0.75, "#3b88c4"],
+    [1, "#08306b"],
   ] as [number, string][],
   /** Default figure size, fitting a JupyterLab notebook column. */
   width: 900,
@@ -119,20 +119,20 @@ export function baseLayout(opts: BaseLayoutOptions = {}): PlotlyLayout {
     font: { ...THEME.font },
     paper_bgcolor: THEME.colors.background,
     plot_bgcolor: THEME.colors.background,
-    hovermode: 'closest',
+    hovermode: "closest",
     hoverlabel: { font: { family: THEME.font.family } },
     showlegend: opts.legend ?? true,
-    legend: { orientation: 'h', x: 0.5, xanchor: 'center', y: -0.2, yanchor: 'top', font: { size: 12 } },
+    legend: { orientation: "h", x: 0.5, xanchor: "center", y: -0.2, yanchor: "top", font: { size: 12 } },
   };
   if (opts.title) {
     layout.title = {
       text: opts.title,
       x: 0,
-      xref: 'paper',
-      xanchor: 'left',
+      xref: "paper",
+      xanchor: "left",
       y: 0.98,
-      yref: 'container',
-      yanchor: 'top',
+      yref: "container",
+      yanchor: "top",
       font: { size: THEME.titleSize },
     };
   }
@@ -147,7 +147,7 @@ export function axisStyle(title: string, extra: Record<string, unknown> = {}): R
     linecolor: THEME.colors.axisLine,
     linewidth: 1,
     mirror: false,
-    ticks: 'outside',
+    ticks: "outside",
     ticklen: 4,
     tickcolor: THEME.colors.axisLine,
     showgrid: true,
@@ -164,10 +164,10 @@ export function subplotTitle(text: string, domain: readonly [number, number]): P
     text: `<b>${text}</b>`,
     x: (domain[0] + domain[1]) / 2,
     y: 1,
-    xref: 'paper',
-    yref: 'paper',
-    xanchor: 'center',
-    yanchor: 'bottom',
+    xref: "paper",
+    yref: "paper",
+    xanchor: "center",
+    yanchor: "bottom",
     yshift: 6,
     showarrow: false,
     font: { size: THEME.subtitleSize },
@@ -175,12 +175,12 @@ export function subplotTitle(text: string, domain: readonly [number, number]): P
 }
 
 /** Plotly config shared by all charts: no logo, PNG export named `filename`. */
-export function plotlyConfig(filename = 'chart'): Record<string, unknown> {
+export function plotlyConfig(filename = "chart"): Record<string, unknown> {
   return {
     displaylogo: false,
     responsive: true,
-    modeBarButtonsToRemove: ['lasso2d', 'select2d'],
-    toImageButtonOptions: { format: 'png', filename, scale: 2 },
+    modeBarButtonsToRemove: ["lasso2d", "select2d"],
+    toImageButtonOptions: { format: "png", filename, scale: 2 },
   };
 }
 
@@ -195,9 +195,9 @@ function isNumberList(v: unknown): v is NumberList {
 }
 
 function describeNumber(v: unknown): string {
-  if (typeof v !== 'number') return `not a number (${v === null ? 'null' : typeof v})`;
-  if (Number.isNaN(v)) return 'NaN';
-  return v > 0 ? 'Infinity' : '-Infinity';
+  if (typeof v !== "number") return `not a number (${v === null ? "null" : typeof v})`;
+  if (Number.isNaN(v)) return "NaN";
+  return v > 0 ? "Infinity" : "-Infinity";
 }
 
 /** Checks `list` is a non-empty list of finite numbers; returns it as a plain array. */
@@ -211,7 +211,7 @@ function finiteList(fn: string, name: string, list: unknown, expectedLength?: { 
   const out: number[] = new Array(list.length);
   for (let i = 0; i < list.length; i++) {
     const v: unknown = list[i];
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
+    if (typeof v !== "number" || !Number.isFinite(v)) {
       throw new Error(`${fn}: ${name}[${i}] is ${describeNumber(v)}`);
     }
     out[i] = v;
@@ -226,8 +226,8 @@ function checkUnitInterval(fn: string, name: string, values: number[]): void {
 }
 
 function positiveNumber(fn: string, name: string, v: unknown, integer = false): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-    throw new Error(`${fn}: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${String(v)}`);
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
+    throw new Error(`${fn}: ${name} must be a positive ${integer ? "integer" : "number"}, got ${String(v)}`);
   }
   return v;
 }
@@ -268,7 +268,7 @@ export interface TrainingCurvesOptions {
    * How `history.epoch` counts: 1 = epoch numbers (plotted as is), 0 = zero-based
    * indices (plotted +1). Default 'auto': 0 if the first entry is 0, else 1.
    */
-  epochBase?: 0 | 1 | 'auto';
+  epochBase?: 0 | 1 | "auto";
 }
 
 /** The epoch (as plotted, 1-based) with the highest validation accuracy. */
@@ -289,13 +289,13 @@ function argmax(values: readonly number[]): number {
 
 function percentFormat(values: number[]): string {
   const span = Math.max(...values) - Math.min(...values);
-  return span >= 0.05 ? '.0%' : '.1%';
+  return span >= 0.05 ? ".0%" : ".1%";
 }
 
 function epochTicks(first: number, last: number): Record<string, unknown> {
   const n = last - first + 1;
   const dtick = n <= 12 ? 1 : n <= 30 ? 2 : n <= 60 ? 5 : Math.ceil(n / 10 / 5) * 5;
-  return { tickmode: 'linear', tick0: dtick === 1 ? first : 0, dtick };
+  return { tickmode: "linear", tick0: dtick === 1 ? first : 0, dtick };
 }
 
 /**
@@ -308,16 +308,16 @@ function epochTicks(first: number, last: number): Record<string, unknown> {
  * `trainingCurves: history.val_loss has 3 values but history.epoch has 4`.
  */
 export function trainingCurves(history: TrainingHistory, opts: TrainingCurvesOptions = {}): PlotlyFigure {
-  const fn = 'trainingCurves';
-  if (history === null || typeof history !== 'object') {
+  const fn = "trainingCurves";
+  if (history === null || typeof history !== "object") {
     throw new Error(`${fn}: history must be an object with epoch, loss and accuracy arrays`);
   }
-  if (opts === null || typeof opts !== 'object') throw new Error(`${fn}: opts must be an object`);
+  if (opts === null || typeof opts !== "object") throw new Error(`${fn}: opts must be an object`);
 
   // --- validate -----------------------------------------------------------
-  const rawEpochs = finiteList(fn, 'history.epoch', history.epoch);
+  const rawEpochs = finiteList(fn, "history.epoch", history.epoch);
   const n = rawEpochs.length;
-  const sameLength = { n, of: 'history.epoch' };
+  const sameLength = { n, of: "history.epoch" };
   rawEpochs.forEach((e, i) => {
     if (!Number.isInteger(e) || e < 0) {
       throw new Error(`${fn}: history.epoch[${i}] = ${e} is not a non-negative integer`);
@@ -328,32 +328,32 @@ export function trainingCurves(history: TrainingHistory, opts: TrainingCurvesOpt
       );
     }
   });
-  const loss = finiteList(fn, 'history.loss', history.loss, sameLength);
-  const accuracy = finiteList(fn, 'history.accuracy', history.accuracy, sameLength);
-  checkUnitInterval(fn, 'history.accuracy', accuracy);
+  const loss = finiteList(fn, "history.loss", history.loss, sameLength);
+  const accuracy = finiteList(fn, "history.accuracy", history.accuracy, sameLength);
+  checkUnitInterval(fn, "history.accuracy", accuracy);
   const valLoss =
-    history.val_loss === undefined ? undefined : finiteList(fn, 'history.val_loss', history.val_loss, sameLength);
+    history.val_loss === undefined ? undefined : finiteList(fn, "history.val_loss", history.val_loss, sameLength);
   const valAccuracy =
     history.val_accuracy === undefined
       ? undefined
-      : finiteList(fn, 'history.val_accuracy', history.val_accuracy, sameLength);
-  if (valAccuracy) checkUnitInterval(fn, 'history.val_accuracy', valAccuracy);
+      : finiteList(fn, "history.val_accuracy", history.val_accuracy, sameLength);
+  if (valAccuracy) checkUnitInterval(fn, "history.val_accuracy", valAccuracy);
 
-  const base = opts.epochBase ?? 'auto';
-  if (base !== 0 && base !== 1 && base !== 'auto') {
+  const base = opts.epochBase ?? "auto";
+  if (base !== 0 && base !== 1 && base !== "auto") {
     throw new Error(`${fn}: opts.epochBase must be 0, 1 or 'auto', got ${String(base)}`);
   }
-  const shift = base === 0 || (base === 'auto' && rawEpochs[0] === 0) ? 1 : 0;
+  const shift = base === 0 || (base === "auto" && rawEpochs[0] === 0) ? 1 : 0;
   if (base === 1 && rawEpochs[0] === 0) {
     throw new Error(`${fn}: history.epoch[0] is 0 but opts.epochBase is 1 (epochs count from 1)`);
   }
   const epochs = rawEpochs.map((e) => e + shift);
 
-  const width = opts.width === undefined ? THEME.width : positiveNumber(fn, 'opts.width', opts.width);
-  const height = opts.height === undefined ? THEME.height : positiveNumber(fn, 'opts.height', opts.height);
+  const width = opts.width === undefined ? THEME.width : positiveNumber(fn, "opts.width", opts.width);
+  const height = opts.height === undefined ? THEME.height : positiveNumber(fn, "opts.height", opts.height);
   let lastEpoch = epochs[n - 1];
   if (opts.totalEpochs !== undefined) {
-    const total = positiveNumber(fn, 'opts.totalEpochs', opts.totalEpochs, true);
+    const total = positiveNumber(fn, "opts.totalEpochs", opts.totalEpochs, true);
     if (total < lastEpoch) {
       throw new Error(`${fn}: opts.totalEpochs is ${total} but history already reaches epoch ${lastEpoch}`);
     }
@@ -365,36 +365,32 @@ export function trainingCurves(history: TrainingHistory, opts: TrainingCurvesOpt
   const leftDomain: [number, number] = [0, 0.44];
   const rightDomain: [number, number] = [0.56, 1];
 
-  const series = (
-    name: 'training' | 'validation',
-    metric: 'accuracy' | 'loss',
-    y: number[],
-  ): PlotlyTrace => {
-    const isAcc = metric === 'accuracy';
-    const color = name === 'training' ? trainColor : valColor;
+  const series = (name: "training" | "validation", metric: "accuracy" | "loss", y: number[]): PlotlyTrace => {
+    const isAcc = metric === "accuracy";
+    const color = name === "training" ? trainColor : valColor;
     return {
-      type: 'scatter',
-      mode: 'lines+markers',
+      type: "scatter",
+      mode: "lines+markers",
       name,
       legendgroup: name,
       showlegend: isAcc,
       uid: `${metric}-${name}`,
       x: epochs,
       y,
-      xaxis: isAcc ? 'x' : 'x2',
-      yaxis: isAcc ? 'y' : 'y2',
+      xaxis: isAcc ? "x" : "x2",
+      yaxis: isAcc ? "y" : "y2",
       line: { color, width: 2 },
       marker: { color, size: 6 },
-      hovertemplate: `epoch %{x}<br>${metric} %{y:${isAcc ? '.2%' : '.4f'}}<extra>${name}</extra>`,
+      hovertemplate: `epoch %{x}<br>${metric} %{y:${isAcc ? ".2%" : ".4f"}}<extra>${name}</extra>`,
     };
   };
 
-  const data: PlotlyTrace[] = [series('training', 'accuracy', accuracy)];
-  if (valAccuracy) data.push(series('validation', 'accuracy', valAccuracy));
-  data.push(series('training', 'loss', loss));
-  if (valLoss) data.push(series('validation', 'loss', valLoss));
+  const data: PlotlyTrace[] = [series("training", "accuracy", accuracy)];
+  if (valAccuracy) data.push(series("validation", "accuracy", valAccuracy));
+  data.push(series("training", "loss", loss));
+  if (valLoss) data.push(series("validation", "loss", valLoss));
 
-  const annotations: PlotlyAnnotation[] = [subplotTitle('Accuracy', leftDomain), subplotTitle('Loss', rightDomain)];
+  const annotations: PlotlyAnnotation[] = [subplotTitle("Accuracy", leftDomain), subplotTitle("Loss", rightDomain)];
   const shapes: Record<string, unknown>[] = [];
 
   if (valAccuracy) {
@@ -403,15 +399,15 @@ export function trainingCurves(history: TrainingHistory, opts: TrainingCurvesOpt
     const bestAcc = valAccuracy[i];
     const label = `best ${(bestAcc * 100).toFixed(2)}% @ epoch ${bestEpoch}`;
     data.push({
-      type: 'scatter',
-      mode: 'markers',
-      name: 'best validation accuracy',
-      uid: 'best-val-accuracy',
+      type: "scatter",
+      mode: "markers",
+      name: "best validation accuracy",
+      uid: "best-val-accuracy",
       x: [bestEpoch],
       y: [bestAcc],
-      xaxis: 'x',
-      yaxis: 'y',
-      marker: { symbol: 'star', size: 15, color: highlight, line: { color: '#ffffff', width: 1 } },
+      xaxis: "x",
+      yaxis: "y",
+      marker: { symbol: "star", size: 15, color: highlight, line: { color: "#ffffff", width: 1 } },
       hovertemplate: `${label}<extra></extra>`,
       meta: { bestEpoch, bestIndex: i, bestValAccuracy: bestAcc },
     });
@@ -419,8 +415,8 @@ export function trainingCurves(history: TrainingHistory, opts: TrainingCurvesOpt
       text: label,
       x: bestEpoch,
       y: bestAcc,
-      xref: 'x',
-      yref: 'y',
+      xref: "x",
+      yref: "y",
       showarrow: true,
       arrowhead: 2,
       arrowsize: 1,
@@ -429,20 +425,20 @@ export function trainingCurves(history: TrainingHistory, opts: TrainingCurvesOpt
       ax: 0,
       ay: 32,
       font: { size: 11, color: highlight },
-      bgcolor: 'rgba(255,255,255,0.85)',
+      bgcolor: "rgba(255,255,255,0.85)",
     });
     // A faint vertical guide at the best epoch on both subplots.
-    for (const xref of ['x', 'x2']) {
+    for (const xref of ["x", "x2"]) {
       shapes.push({
-        type: 'line',
+        type: "line",
         xref,
-        yref: 'paper',
+        yref: "paper",
         x0: bestEpoch,
         x1: bestEpoch,
         y0: 0,
         y1: 1,
-        line: { color: highlight, width: 1, dash: 'dot' },
-        layer: 'below',
+        line: { color: highlight, width: 1, dash: "dot" },
+        layer: "below",
       });
     }
   }
@@ -454,16 +450,16 @@ export function trainingCurves(history: TrainingHistory, opts: TrainingCurvesOpt
   const allAcc = valAccuracy ? accuracy.concat(valAccuracy) : accuracy;
 
   const layout: PlotlyLayout = {
-    ...baseLayout({ title: opts.title ?? 'Training history', width, height, margin: { t: 80, b: 90 } }),
-    xaxis: axisStyle('epoch', { ...xCommon, domain: leftDomain, anchor: 'y' }),
-    yaxis: axisStyle('accuracy', { anchor: 'x', tickformat: percentFormat(allAcc), hoverformat: '.2%' }),
-    xaxis2: axisStyle('epoch', { ...xCommon, domain: rightDomain, anchor: 'y2' }),
-    yaxis2: axisStyle('loss', { anchor: 'x2' }),
+    ...baseLayout({ title: opts.title ?? "Training history", width, height, margin: { t: 80, b: 90 } }),
+    xaxis: axisStyle("epoch", { ...xCommon, domain: leftDomain, anchor: "y" }),
+    yaxis: axisStyle("accuracy", { anchor: "x", tickformat: percentFormat(allAcc), hoverformat: ".2%" }),
+    xaxis2: axisStyle("epoch", { ...xCommon, domain: rightDomain, anchor: "y2" }),
+    yaxis2: axisStyle("loss", { anchor: "x2" }),
     annotations,
     shapes,
   };
 
-  return { data, layout, config: plotlyConfig('training-history') };
+  return { data, layout, config: plotlyConfig("training-history") };
 }
 
 /**
@@ -471,7 +467,7 @@ export function trainingCurves(history: TrainingHistory, opts: TrainingCurvesOpt
  * from a figure (undefined when the history had no validation data).
  */
 export function bestEpochOf(fig: PlotlyFigure): BestEpoch | undefined {
-  const trace = fig.data.find((t) => t.uid === 'best-val-accuracy');
+  const trace = fig.data.find((t) => t.uid === "best-val-accuracy");
   const meta = trace?.meta as { bestEpoch: number; bestIndex: number; bestValAccuracy: number } | undefined;
   return meta ? { epoch: meta.bestEpoch, index: meta.bestIndex, valAccuracy: meta.bestValAccuracy } : undefined;
 }

@@ -36,7 +36,7 @@ export const REMOVED_UTIL_HELPERS: Readonly<Record<string, (value: unknown) => b
 };
 
 // The module object itself: `import * as util` would give a copy under esModuleInterop.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+
 const nodeUtil = require("util") as Record<string, unknown>;
 for (const [name, helper] of Object.entries(REMOVED_UTIL_HELPERS)) nodeUtil[name] = helper;
 
@@ -57,11 +57,15 @@ function loadNativeAddon(): void {
     .filter((d) => d.startsWith("napi-v"))
     .map((d) => path.join(libDir, d, "tfjs_binding.node"))
     .find((f) => fs.existsSync(f));
-  if (!addon) throw new Error(`The tfjs-node native addon is missing (no ${libDir}/napi-v*/tfjs_binding.node). ${SETUP_HINT}`);
+  if (!addon)
+    throw new Error(`The tfjs-node native addon is missing (no ${libDir}/napi-v*/tfjs_binding.node). ${SETUP_HINT}`);
   try {
     require(addon);
   } catch (err) {
-    throw new Error(`The tfjs-node native addon ${addon} does not load (${(err as Error).message.split("\n")[0]}). ${SETUP_HINT}`);
+    throw new Error(
+      `The tfjs-node native addon ${addon} does not load (${(err as Error).message.split("\n")[0]}). ${SETUP_HINT}`,
+      { cause: err },
+    );
   }
 }
 loadNativeAddon();

@@ -4,13 +4,13 @@
  * the header of the HTML report (`npm run report` reads them back from the
  * executed notebook's JSON output, see RUN_FACTS_KIND).
  */
-import { execFileSync } from 'child_process';
-import { FILES, type FileKey } from './dataset';
-import { repoRoot } from './paths';
-import { runtimeVersions } from './tf';
+import { execFileSync } from "child_process";
+import { FILES, type FileKey } from "./dataset";
+import { repoRoot } from "./paths";
+import { runtimeVersions } from "./tf";
 
 /** Marks the JSON output that carries the run facts, so tools can find it. */
-export const RUN_FACTS_KIND = 'fashion-mnist-run-facts';
+export const RUN_FACTS_KIND = "fashion-mnist-run-facts";
 
 /** How big the run was and how long training took. */
 export interface RunSize {
@@ -45,17 +45,22 @@ export interface RunFactsInput extends RunSize {
 
 function gitCommit(): string {
   try {
-    const opts = { cwd: repoRoot(), encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as ('ignore' | 'pipe')[], timeout: 10_000 };
-    const head = execFileSync('git', ['rev-parse', 'HEAD'], opts).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], opts).trim() !== '';
+    const opts = {
+      cwd: repoRoot(),
+      encoding: "utf8" as const,
+      stdio: ["ignore", "pipe", "ignore"] as ("ignore" | "pipe")[],
+      timeout: 10_000,
+    };
+    const head = execFileSync("git", ["rev-parse", "HEAD"], opts).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], opts).trim() !== "";
     return dirty ? `${head}-dirty` : head;
   } catch {
-    return 'unknown';
+    return "unknown";
   }
 }
 
 function checkNumber(name: string, v: unknown, min: number, max = Infinity): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
     throw new Error(`runFacts: ${name} must be a number in [${min}, ${max}], got ${String(v)}`);
   }
   return v;
@@ -63,8 +68,8 @@ function checkNumber(name: string, v: unknown, min: number, max = Infinity): num
 
 /** Collects the run facts; throws naming the field if a number is missing or out of range. */
 export function runFacts(input: RunFactsInput): RunFacts {
-  if (!input || typeof input !== 'object') throw new Error('runFacts: input must be an object');
-  if (!input.test || typeof input.test !== 'object') throw new Error('runFacts: input.test must be {accuracy, loss}');
+  if (!input || typeof input !== "object") throw new Error("runFacts: input must be an object");
+  if (!input.test || typeof input.test !== "object") throw new Error("runFacts: input.test must be {accuracy, loss}");
   const v = runtimeVersions();
   const sha: Record<string, string> = {};
   for (const key of Object.keys(FILES) as FileKey[]) sha[FILES[key].name] = FILES[key].sha256;
@@ -73,35 +78,40 @@ export function runFacts(input: RunFactsInput): RunFacts {
     date: new Date().toISOString(),
     gitCommit: gitCommit(),
     node: v.node,
-    tfjsNode: v['tfjs-node'],
+    tfjsNode: v["tfjs-node"],
     tensorflow: v.tensorflow,
     backend: v.backend,
     datasetSha256: sha,
-    epochs: checkNumber('input.epochs', input.epochs, 0),
-    batchSize: checkNumber('input.batchSize', input.batchSize, 1),
-    trainSamples: checkNumber('input.trainSamples', input.trainSamples, 0),
-    validationSamples: checkNumber('input.validationSamples', input.validationSamples, 0),
-    testSamples: checkNumber('input.testSamples', input.testSamples, 0),
-    trainingSeconds: checkNumber('input.trainingSeconds', input.trainingSeconds, 0),
-    testAccuracy: checkNumber('input.test.accuracy', input.test.accuracy, 0, 1),
-    testLoss: checkNumber('input.test.loss', input.test.loss, 0),
+    epochs: checkNumber("input.epochs", input.epochs, 0),
+    batchSize: checkNumber("input.batchSize", input.batchSize, 1),
+    trainSamples: checkNumber("input.trainSamples", input.trainSamples, 0),
+    validationSamples: checkNumber("input.validationSamples", input.validationSamples, 0),
+    testSamples: checkNumber("input.testSamples", input.testSamples, 0),
+    trainingSeconds: checkNumber("input.trainingSeconds", input.trainingSeconds, 0),
+    testAccuracy: checkNumber("input.test.accuracy", input.test.accuracy, 0, 1),
+    testLoss: checkNumber("input.test.loss", input.test.loss, 0),
   };
 }
 
 /** The facts as a Markdown table for people. */
 export function runFactsMarkdown(f: RunFacts): string {
   const rows: [string, string][] = [
-    ['date', f.date],
-    ['git commit', `\`${f.gitCommit}\``],
-    ['Node.js', f.node],
-    ['tfjs-node', f.tfjsNode],
-    ['TensorFlow (native)', f.tensorflow],
-    ['backend', f.backend],
-    ['data', `${f.trainSamples.toLocaleString('en-US')} training, ${f.validationSamples.toLocaleString('en-US')} validation, ${f.testSamples.toLocaleString('en-US')} test images`],
-    ['epochs / batch size', `${f.epochs} / ${f.batchSize}`],
-    ['training time', `${f.trainingSeconds.toFixed(1)} s`],
-    ['test accuracy', `${(f.testAccuracy * 100).toFixed(2)}% (loss ${f.testLoss.toFixed(4)})`],
+    ["date", f.date],
+    ["git commit", `\`${f.gitCommit}\``],
+    ["Node.js", f.node],
+    ["tfjs-node", f.tfjsNode],
+    ["TensorFlow (native)", f.tensorflow],
+    ["backend", f.backend],
+    [
+      "data",
+      `${f.trainSamples.toLocaleString("en-US")} training, ${f.validationSamples.toLocaleString("en-US")} validation, ${f.testSamples.toLocaleString("en-US")} test images`,
+    ],
+    ["epochs / batch size", `${f.epochs} / ${f.batchSize}`],
+    ["training time", `${f.trainingSeconds.toFixed(1)} s`],
+    ["test accuracy", `${(f.testAccuracy * 100).toFixed(2)}% (loss ${f.testLoss.toFixed(4)})`],
     ...Object.entries(f.datasetSha256).map(([name, sha]): [string, string] => [`SHA-256 ${name}`, `\`${sha}\``]),
   ];
-  return ['| fact | value |', '| --- | --- |', ...rows.map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|')} |`)].join('\n');
+  return ["| fact | value |", "| --- | --- |", ...rows.map(([k, v]) => `| ${k} | ${v.replace(/\|/g, "\\|")} |`)].join(
+    "\n",
+  );
 }

@@ -18,8 +18,7 @@ import * as path from "path";
 import { processAlive } from "./leftovers";
 
 const MARK = "saved.json";
-const KINDS = ["saving", "previous", "trash"] as const;
-type Kind = (typeof KINDS)[number];
+type Kind = "saving" | "previous" | "trash";
 
 interface Sibling {
   path: string;
@@ -41,7 +40,12 @@ function siblings(dir: string, name: string): Sibling[] {
     if (!entry.startsWith(prefix)) continue;
     const m = /^(saving|previous|trash|old)-(\d+)-?/.exec(entry.slice(prefix.length));
     // "old" is how earlier versions of this module named the previous copy.
-    if (m) found.push({ path: path.join(dir, entry), kind: (m[1] === "old" ? "previous" : m[1]) as Kind, pid: Number(m[2]) });
+    if (m)
+      found.push({
+        path: path.join(dir, entry),
+        kind: (m[1] === "old" ? "previous" : m[1]) as Kind,
+        pid: Number(m[2]),
+      });
   }
   return found;
 }
@@ -138,7 +142,6 @@ export function repair(dir: string, name: string): boolean {
   return fs.existsSync(target);
 }
 
-
 // Writes of one folder within this process run one after another.
 const queues = new Map<string, Promise<unknown>>();
 
@@ -147,7 +150,11 @@ const queues = new Map<string, Promise<unknown>>();
  * as described above. `files` is computed first (it may fail without touching
  * anything). Returns the folder.
  */
-export async function writeFolder(dir: string, name: string, files: () => Promise<Record<string, string | Uint8Array>>): Promise<string> {
+export async function writeFolder(
+  dir: string,
+  name: string,
+  files: () => Promise<Record<string, string | Uint8Array>>,
+): Promise<string> {
   const target = path.join(dir, name);
   const key = path.resolve(target);
   const before = queues.get(key) ?? Promise.resolve();
@@ -189,7 +196,7 @@ function swapIn(dir: string, name: string, target: string, files: Record<string,
         } else {
           // Someone else's copy is NAME now; the one moved aside is older than it.
           if (moved) moveIfThere(previous, trash);
-          if (attempt >= 20) throw new Error(`another process keeps replacing ${target}`);
+          if (attempt >= 20) throw new Error(`another process keeps replacing ${target}`, { cause: err });
           continue;
         }
       }
@@ -201,6 +208,7 @@ function swapIn(dir: string, name: string, target: string, files: Record<string,
   } finally {
     if (staging) fs.rmSync(staging, { recursive: true, force: true });
     // Trash of this process (a retried swap) goes now.
-    for (const s of siblings(dir, name)) if (s.kind === "trash" && s.pid === process.pid) fs.rmSync(s.path, { recursive: true, force: true });
+    for (const s of siblings(dir, name))
+      if (s.kind === "trash" && s.pid === process.pid) fs.rmSync(s.path, { recursive: true, force: true });
   }
 }

@@ -33,7 +33,9 @@ export function toTensors(set: LabeledImages, what = "data"): { x: tf.Tensor4D; 
 function checkSet(set: LabeledImages, what: string): void {
   if (!set || !(set.count > 0)) throw new Error(`${what}: no samples (count is ${set?.count})`);
   if (set.images.length !== set.count * PIXELS) {
-    throw new Error(`${what}: images hold ${set.images.length} bytes, expected ${set.count} x 784 = ${set.count * PIXELS}`);
+    throw new Error(
+      `${what}: images hold ${set.images.length} bytes, expected ${set.count} x 784 = ${set.count * PIXELS}`,
+    );
   }
   if (set.labels.length !== set.count) {
     throw new Error(`${what}: ${set.labels.length} labels for ${set.count} images`);
@@ -141,18 +143,28 @@ export async function fit(
     draws++;
     return generator();
   };
-  const say = (line: string) => { if (options.progress !== "none") console.log(line); };
+  const say = (line: string) => {
+    if (options.progress !== "none") console.log(line);
+  };
   const start = await resumePoint(model, train, validation, { ...options, epochs, batchSize }, say);
   for (let i = 0; i < start.randomDraws; i++) random();
-  const native = process.env.FMNIST_TRAINER === "layers" ? "FMNIST_TRAINER=layers asks for it" : NativeTrainer.create(model);
+  const native =
+    process.env.FMNIST_TRAINER === "layers" ? "FMNIST_TRAINER=layers asks for it" : NativeTrainer.create(model);
   const trainer = typeof native === "string" ? "layers" : "native";
   noteTrainer(model, trainer);
   // After each epoch: the checkpoint (when asked for), then the caller's callback.
   const afterEpoch = async (log: EpochLog, history: EpochLog[]) => {
     if (options.checkpoint) {
       await writeCheckpoint(model, options.checkpoint, {
-        epoch: log.epoch, epochs, batchSize, seed: options.seed, trainCount: train.count, validationCount: validation?.count ?? 0,
-        randomDraws: draws, history, trainer,
+        epoch: log.epoch,
+        epochs,
+        batchSize,
+        seed: options.seed,
+        trainCount: train.count,
+        validationCount: validation?.count ?? 0,
+        randomDraws: draws,
+        history,
+        trainer,
       });
     }
     await options.onEpochEnd?.(log);
@@ -163,13 +175,23 @@ export async function fit(
   if (typeof native !== "string") {
     say(`Training on the native fast path (${epochs} epoch${epochs === 1 ? "" : "s"}, batches of ${batchSize}).`);
     try {
-      return await fitNative(native, train, validation, { epochs, batchSize, random, shuffle: options.shuffle !== false,
-        progress, guard, start: start.history, afterEpoch });
+      return await fitNative(native, train, validation, {
+        epochs,
+        batchSize,
+        random,
+        shuffle: options.shuffle !== false,
+        progress,
+        guard,
+        start: start.history,
+        afterEpoch,
+      });
     } finally {
       guard.dispose();
     }
   }
-  say(`Training with tfjs-layers' model.fit, 2-3x slower than the native fast path, because ${native.replace(/\.$/, "")}.`);
+  say(
+    `Training with tfjs-layers' model.fit, 2-3x slower than the native fast path, because ${native.replace(/\.$/, "")}.`,
+  );
 
   const trainT = toTensors(train, "training data");
   const valT = validation ? toTensors(validation, "validation data") : undefined;
@@ -205,7 +227,9 @@ export async function fit(
           seconds: (performance.now() - epochStart) / 1000,
         };
         if (!Number.isFinite(log.loss)) {
-          throw new Error(`Training diverged: loss is ${log.loss} after epoch ${epoch}. Lower the learning rate or check the inputs.`);
+          throw new Error(
+            `Training diverged: loss is ${log.loss} after epoch ${epoch}. Lower the learning rate or check the inputs.`,
+          );
         }
         history.push(log);
         progress.epochEnd(log, history);
@@ -230,8 +254,11 @@ export async function fit(
  * with other settings or data is refused, naming what differs.
  */
 async function resumePoint(
-  model: tf.LayersModel, train: LabeledImages, validation: LabeledImages | undefined,
-  o: TrainOptions & { epochs: number; batchSize: number }, say: (line: string) => void,
+  model: tf.LayersModel,
+  train: LabeledImages,
+  validation: LabeledImages | undefined,
+  o: TrainOptions & { epochs: number; batchSize: number },
+  say: (line: string) => void,
 ): Promise<{ history: EpochLog[]; randomDraws: number }> {
   if (!o.resume) return { history: [], randomDraws: 0 };
   if (!o.checkpoint) throw new Error("fit: resume needs the checkpoint's name (options.checkpoint)");
@@ -242,17 +269,22 @@ async function resumePoint(
   }
   const { info } = saved;
   try {
-    const differs = ([
-      ["batch size", info.batchSize, o.batchSize],
-      ["seed", info.seed ?? "none", o.seed ?? "none"],
-      ["training samples", info.trainCount, train.count],
-      ["validation samples", info.validationCount, validation?.count ?? 0],
-    ] as const).filter(([, was, now]) => was !== now);
+    const differs = (
+      [
+        ["batch size", info.batchSize, o.batchSize],
+        ["seed", info.seed ?? "none", o.seed ?? "none"],
+        ["training samples", info.trainCount, train.count],
+        ["validation samples", info.validationCount, validation?.count ?? 0],
+      ] as const
+    ).filter(([, was, now]) => was !== now);
     if (differs.length) {
-      throw new Error(`The checkpoint "${o.checkpoint}" was made with other settings (${differs.map(([what, was, now]) => `${what} ${was}, now ${now}`).join("; ")}): ` +
-        "run with the same ones to resume, or without resuming to start afresh.");
+      throw new Error(
+        `The checkpoint "${o.checkpoint}" was made with other settings (${differs.map(([what, was, now]) => `${what} ${was}, now ${now}`).join("; ")}): ` +
+          "run with the same ones to resume, or without resuming to start afresh.",
+      );
     }
-    if (info.epoch > o.epochs) throw new Error(`The checkpoint "${o.checkpoint}" is at epoch ${info.epoch}, past the ${o.epochs} planned now.`);
+    if (info.epoch > o.epochs)
+      throw new Error(`The checkpoint "${o.checkpoint}" is at epoch ${info.epoch}, past the ${o.epochs} planned now.`);
     model.setWeights(saved.model.getWeights());
     const state = await readOptimizerState(saved.model);
     if (state) await writeOptimizerState(model, state);
@@ -264,15 +296,27 @@ async function resumePoint(
 }
 
 function floatImages(set: LabeledImages): BatchData {
-  return { images: set.images instanceof Uint8Array ? normalize(set.images) : set.images, labels: set.labels, count: set.count };
+  return {
+    images: set.images instanceof Uint8Array ? normalize(set.images) : set.images,
+    labels: set.labels,
+    count: set.count,
+  };
 }
 
 async function fitNative(
   native: NativeTrainer,
   train: LabeledImages,
   validation: LabeledImages | undefined,
-  o: { epochs: number; batchSize: number; random: () => number; shuffle: boolean; progress: Progress;
-    guard: TrainingGuard; start: EpochLog[]; afterEpoch: (log: EpochLog, history: EpochLog[]) => Promise<void> },
+  o: {
+    epochs: number;
+    batchSize: number;
+    random: () => number;
+    shuffle: boolean;
+    progress: Progress;
+    guard: TrainingGuard;
+    start: EpochLog[];
+    afterEpoch: (log: EpochLog, history: EpochLog[]) => Promise<void>;
+  },
 ): Promise<TrainResult> {
   const trainData = floatImages(train);
   const valData = validation ? floatImages(validation) : undefined;
@@ -303,7 +347,9 @@ async function fitNative(
         seconds: (performance.now() - epochStart) / 1000,
       };
       if (!Number.isFinite(log.loss)) {
-        throw new Error(`Training diverged: loss is ${log.loss} after epoch ${epoch}. Lower the learning rate or check the inputs.`);
+        throw new Error(
+          `Training diverged: loss is ${log.loss} after epoch ${epoch}. Lower the learning rate or check the inputs.`,
+        );
       }
       history.push(log);
       o.progress.epochEnd(log, history);
@@ -461,7 +507,8 @@ interface Progress {
 const fmt = (v: number | undefined, digits = 4) => (v === undefined || Number.isNaN(v) ? "-" : v.toFixed(digits));
 
 function epochLine(log: EpochLog, epochs: number): string {
-  const val = log.val_loss === undefined ? "" : ` - val_accuracy: ${fmt(log.val_accuracy)} - val_loss: ${fmt(log.val_loss)}`;
+  const val =
+    log.val_loss === undefined ? "" : ` - val_accuracy: ${fmt(log.val_accuracy)} - val_loss: ${fmt(log.val_loss)}`;
   return `Epoch ${log.epoch}/${epochs} - ${log.seconds.toFixed(1)}s - accuracy: ${fmt(log.accuracy)} - loss: ${fmt(log.loss)}${val}`;
 }
 
@@ -537,7 +584,14 @@ function notebookProgress(epochs: number, steps: number): Progress {
       render(done, getLogs?.());
     },
     epochEnd(log, history) {
-      const cells = [String(log.epoch), log.seconds.toFixed(1), fmt(log.accuracy), fmt(log.loss), fmt(log.val_accuracy), fmt(log.val_loss)];
+      const cells = [
+        String(log.epoch),
+        log.seconds.toFixed(1),
+        fmt(log.accuracy),
+        fmt(log.loss),
+        fmt(log.val_accuracy),
+        fmt(log.val_loss),
+      ];
       rows += `<tr>${cells.map((c) => `<td style="padding:1px 10px;text-align:right">${escapeHtml(c)}</td>`).join("")}</tr>`;
       render(steps);
       if (echo) console.log(epochLine(log, epochs));

@@ -20,12 +20,14 @@ export function showSummary(model: tf.LayersModel): void {
 
 /** A polars DataFrame as an HTML table (numbers rounded for reading). */
 export function frameHtml(df: pl.DataFrame, digits = 4): string {
-  const cell = (v: unknown) =>
-    typeof v === "number" && !Number.isInteger(v) ? v.toFixed(digits) : String(v ?? "");
+  const cell = (v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? v.toFixed(digits) : String(v ?? ""));
   const head = df.columns.map((c) => `<th style="padding:2px 10px;text-align:right">${escapeHtml(c)}</th>`).join("");
   const body = df
     .toRecords()
-    .map((r) => `<tr>${df.columns.map((c) => `<td style="padding:2px 10px;text-align:right">${escapeHtml(cell(r[c]))}</td>`).join("")}</tr>`)
+    .map(
+      (r) =>
+        `<tr>${df.columns.map((c) => `<td style="padding:2px 10px;text-align:right">${escapeHtml(cell(r[c]))}</td>`).join("")}</tr>`,
+    )
     .join("");
   return `<table style="border-collapse:collapse;font-family:monospace"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
@@ -55,7 +57,13 @@ export function sampleGrid(set: LabeledImages, perClass = 4): string {
 export function mistakesGrid(test: LabeledImages, predictions: Predictions): string {
   const first = firstMistakePerClass(test.labels, predictions.predicted);
   const items = first.map((i, c) => {
-    if (i < 0) return { pixels: new Uint8Array(784), caption: `${CLASS_NAMES[c]}`, subcaption: "no mistakes", tone: "ok" as const };
+    if (i < 0)
+      return {
+        pixels: new Uint8Array(784),
+        caption: `${CLASS_NAMES[c]}`,
+        subcaption: "no mistakes",
+        tone: "ok" as const,
+      };
     const p = predictions.predicted[i];
     const prob = predictions.probabilities[i * 10 + p];
     return {
@@ -86,13 +94,18 @@ export function observations(history: EpochLog[], test: Evaluation, labels: Uint
     const minLoss = history.reduce((a, b) => ((b.val_loss ?? Infinity) < (a.val_loss ?? Infinity) ? b : a));
     lines.push(
       `- **Best epoch.** Validation accuracy peaked at ${pct(best.val_accuracy ?? NaN)} in epoch ${best.epoch}; validation loss was lowest in epoch ${minLoss.epoch}` +
-        (minLoss.epoch < last.epoch ? ` and rose afterwards (${(minLoss.val_loss ?? NaN).toFixed(3)} → ${(last.val_loss ?? NaN).toFixed(3)}).` : "."),
+        (minLoss.epoch < last.epoch
+          ? ` and rose afterwards (${(minLoss.val_loss ?? NaN).toFixed(3)} → ${(last.val_loss ?? NaN).toFixed(3)}).`
+          : "."),
     );
   }
   lines.push(`- **Test.** Test accuracy is ${pct(test.accuracy)} (the original Keras notebook reached 90.28%).`);
   const cm = confusionMatrix(labels, predicted);
   const perClass = perClassAccuracy(cm);
-  const order = perClass.map((a, c) => ({ a, c })).filter((x) => !Number.isNaN(x.a)).sort((x, y) => x.a - y.a);
+  const order = perClass
+    .map((a, c) => ({ a, c }))
+    .filter((x) => !Number.isNaN(x.a))
+    .sort((x, y) => x.a - y.a);
   if (order.length > 1) {
     const worst = order[0];
     const bestC = order[order.length - 1];
@@ -104,7 +117,10 @@ export function observations(history: EpochLog[], test: Evaluation, labels: Uint
   if (top.length > 0) {
     lines.push(
       `- **Confusions.** Most frequent mistakes: ` +
-        top.map((t) => `${CLASS_NAMES[t.trueClass]} taken for ${CLASS_NAMES[t.predictedClass]} (${t.count}×)`).join("; ") + ".",
+        top
+          .map((t) => `${CLASS_NAMES[t.trueClass]} taken for ${CLASS_NAMES[t.predictedClass]} (${t.count}×)`)
+          .join("; ") +
+        ".",
     );
   }
   return lines.join("\n");

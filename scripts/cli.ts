@@ -30,7 +30,9 @@ export function wholeNumber(flag: string, value: string | undefined, min = 1, ma
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(n >= min && n <= max)) {
     const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
-    throw new UsageError(`${flag} needs a whole number ${range}, got ${value === undefined ? "nothing" : JSON.stringify(value)}`);
+    throw new UsageError(
+      `${flag} needs a whole number ${range}, got ${value === undefined ? "nothing" : JSON.stringify(value)}`,
+    );
   }
   return n;
 }

@@ -43,11 +43,18 @@ function venvBin(): string {
 export function nbgrader(opts: CourseOptions, args: string[], extraEnv: NodeJS.ProcessEnv = {}): string {
   const bin = path.join(venvBin(), "nbgrader");
   if (!fs.existsSync(bin)) throw new CourseError(`${bin} is missing: run \`npm run setup\` first.`);
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv, PATH: `${venvBin()}${path.delimiter}${process.env.PATH ?? ""}` };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...extraEnv,
+    PATH: `${venvBin()}${path.delimiter}${process.env.PATH ?? ""}`,
+  };
   if (opts.timeout !== undefined) env.COURSE_CELL_TIMEOUT = String(opts.timeout);
   if (opts.memoryLimitMb !== undefined) env.COURSE_MEMORY_LIMIT_MB = String(opts.memoryLimitMb);
   const res = spawnSync(bin, [...args, `--CourseDirectory.root=${opts.course}`], {
-    cwd: opts.course, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024,
+    cwd: opts.course,
+    env,
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
   });
   const output = `${res.stdout ?? ""}${res.stderr ?? ""}`;
   if (!opts.quiet) process.stdout.write(output);
@@ -68,7 +75,11 @@ export function assignments(opts: CourseOptions): string[] {
   if (!fs.existsSync(path.join(opts.course, "nbgrader_config.py"))) {
     throw new CourseError(`${opts.course} is not a course folder (no nbgrader_config.py); pass --course DIR.`);
   }
-  const all = fs.readdirSync(source, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  const all = fs
+    .readdirSync(source, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
   for (const a of opts.assignments) {
     if (!all.includes(a)) throw new CourseError(`no assignment "${a}" in ${source} (have: ${all.join(", ")})`);
   }
@@ -80,7 +91,8 @@ const SOLUTION = /BEGIN SOLUTION|END SOLUTION/;
 
 function filesUnder(dir: string, ext: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { recursive: true, encoding: "utf8" })
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: "utf8" })
     .filter((f) => f.endsWith(ext) && !f.includes(".ipynb_checkpoints"))
     .map((f) => path.join(dir, f));
 }
@@ -98,7 +110,10 @@ export function assertNothingLeaks(files: string[], what: string, patterns: RegE
 export function generate(opts: CourseOptions): void {
   for (const a of assignments(opts)) {
     nbgrader(opts, ["generate_assignment", a, "--force"]);
-    assertNothingLeaks(filesUnder(path.join(opts.course, "release", a), ".ipynb"), "student version", [HIDDEN, SOLUTION]);
+    assertNothingLeaks(filesUnder(path.join(opts.course, "release", a), ".ipynb"), "student version", [
+      HIDDEN,
+      SOLUTION,
+    ]);
   }
 }
 
@@ -117,7 +132,11 @@ export interface ValidationResult {
  * --invert, autograde) look next to the notebook instead.
  */
 function instructorEnv(): NodeJS.ProcessEnv {
-  return { CHALLENGE_MODEL_DIR: process.env.CHALLENGE_MODEL_DIR ? userPath(process.env.CHALLENGE_MODEL_DIR) : path.join(dataDir(), "models") };
+  return {
+    CHALLENGE_MODEL_DIR: process.env.CHALLENGE_MODEL_DIR
+      ? userPath(process.env.CHALLENGE_MODEL_DIR)
+      : path.join(dataDir(), "models"),
+  };
 }
 
 /** Instructor versions must pass every test; student versions (run `generate` first) must fail every graded test. */
@@ -126,13 +145,26 @@ export function validate(opts: CourseOptions): ValidationResult[] {
   for (const a of assignments(opts)) {
     for (const nb of filesUnder(path.join(opts.course, "source", a), ".ipynb")) {
       const out = nbgrader(opts, ["validate", nb], instructorEnv());
-      results.push({ notebook: nb, expected: "pass", ok: /Success! Your notebook passes all the tests\./.test(out), output: out });
+      results.push({
+        notebook: nb,
+        expected: "pass",
+        ok: /Success! Your notebook passes all the tests\./.test(out),
+        output: out,
+      });
     }
     const released = filesUnder(path.join(opts.course, "release", a), ".ipynb");
-    if (!released.length) throw new CourseError(`no student version of "${a}" in ${opts.course}/release: run \`npm run course -- generate\` first.`);
+    if (!released.length)
+      throw new CourseError(
+        `no student version of "${a}" in ${opts.course}/release: run \`npm run course -- generate\` first.`,
+      );
     for (const nb of released) {
       const out = nbgrader(opts, ["validate", "--invert", nb]);
-      results.push({ notebook: nb, expected: "fail", ok: /Success! The notebook does not pass any tests\./.test(out), output: out });
+      results.push({
+        notebook: nb,
+        expected: "fail",
+        ok: /Success! The notebook does not pass any tests\./.test(out),
+        output: out,
+      });
     }
   }
   return results;
@@ -140,7 +172,8 @@ export function validate(opts: CourseOptions): ValidationResult[] {
 
 /** Copies <dir>/<student>/<assignment>/... into the course's submitted/ folder. */
 export function importSubmissions(opts: CourseOptions, dir: string): void {
-  if (!fs.existsSync(dir)) throw new CourseError(`--submissions ${dir}: no such folder (expected <student>/<assignment>/*.ipynb inside).`);
+  if (!fs.existsSync(dir))
+    throw new CourseError(`--submissions ${dir}: no such folder (expected <student>/<assignment>/*.ipynb inside).`);
   const target = path.join(opts.course, "submitted");
   for (const student of fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory())) {
     fs.cpSync(path.join(dir, student.name), path.join(target, student.name), { recursive: true, force: true });
@@ -225,8 +258,11 @@ class GradebookGuard {
 }
 
 function gradebookDigest(db: string): Record<string, string> {
-  const res = spawnSync(path.join(venvBin(), "python"), [path.join(repoRoot(), "scripts", "gradebook_digest.py"), db], { encoding: "utf8" });
-  if (res.status !== 0) throw new CourseError(`${db}: cannot read the gradebook: ${(res.stderr || res.error?.message || "").trim()}`);
+  const res = spawnSync(path.join(venvBin(), "python"), [path.join(repoRoot(), "scripts", "gradebook_digest.py"), db], {
+    encoding: "utf8",
+  });
+  if (res.status !== 0)
+    throw new CourseError(`${db}: cannot read the gradebook: ${(res.stderr || res.error?.message || "").trim()}`);
   return JSON.parse(res.stdout) as Record<string, string>;
 }
 
@@ -245,17 +281,21 @@ function gradebookDigest(db: string): Record<string, string> {
 export function autograde(opts: CourseOptions): string {
   if (opts.submissions) importSubmissions(opts, opts.submissions);
   const submitted = path.join(opts.course, "submitted");
-  if (!fs.existsSync(submitted)) throw new CourseError(`nothing to grade: ${submitted} does not exist (use --submissions DIR).`);
+  if (!fs.existsSync(submitted))
+    throw new CourseError(`nothing to grade: ${submitted} does not exist (use --submissions DIR).`);
   let log = "";
   // Each snapshot after a submission is the next one's "before": one walk per submission.
   let before = watchedFiles(opts.course);
   for (const a of assignments(opts)) {
-    const students = fs.readdirSync(submitted).filter((s) => fs.existsSync(path.join(submitted, s, a))).sort();
+    const students = fs
+      .readdirSync(submitted)
+      .filter((s) => fs.existsSync(path.join(submitted, s, a)))
+      .sort();
     for (const [i, student] of students.entries()) {
       if (!opts.quiet) console.log(`course: autograding ${a} for ${student} (${i + 1} of ${students.length})`);
       const own = path.join(opts.course, "autograded", student, a);
       const gradebook = GradebookGuard.before(opts.course);
-      let othersGrades: string[] = [];
+      let othersGrades: string[];
       try {
         log += nbgrader(opts, ["autograde", a, `--student=${student}`, "--force"]);
         othersGrades = gradebook?.changedOwners([`${student}/${a}`, `student:${student}`]) ?? [];
@@ -269,13 +309,17 @@ export function autograde(opts: CourseOptions): string {
       if (changed.length || othersGrades.length) {
         const lines = changed.map((f) => `  ${f}`);
         if (othersGrades.length) {
-          lines.push(`  ${path.join(opts.course, "gradebook.db")}: the rows of ${othersGrades.join(", ")} ` +
-            `(put back as they were before this submission was graded; its own grades are not recorded)`);
+          lines.push(
+            `  ${path.join(opts.course, "gradebook.db")}: the rows of ${othersGrades.join(", ")} ` +
+              `(put back as they were before this submission was graded; its own grades are not recorded)`,
+          );
         }
-        throw new CourseError(`grading stopped: while ${student}'s ${a} was graded, files outside its own folder changed:\n` +
-          lines.join("\n") +
-          `\nThat submission's code wrote there. Restore these files (for example from your --submissions copy or git), ` +
-          `then grade ${student} in a sandbox (container or separate account); grades written so far are in the gradebook.`);
+        throw new CourseError(
+          `grading stopped: while ${student}'s ${a} was graded, files outside its own folder changed:\n` +
+            lines.join("\n") +
+            `\nThat submission's code wrote there. Restore these files (for example from your --submissions copy or git), ` +
+            `then grade ${student} in a sandbox (container or separate account); grades written so far are in the gradebook.`,
+        );
       }
     }
   }
@@ -305,17 +349,19 @@ export function grades(opts: CourseOptions): { csv: string; table: pl.DataFrame;
   // assignment (0 where nothing was handed in); keep the graded submissions.
   const all = pl.readCSV(fs.readFileSync(csv, "utf8")).select("assignment", "student_id", "score", "max_score");
   const graded = (all.toRecords() as { assignment: string; student_id: string }[]).map((r) =>
-    fs.existsSync(path.join(opts.course, "autograded", String(r.student_id), String(r.assignment))));
-  const table = all
-    .filter(pl.Series("graded", graded))
-    .sort(["assignment", "student_id"]);
-  const summary = table.groupBy("assignment").agg(
-    pl.col("student_id").count().alias("submissions"),
-    pl.col("score").mean().round(2).alias("mean"),
-    pl.col("score").min().alias("min"),
-    pl.col("score").max().alias("max"),
-    pl.col("max_score").first().alias("max_score"),
-  ).sort("assignment");
+    fs.existsSync(path.join(opts.course, "autograded", String(r.student_id), String(r.assignment))),
+  );
+  const table = all.filter(pl.Series("graded", graded)).sort(["assignment", "student_id"]);
+  const summary = table
+    .groupBy("assignment")
+    .agg(
+      pl.col("student_id").count().alias("submissions"),
+      pl.col("score").mean().round(2).alias("mean"),
+      pl.col("score").min().alias("min"),
+      pl.col("score").max().alias("max"),
+      pl.col("max_score").first().alias("max_score"),
+    )
+    .sort("assignment");
   return { csv, table, summary };
 }
 
@@ -333,25 +379,30 @@ options:
 Relative folders are taken from the folder the command is typed in.`;
 
 function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
-  const { values, positionals } = readCommandLine({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      course: { type: "string" },
-      submissions: { type: "string" },
-      timeout: { type: "string" },
-      "memory-limit": { type: "string" },
-      help: { type: "boolean", short: "h" },
+  const { values, positionals } = readCommandLine(
+    {
+      args: argv,
+      allowPositionals: true,
+      options: {
+        course: { type: "string" },
+        submissions: { type: "string" },
+        timeout: { type: "string" },
+        "memory-limit": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
     },
-  }, USAGE);
+    USAGE,
+  );
   const [command, ...assignments] = positionals;
   if (!command) throw new UsageError(`no command given (one of ${COMMANDS.join(", ")})`);
-  if (!(COMMANDS as readonly string[]).includes(command)) throw new UsageError(`unknown command "${command}" (one of ${COMMANDS.join(", ")})`);
+  if (!(COMMANDS as readonly string[]).includes(command))
+    throw new UsageError(`unknown command "${command}" (one of ${COMMANDS.join(", ")})`);
   const opts: CourseOptions = { course: path.join(repoRoot(), "exercises"), assignments };
   if (values.course !== undefined) opts.course = userPath(values.course);
   if (values.submissions !== undefined) opts.submissions = userPath(values.submissions);
   if (values.timeout !== undefined) opts.timeout = wholeNumber("--timeout", values.timeout, 1, 24 * 3600);
-  if (values["memory-limit"] !== undefined) opts.memoryLimitMb = wholeNumber("--memory-limit", values["memory-limit"], 0, 1 << 20);
+  if (values["memory-limit"] !== undefined)
+    opts.memoryLimitMb = wholeNumber("--memory-limit", values["memory-limit"], 0, 1 << 20);
   return { command: command as Command, opts };
 }
 
@@ -359,22 +410,40 @@ function main(): void {
   const { command, opts } = parseArgs(process.argv.slice(2));
   // A memory limit below what a training notebook needs at the grading sizes is said now, not as zeros later.
   const limit = opts.memoryLimitMb ?? Number(process.env.COURSE_MEMORY_LIMIT_MB ?? 2048);
-  const need = estimateRunMemoryMb({ trainLimit: Number(process.env.FMNIST_TRAIN_LIMIT ?? 2000), testLimit: Number(process.env.FMNIST_TEST_LIMIT ?? 1000) }, true);
+  const need = estimateRunMemoryMb(
+    {
+      trainLimit: Number(process.env.FMNIST_TRAIN_LIMIT ?? 2000),
+      testLimit: Number(process.env.FMNIST_TEST_LIMIT ?? 1000),
+    },
+    true,
+  );
   if ((command === "autograde" || command === "validate") && limit > 0 && limit < need) {
-    console.warn(`course: warning: --memory-limit ${limit} MB is below the about ${need} MB a notebook that trains needs at the ` +
-      "grading sizes: such notebooks will be stopped at that cell and score 0 from there. Raise --memory-limit (or COURSE_MEMORY_LIMIT_MB).");
+    console.warn(
+      `course: warning: --memory-limit ${limit} MB is below the about ${need} MB a notebook that trains needs at the ` +
+        "grading sizes: such notebooks will be stopped at that cell and score 0 from there. Raise --memory-limit (or COURSE_MEMORY_LIMIT_MB).",
+    );
   }
   const started = Date.now();
   switch (command) {
-    case "generate": generate(opts); break;
+    case "generate":
+      generate(opts);
+      break;
     case "validate": {
       const results = validate(opts);
-      for (const r of results) console.log(`${r.ok ? "ok  " : "FAIL"} ${r.expected === "pass" ? "passes" : "fails "} ${path.relative(opts.course, r.notebook)}`);
+      for (const r of results)
+        console.log(
+          `${r.ok ? "ok  " : "FAIL"} ${r.expected === "pass" ? "passes" : "fails "} ${path.relative(opts.course, r.notebook)}`,
+        );
       if (results.some((r) => !r.ok)) throw new CourseError("validation failed (see above)");
       break;
     }
-    case "autograde": autograde(opts); break;
-    case "feedback": feedback(opts); console.log(`feedback in ${path.join(opts.course, "feedback")}`); break;
+    case "autograde":
+      autograde(opts);
+      break;
+    case "feedback":
+      feedback(opts);
+      console.log(`feedback in ${path.join(opts.course, "feedback")}`);
+      break;
     case "grades": {
       const { csv, table, summary } = grades(opts);
       console.log(table.toString());

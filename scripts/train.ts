@@ -32,15 +32,18 @@ const NUMBERS: Record<string, keyof typeof SETTINGS> = {
 };
 
 async function main(): Promise<void> {
-  const { values } = readCommandLine({
-    options: {
-      ...Object.fromEntries(Object.keys(NUMBERS).map((k) => [k, { type: "string" as const }])),
-      mirror: { type: "string" },
-      save: { type: "string", default: "fashion-mnist-cnn" },
-      resume: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
+  const { values } = readCommandLine(
+    {
+      options: {
+        ...Object.fromEntries(Object.keys(NUMBERS).map((k) => [k, { type: "string" as const }])),
+        mirror: { type: "string" },
+        save: { type: "string", default: "fashion-mnist-cnn" },
+        resume: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
     },
-  }, usage);
+    usage,
+  );
   // Command-line flags override the same settings read from the environment.
   const env = { ...process.env };
   const given = new Map<string, string>();
@@ -57,7 +60,8 @@ async function main(): Promise<void> {
   } catch (err) {
     // Say which flag carried the bad value, not only its environment variable.
     let message = (err as Error).message;
-    for (const [envName, name] of given) message = message.replace(new RegExp(`(Environment variable )?\\b${envName}\\b`, "g"), `--${name}`);
+    for (const [envName, name] of given)
+      message = message.replace(new RegExp(`(Environment variable )?\\b${envName}\\b`, "g"), `--${name}`);
     throw new UsageError(message);
   }
   // Memory the run will need, against the limits in force: said now, not as a crash later.
@@ -68,7 +72,7 @@ async function main(): Promise<void> {
     .map((m) => (/^(https?|file):/i.test(m) ? m : userPath(m)));
 
   // TensorFlow loads only now, after the command line was found good.
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+
   const fm = require("fashion-mnist-lib") as typeof Fm;
   // Where the model will be saved, checked before minutes of training.
   if (values.save) {
@@ -90,8 +94,12 @@ async function main(): Promise<void> {
   const model = fm.createModel({ seed: cfg.seed });
   fm.showSummary(model);
   const run = await fm.fit(model, train, validation, {
-    epochs: cfg.epochs, batchSize: cfg.batchSize, seed: cfg.seed, progress: "terminal",
-    checkpoint: values.save || "train", resume: values.resume === true,
+    epochs: cfg.epochs,
+    batchSize: cfg.batchSize,
+    seed: cfg.seed,
+    progress: "terminal",
+    checkpoint: values.save || "train",
+    resume: values.resume === true,
   });
   console.log(run.frame().toString());
   const result = fm.evaluate(model, test);

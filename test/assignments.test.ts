@@ -23,7 +23,11 @@ test("assignments: instructor versions pass, student versions fail every graded 
     course.generate(opts);
     for (const a of ASSIGNMENTS) {
       const released = JSON.stringify(readNb(path.join(root, "release", a, `${a}.ipynb`)));
-      assert.doesNotMatch(released, /BEGIN HIDDEN TESTS|BEGIN SOLUTION/, `${a}: the student version leaks hidden tests or solutions`);
+      assert.doesNotMatch(
+        released,
+        /BEGIN HIDDEN TESTS|BEGIN SOLUTION/,
+        `${a}: the student version leaks hidden tests or solutions`,
+      );
     }
     const results = course.validate(opts);
     const summary = results.map((r) => [path.relative(root, r.notebook), r.expected, r.ok]);
@@ -31,8 +35,14 @@ test("assignments: instructor versions pass, student versions fail every graded 
       [path.join("source", a, `${a}.ipynb`), "pass", true],
       [path.join("release", a, `${a}.ipynb`), "fail", true],
     ]);
-    assert.deepEqual(summary, expected,
-      results.filter((r) => !r.ok).map((r) => `--- ${r.notebook} (expected to ${r.expected})\n${r.output}`).join("\n"));
+    assert.deepEqual(
+      summary,
+      expected,
+      results
+        .filter((r) => !r.ok)
+        .map((r) => `--- ${r.notebook} (expected to ${r.expected})\n${r.output}`)
+        .join("\n"),
+    );
   } finally {
     process.env.FASHION_MNIST_MIRROR = saved.mirror;
     process.env.FMNIST_DATA_DIR = saved.data;

@@ -32,13 +32,20 @@ test("bench options: defaults, --quick and bad values", () => {
 
 test("the seeds summary: accuracy mean and spread per side, the mean difference and its standard error", () => {
   const run = (seed: number, project: number, keras: number, ratio: number) => ({
-    seed, file: `r${seed}.json`,
-    result: { summary: {
-      project: { test_accuracy: project, peak_rss_mb: 800 }, keras: { test_accuracy: keras, peak_rss_mb: 1000 },
-      ratio: { epoch_seconds: ratio, cpu_seconds: ratio + 0.05, per_epoch: [] },
-    } } as unknown as BenchResult,
+    seed,
+    file: `r${seed}.json`,
+    result: {
+      summary: {
+        project: { test_accuracy: project, peak_rss_mb: 800 },
+        keras: { test_accuracy: keras, peak_rss_mb: 1000 },
+        ratio: { epoch_seconds: ratio, cpu_seconds: ratio + 0.05, per_epoch: [] },
+      },
+    } as unknown as BenchResult,
   });
-  const s = seedsSummary([run(1, 0.91, 0.90, 0.8), run(2, 0.92, 0.905, 0.9), run(3, 0.90, 0.91, 1.0)], "npm run bench -- --seeds 1,2,3");
+  const s = seedsSummary(
+    [run(1, 0.91, 0.9, 0.8), run(2, 0.92, 0.905, 0.9), run(3, 0.9, 0.91, 1.0)],
+    "npm run bench -- --seeds 1,2,3",
+  );
   assert.ok(Math.abs(s.project_accuracy.mean - 0.91) < 1e-12);
   assert.ok(Math.abs(s.project_accuracy.sd - 0.01) < 1e-12, "sample standard deviation");
   assert.ok(Math.abs(s.keras_accuracy!.mean - 0.905) < 1e-12);
@@ -48,29 +55,60 @@ test("the seeds summary: accuracy mean and spread per side, the mean difference 
   assert.equal(s.epoch_ratio_median, 0.9);
   const md = seedsMarkdown(s);
   assert.match(md, /\| 3 \| 90\.00% \| 91\.00% \| -1\.00 \| 1\.00 \| 1\.05 \| 800 \/ 1000 \|/);
-  assert.match(md, /\| mean \(sd\) \| 91\.00% \(1\.00\) \| 90\.50% \(0\.50\) \| 0\.50 ± 0\.76 \(s\.e\.\) \| 0\.90 \(median\)/);
+  assert.match(
+    md,
+    /\| mean \(sd\) \| 91\.00% \(1\.00\) \| 90\.50% \(0\.50\) \| 0\.50 ± 0\.76 \(s\.e\.\) \| 0\.90 \(median\)/,
+  );
 });
 
 test("npm run bench smoke run writes JSON, chart and table", (t) => {
   const out = makeTempDir("fmnist-bench-");
   const data = makeTempDir("fmnist-bench-data-");
   try {
-    const r = spawnSync(process.execPath, [path.join(repoRoot, "build", "bench", "run.js"),
-      "--epochs", "2", "--samples", "96", "--validation", "32", "--test", "64", "--no-notebook", "--keras", "if-installed", "--out", out],
-    { cwd: repoRoot, encoding: "utf8", timeout: 600_000, env: { ...process.env, FMNIST_DATA_DIR: data, FASHION_MNIST_MIRROR: sharedDataDir } });
+    const r = spawnSync(
+      process.execPath,
+      [
+        path.join(repoRoot, "build", "bench", "run.js"),
+        "--epochs",
+        "2",
+        "--samples",
+        "96",
+        "--validation",
+        "32",
+        "--test",
+        "64",
+        "--no-notebook",
+        "--keras",
+        "if-installed",
+        "--out",
+        out,
+      ],
+      {
+        cwd: repoRoot,
+        encoding: "utf8",
+        timeout: 600_000,
+        env: { ...process.env, FMNIST_DATA_DIR: data, FASHION_MNIST_MIRROR: sharedDataDir },
+      },
+    );
     assert.equal(r.status, 0, `bench failed:\n${r.stderr}\n${r.stdout}`);
     const skipped = /Keras reference (skipped[^\n]*)/.exec(r.stderr);
     if (skipped) t.diagnostic(`Keras side ${skipped[1]}`);
 
     const files = fs.readdirSync(out).sort();
     assert.equal(files.length, 3, `result files: ${files}`);
-    assert.deepEqual(files.map((f) => path.extname(f)), [".html", ".json", ".md"]);
+    assert.deepEqual(
+      files.map((f) => path.extname(f)),
+      [".html", ".json", ".md"],
+    );
     const res = JSON.parse(fs.readFileSync(path.join(out, files[1]), "utf8"));
     assert.equal(res.schema, 1);
     assert.equal(res.options.samples, 96);
     assert.equal(res.project.epochs.length, 2);
     for (const e of res.project.epochs) {
-      assert.ok(e.seconds > 0 && e.cpu_seconds > 0 && Number.isFinite(e.loss) && e.val_accuracy >= 0, JSON.stringify(e));
+      assert.ok(
+        e.seconds > 0 && e.cpu_seconds > 0 && Number.isFinite(e.loss) && e.val_accuracy >= 0,
+        JSON.stringify(e),
+      );
     }
     assert.equal(res.project.ready.params, 394530);
     assert.ok(res.project.finish.test_accuracy >= 0 && res.project.finish.test_accuracy <= 1);
@@ -82,7 +120,11 @@ test("npm run bench smoke run writes JSON, chart and table", (t) => {
       assert.equal(res.keras_skipped, null);
       assert.equal(res.keras.epochs.length, 2);
       assert.equal(res.keras.ready.params, 394530, "the Keras reference builds the same model");
-      assert.equal(res.versions.keras.tensorflow, res.versions.project.tensorflow, "both sides run the same TensorFlow");
+      assert.equal(
+        res.versions.keras.tensorflow,
+        res.versions.project.tensorflow,
+        "both sides run the same TensorFlow",
+      );
       assert.equal(res.summary.ratio.per_epoch.length, 2);
       assert.ok(res.summary.ratio.epoch_seconds > 0);
     } else {

@@ -32,7 +32,9 @@ async function withEnv<T>(env: Record<string, string>, fn: () => Promise<T>): Pr
   try {
     return await fn();
   } finally {
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   }
 }
 
@@ -40,80 +42,115 @@ function assertSameHistory(a: EpochLog[], b: EpochLog[], what: string): void {
   assert.equal(a.length, b.length, `${what}: epochs`);
   for (let i = 0; i < a.length; i++) {
     for (const key of ["loss", "accuracy", "val_loss", "val_accuracy"] as const) {
-      assert.ok(Math.abs((a[i][key] ?? 0) - (b[i][key] ?? 0)) < 2e-3, `${what}: epoch ${i + 1} ${key}: ${a[i][key]} vs ${b[i][key]}`);
+      assert.ok(
+        Math.abs((a[i][key] ?? 0) - (b[i][key] ?? 0)) < 2e-3,
+        `${what}: epoch ${i + 1} ${key}: ${a[i][key]} vs ${b[i][key]}`,
+      );
     }
   }
 }
 
 for (const trainer of ["native", "layers"]) {
-  test(`${trainer} trainer: stopped after epoch 1 and resumed, a seeded run ends as the uninterrupted one`, { timeout: 10 * 60_000 }, async () => {
-    const tmp = makeTempDir("fmnist-ckpt-");
+  test(
+    `${trainer} trainer: stopped after epoch 1 and resumed, a seeded run ends as the uninterrupted one`,
+    { timeout: 10 * 60_000 },
+    async () => {
+      const tmp = makeTempDir("fmnist-ckpt-");
+      try {
+        await withEnv({ FMNIST_DATA_DIR: tmp, FMNIST_TRAINER: trainer }, async () => {
+          const { train, validation } = sets();
+          const opts = { epochs: 3, batchSize: 32, seed: 5, progress: "none" as const };
+          const whole = createModel({ seed: 5 });
+          const full = await fit(whole, train, validation, { ...opts, checkpoint: "whole" });
+          assert.equal(full.trainer, trainer);
+
+          const first = createModel({ seed: 5 });
+          await assert.rejects(
+            fit(first, train, validation, {
+              ...opts,
+              checkpoint: "cut",
+              onEpochEnd: (log) => {
+                if (log.epoch === 1) throw new Error("stopped by the test");
+              },
+            }),
+            /stopped by the test/,
+          );
+          first.dispose();
+          const saved = await readCheckpoint("cut");
+          assert.equal(saved?.info.epoch, 1, "the checkpoint holds the first epoch");
+          saved?.model.dispose();
+
+          // A fresh process would start from a fresh model: resume must restore everything.
+          const fresh = createModel({ seed: 99 });
+          const resumed = await fit(fresh, train, validation, { ...opts, checkpoint: "cut", resume: true });
+          assertSameHistory(resumed.history, full.history, `${trainer} resumed`);
+          const wa = whole.getWeights().map((w) => w.dataSync());
+          const wb = fresh.getWeights().map((w) => w.dataSync());
+          let diff = 0;
+          wa.forEach((w, i) =>
+            w.forEach((x, j) => {
+              diff = Math.max(diff, Math.abs(x - wb[i][j]));
+            }),
+          );
+          assert.ok(diff < 5e-3, `${trainer}: final weights agree (largest difference ${diff})`);
+          whole.dispose();
+          fresh.dispose();
+
+          await assert.rejects(
+            fit(createModel({ seed: 5 }), train, validation, {
+              ...opts,
+              batchSize: 64,
+              checkpoint: "cut",
+              resume: true,
+            }),
+            /The checkpoint "cut" was made with other settings \(batch size 32, now 64\)/,
+          );
+        });
+      } finally {
+        removeDir(tmp);
+      }
+    },
+  );
+}
+
+test(
+  "a loaded model trains on as the original would: saveModel keeps Adam's state",
+  { timeout: 10 * 60_000 },
+  async () => {
+    const tmp = makeTempDir("fmnist-optstate-");
     try {
-      await withEnv({ FMNIST_DATA_DIR: tmp, FMNIST_TRAINER: trainer }, async () => {
+      await withEnv({ FMNIST_DATA_DIR: tmp }, async () => {
         const { train, validation } = sets();
-        const opts = { epochs: 3, batchSize: 32, seed: 5, progress: "none" as const };
-        const whole = createModel({ seed: 5 });
-        const full = await fit(whole, train, validation, { ...opts, checkpoint: "whole" });
-        assert.equal(full.trainer, trainer);
-
-        const first = createModel({ seed: 5 });
-        await assert.rejects(fit(first, train, validation, { ...opts, checkpoint: "cut", onEpochEnd: (log) => {
-          if (log.epoch === 1) throw new Error("stopped by the test");
-        } }), /stopped by the test/);
-        first.dispose();
-        const saved = await readCheckpoint("cut");
-        assert.equal(saved?.info.epoch, 1, "the checkpoint holds the first epoch");
-        saved?.model.dispose();
-
-        // A fresh process would start from a fresh model: resume must restore everything.
-        const fresh = createModel({ seed: 99 });
-        const resumed = await fit(fresh, train, validation, { ...opts, checkpoint: "cut", resume: true });
-        assertSameHistory(resumed.history, full.history, `${trainer} resumed`);
-        const wa = whole.getWeights().map((w) => w.dataSync());
-        const wb = fresh.getWeights().map((w) => w.dataSync());
-        let diff = 0;
-        wa.forEach((w, i) => w.forEach((x, j) => { diff = Math.max(diff, Math.abs(x - wb[i][j])); }));
-        assert.ok(diff < 5e-3, `${trainer}: final weights agree (largest difference ${diff})`);
-        whole.dispose();
-        fresh.dispose();
-
-        await assert.rejects(fit(createModel({ seed: 5 }), train, validation, { ...opts, batchSize: 64, checkpoint: "cut", resume: true }),
-          /The checkpoint "cut" was made with other settings \(batch size 32, now 64\)/);
+        const opts = { epochs: 1, batchSize: 32, seed: 3, progress: "none" as const };
+        const original = createModel({ seed: 3 });
+        await fit(original, train, validation, opts);
+        await saveModel(original, "m");
+        assert.ok(
+          fs.existsSync(path.join(tmp, "models", "m", "optimizer.bin")),
+          "the optimizer's state is saved with the model",
+        );
+        const loaded = await loadModel("m");
+        const a = await fit(original, train, validation, { ...opts, seed: 4 });
+        const b = await fit(loaded, train, validation, { ...opts, seed: 4 });
+        assertSameHistory(b.history, a.history, "loaded vs original, one more epoch");
+        original.dispose();
+        loaded.dispose();
       });
     } finally {
       removeDir(tmp);
     }
-  });
-}
+  },
+);
 
-test("a loaded model trains on as the original would: saveModel keeps Adam's state", { timeout: 10 * 60_000 }, async () => {
-  const tmp = makeTempDir("fmnist-optstate-");
-  try {
-    await withEnv({ FMNIST_DATA_DIR: tmp }, async () => {
-      const { train, validation } = sets();
-      const opts = { epochs: 1, batchSize: 32, seed: 3, progress: "none" as const };
-      const original = createModel({ seed: 3 });
-      await fit(original, train, validation, opts);
-      await saveModel(original, "m");
-      assert.ok(fs.existsSync(path.join(tmp, "models", "m", "optimizer.bin")), "the optimizer's state is saved with the model");
-      const loaded = await loadModel("m");
-      const a = await fit(original, train, validation, { ...opts, seed: 4 });
-      const b = await fit(loaded, train, validation, { ...opts, seed: 4 });
-      assertSameHistory(b.history, a.history, "loaded vs original, one more epoch");
-      original.dispose();
-      loaded.dispose();
-    });
-  } finally {
-    removeDir(tmp);
-  }
-});
-
-test("a checkpoint write killed before any of its file-system steps leaves the previous checkpoint or the new one", { timeout: 10 * 60_000 }, async () => {
-  const tmp = makeTempDir("fmnist-ckpt-kill-");
-  const hook = path.join(repoRoot, "build", "test", "fault-hook.js");
-  const lib = (m: string) => JSON.stringify(path.join(repoRoot, "lib", "dist", `${m}.js`));
-  // Writes checkpoint epoch 1, then (under the hook) epoch 2, of a model trained nowhere: the content is what matters.
-  const script = (dir: string) => `
+test(
+  "a checkpoint write killed before any of its file-system steps leaves the previous checkpoint or the new one",
+  { timeout: 10 * 60_000 },
+  async () => {
+    const tmp = makeTempDir("fmnist-ckpt-kill-");
+    const hook = path.join(repoRoot, "build", "test", "fault-hook.js");
+    const lib = (m: string) => JSON.stringify(path.join(repoRoot, "lib", "dist", `${m}.js`));
+    // Writes checkpoint epoch 1, then (under the hook) epoch 2, of a model trained nowhere: the content is what matters.
+    const script = (dir: string) => `
 const { createModel } = require(${lib("model")});
 const { writeCheckpoint } = require(${lib("checkpoint")});
 const info = (epoch, seed) => ({ epoch, epochs: 3, batchSize: 32, seed, trainCount: 10, validationCount: 0, randomDraws: epoch * 10, history: [], trainer: "native" });
@@ -121,34 +158,40 @@ const info = (epoch, seed) => ({ epoch, epochs: 3, batchSize: 32, seed, trainCou
   if (process.env.FIRST) await writeCheckpoint(createModel({ seed: 1 }), "c", info(1, 1), ${JSON.stringify(dir)});
   else await writeCheckpoint(createModel({ seed: 2 }), "c", info(2, 2), ${JSON.stringify(dir)});
 })().catch((e) => { console.error(e); process.exit(1); });`;
-  const node = (dir: string, env: NodeJS.ProcessEnv) => new Promise<{ signal: string | null; code: number | null; out: string }>((resolve) => {
-    const child: ChildProcess = execFile(process.execPath, ["--require", hook, "-e", script(dir)], { env: { ...process.env, ...env }, encoding: "utf8" },
-      (_e, so, se) => resolve({ signal: child.signalCode, code: child.exitCode, out: so + se }));
-  });
-  try {
-    let points = 0;
-    const seen = new Set<number>();
-    for (let k = 1; k < 200; k++) {
-      const dir = path.join(tmp, `k${k}`);
-      const first = await node(dir, { FIRST: "1", FAULT_ROOT: "/nonexistent" });
-      assert.equal(first.code, 0, first.out);
-      const log = path.join(tmp, `k${k}.log`);
-      const r = await node(dir, { FAULT_ROOT: dir, FAULT_KILL_AT: String(k), FAULT_LOG: log });
-      if (r.signal !== "SIGKILL") {
-        assert.equal(r.code, 0, r.out);
-        points = k - 1;
-        break;
+    const node = (dir: string, env: NodeJS.ProcessEnv) =>
+      new Promise<{ signal: string | null; code: number | null; out: string }>((resolve) => {
+        const child: ChildProcess = execFile(
+          process.execPath,
+          ["--require", hook, "-e", script(dir)],
+          { env: { ...process.env, ...env }, encoding: "utf8" },
+          (_e, so, se) => resolve({ signal: child.signalCode, code: child.exitCode, out: so + se }),
+        );
+      });
+    try {
+      let points = 0;
+      const seen = new Set<number>();
+      for (let k = 1; k < 200; k++) {
+        const dir = path.join(tmp, `k${k}`);
+        const first = await node(dir, { FIRST: "1", FAULT_ROOT: "/nonexistent" });
+        assert.equal(first.code, 0, first.out);
+        const log = path.join(tmp, `k${k}.log`);
+        const r = await node(dir, { FAULT_ROOT: dir, FAULT_KILL_AT: String(k), FAULT_LOG: log });
+        if (r.signal !== "SIGKILL") {
+          assert.equal(r.code, 0, r.out);
+          points = k - 1;
+          break;
+        }
+        const saved = await readCheckpoint("c", dir);
+        assert.ok(saved, `killed before step ${k}: a checkpoint is there`);
+        seen.add(saved.info.epoch);
+        saved.model.dispose();
+        assert.deepEqual(fs.readdirSync(dir), ["c"], `killed before step ${k}: leftovers cleaned`);
       }
-      const saved = await readCheckpoint("c", dir);
-      assert.ok(saved, `killed before step ${k}: a checkpoint is there`);
-      seen.add(saved.info.epoch);
-      saved.model.dispose();
-      assert.deepEqual(fs.readdirSync(dir), ["c"], `killed before step ${k}: leftovers cleaned`);
+      console.log(`checkpoint kill points: ${points}`);
+      assert.ok(points >= 15, `a checkpoint write has at least 15 steps (${points})`);
+      assert.deepEqual([...seen].sort(), [1, 2], "kills early keep the previous checkpoint, kills late the new one");
+    } finally {
+      removeDir(tmp);
     }
-    console.log(`checkpoint kill points: ${points}`);
-    assert.ok(points >= 15, `a checkpoint write has at least 15 steps (${points})`);
-    assert.deepEqual([...seen].sort(), [1, 2], "kills early keep the previous checkpoint, kills late the new one");
-  } finally {
-    removeDir(tmp);
-  }
-});
+  },
+);

@@ -13,16 +13,38 @@ const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
 test("train CLI: a small run prints per-epoch metrics, test accuracy, and saves the model", () => {
   const tmp = makeTempDir("fmnist-cli-");
   try {
-    const res = run(["--train-limit", "1500", "--test-limit", "500", "--epochs", "2", "--seed", "4", "--mirror", sharedDataDir, "--save", "cli-model"], {
-      FMNIST_DATA_DIR: tmp,
-    });
+    const res = run(
+      [
+        "--train-limit",
+        "1500",
+        "--test-limit",
+        "500",
+        "--epochs",
+        "2",
+        "--seed",
+        "4",
+        "--mirror",
+        sharedDataDir,
+        "--save",
+        "cli-model",
+      ],
+      {
+        FMNIST_DATA_DIR: tmp,
+      },
+    );
     assert.equal(res.status, 0, res.stderr);
     assert.match(res.stdout, /training 1200, validation 300, test 500 samples/);
     assert.match(res.stdout, /Total params: 394,530/);
-    assert.match(res.stdout, /Epoch 1\/2 - [\d.]+s - accuracy: 0\.\d{4} - loss: \d\.\d{4} - val_accuracy: 0\.\d{4} - val_loss: \d\.\d{4}/);
+    assert.match(
+      res.stdout,
+      /Epoch 1\/2 - [\d.]+s - accuracy: 0\.\d{4} - loss: \d\.\d{4} - val_accuracy: 0\.\d{4} - val_loss: \d\.\d{4}/,
+    );
     assert.match(res.stdout, /Epoch 2\/2/);
     assert.match(res.stdout, /Test accuracy: \d+\.\d\d%/);
-    assert.ok(fs.existsSync(path.join(tmp, "models", "cli-model", "model.json")), "model saved under FMNIST_DATA_DIR/models");
+    assert.ok(
+      fs.existsSync(path.join(tmp, "models", "cli-model", "model.json")),
+      "model saved under FMNIST_DATA_DIR/models",
+    );
   } finally {
     removeDir(tmp);
   }
@@ -30,8 +52,17 @@ test("train CLI: a small run prints per-epoch metrics, test accuracy, and saves 
 
 test("every command line: --help exits 0 before TensorFlow loads; unknown flags and bad values exit 2 naming them", () => {
   const node = (script: string, args: string[]) =>
-    spawnSync(process.execPath, [path.join(repoRoot, "build", script), ...args], { encoding: "utf8", env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "0" } });
-  for (const script of ["scripts/train.js", "scripts/course.js", "bench/run.js", "bench/lockstep.js", "bench/project_worker.js"]) {
+    spawnSync(process.execPath, [path.join(repoRoot, "build", script), ...args], {
+      encoding: "utf8",
+      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "0" },
+    });
+  for (const script of [
+    "scripts/train.js",
+    "scripts/course.js",
+    "bench/run.js",
+    "bench/lockstep.js",
+    "bench/project_worker.js",
+  ]) {
     const started = Date.now();
     const help = node(script, ["--help"]);
     assert.equal(help.status, 0, `${script} --help: ${help.stderr}`);
@@ -48,7 +79,11 @@ test("every command line: --help exits 0 before TensorFlow loads; unknown flags 
     ["scripts/train.js", ["--epochs", "0x2"], /--epochs needs a whole number/],
     ["scripts/train.js", ["--batch-size", "1e3"], /--batch-size needs a whole number/],
     ["scripts/train.js", ["--epochs"], /--epochs <value>' argument missing/],
-    ["scripts/train.js", ["--train-limit", "100", "--validation", "200"], /--validation \(200\) must be smaller than --train-limit \(100\)/],
+    [
+      "scripts/train.js",
+      ["--train-limit", "100", "--validation", "200"],
+      /--validation \(200\) must be smaller than --train-limit \(100\)/,
+    ],
     ["scripts/course.js", [], /no command given/],
     ["scripts/course.js", ["grade"], /unknown command "grade"/],
     ["scripts/course.js", ["autograde", "--timeout=-5"], /--timeout needs a whole number from 1/],
@@ -64,36 +99,72 @@ test("every command line: --help exits 0 before TensorFlow loads; unknown flags 
   }
 });
 
-test("npm run lab -- --notebook-dir=DIR serves DIR, taken from the folder the command was typed in", { timeout: 180_000 }, async () => {
-  // Typed in a folder inside the project (npm finds the project's package.json above it).
-  const typedIn = fs.mkdtempSync(path.join(repoRoot, ".cache", "lab-dir-"));
-  fs.mkdirSync(path.join(typedIn, "mine"));
-  fs.writeFileSync(path.join(typedIn, "mine", "hello.txt"), "hi");
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const token = "t" + Date.now();
-  const lab = spawn("npm", ["run", "lab", "--", "--notebook-dir=mine", "--no-browser", `--port=${port}`, "--ServerApp.port_retries=0",
-    `--IdentityProvider.token=${token}`], { cwd: typedIn, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  let log = "";
-  lab.stdout!.on("data", (b: Buffer) => { log += b; });
-  lab.stderr!.on("data", (b: Buffer) => { log += b; });
-  try {
-    let listing: { content?: { name: string }[] } | undefined;
-    for (let i = 0; i < 120 && !listing; i++) {
-      await new Promise((r) => setTimeout(r, 500));
-      assert.equal(lab.exitCode, null, `npm run lab exited:\n${log}`);
-      listing = await fetch(`http://127.0.0.1:${port}/api/contents/`, { headers: { Authorization: `token ${token}` } })
-        .then((r) => (r.ok ? r.json() : undefined), () => undefined) as typeof listing;
+test(
+  "npm run lab -- --notebook-dir=DIR serves DIR, taken from the folder the command was typed in",
+  { timeout: 180_000 },
+  async () => {
+    // Typed in a folder inside the project (npm finds the project's package.json above it).
+    const typedIn = fs.mkdtempSync(path.join(repoRoot, ".cache", "lab-dir-"));
+    fs.mkdirSync(path.join(typedIn, "mine"));
+    fs.writeFileSync(path.join(typedIn, "mine", "hello.txt"), "hi");
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const token = "t" + Date.now();
+    const lab = spawn(
+      "npm",
+      [
+        "run",
+        "lab",
+        "--",
+        "--notebook-dir=mine",
+        "--no-browser",
+        `--port=${port}`,
+        "--ServerApp.port_retries=0",
+        `--IdentityProvider.token=${token}`,
+      ],
+      { cwd: typedIn, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    );
+    let log = "";
+    lab.stdout!.on("data", (b: Buffer) => {
+      log += b;
+    });
+    lab.stderr!.on("data", (b: Buffer) => {
+      log += b;
+    });
+    try {
+      let listing: { content?: { name: string }[] } | undefined;
+      for (let i = 0; i < 120 && !listing; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        assert.equal(lab.exitCode, null, `npm run lab exited:\n${log}`);
+        listing = (await fetch(`http://127.0.0.1:${port}/api/contents/`, {
+          headers: { Authorization: `token ${token}` },
+        }).then(
+          (r) => (r.ok ? r.json() : undefined),
+          () => undefined,
+        )) as typeof listing;
+      }
+      assert.ok(listing, `the server never answered:\n${log}`);
+      assert.deepEqual(
+        listing.content?.map((c) => c.name),
+        ["hello.txt"],
+        "the root is the folder given, relative to where the command was typed",
+      );
+      assert.doesNotMatch(log, /root_dir only accepts one value/);
+    } finally {
+      try {
+        process.kill(-lab.pid!, "SIGTERM");
+      } catch {
+        /* gone */
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+      try {
+        process.kill(-lab.pid!, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+      removeDir(typedIn);
     }
-    assert.ok(listing, `the server never answered:\n${log}`);
-    assert.deepEqual(listing.content?.map((c) => c.name), ["hello.txt"], "the root is the folder given, relative to where the command was typed");
-    assert.doesNotMatch(log, /root_dir only accepts one value/);
-  } finally {
-    try { process.kill(-lab.pid!, "SIGTERM"); } catch { /* gone */ }
-    await new Promise((r) => setTimeout(r, 1000));
-    try { process.kill(-lab.pid!, "SIGKILL"); } catch { /* gone */ }
-    removeDir(typedIn);
-  }
-});
+  },
+);
 
 test("train CLI: what the end of a run needs is checked before loading and training, naming the flag and the fix", () => {
   const tmp = makeTempDir("fmnist-precheck-");
@@ -101,10 +172,26 @@ test("train CLI: what the end of a run needs is checked before loading and train
     const small = ["--train-limit", "1000", "--test-limit", "200", "--epochs", "1", "--mirror", sharedDataDir];
     const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
       [["--save", "../evil"], { FMNIST_DATA_DIR: tmp }, /--save \.\.\/evil: Model name "\.\.\/evil" is not allowed/],
-      [["--save", "ok"], { FMNIST_DATA_DIR: path.join(tmp, "a-file") }, /--save ok: the models folder .*a-file\/models cannot be created: .* is a file\. Move that file away, or set FMNIST_DATA_DIR/],
-      [["--save", "taken"], { FMNIST_DATA_DIR: path.join(tmp, "d") }, /--save taken: .*\/models\/taken is a file, where the saved model "taken" goes/],
-      [["--batch-size", "900"], { FMNIST_DATA_DIR: tmp }, /--batch-size \(900\) is larger than the 800 samples left to train on \(--train-limit \(1000\) minus FMNIST_VALIDATION \(200\)\)/],
-      [["--validation", "1000"], { FMNIST_DATA_DIR: tmp }, /--validation \(1000\) must be smaller than --train-limit \(1000\)/],
+      [
+        ["--save", "ok"],
+        { FMNIST_DATA_DIR: path.join(tmp, "a-file") },
+        /--save ok: the models folder .*a-file\/models cannot be created: .* is a file\. Move that file away, or set FMNIST_DATA_DIR/,
+      ],
+      [
+        ["--save", "taken"],
+        { FMNIST_DATA_DIR: path.join(tmp, "d") },
+        /--save taken: .*\/models\/taken is a file, where the saved model "taken" goes/,
+      ],
+      [
+        ["--batch-size", "900"],
+        { FMNIST_DATA_DIR: tmp },
+        /--batch-size \(900\) is larger than the 800 samples left to train on \(--train-limit \(1000\) minus FMNIST_VALIDATION \(200\)\)/,
+      ],
+      [
+        ["--validation", "1000"],
+        { FMNIST_DATA_DIR: tmp },
+        /--validation \(1000\) must be smaller than --train-limit \(1000\)/,
+      ],
     ];
     fs.writeFileSync(path.join(tmp, "a-file"), "not a folder");
     fs.mkdirSync(path.join(tmp, "d", "models"), { recursive: true });
@@ -117,10 +204,16 @@ test("train CLI: what the end of a run needs is checked before loading and train
     }
     assert.ok(!fs.existsSync(path.join(tmp, "fashion-mnist")), "nothing was downloaded");
     // Too little address space for TensorFlow: said up front, with the setting to change.
-    const limited = spawnSync("sh", ["-c", `ulimit -v 2000000; exec "$0" "$@"`, process.execPath, cli, ...small, "--save", ""],
-      { encoding: "utf8", env: { ...process.env, FMNIST_DATA_DIR: tmp } });
+    const limited = spawnSync(
+      "sh",
+      ["-c", `ulimit -v 2000000; exec "$0" "$@"`, process.execPath, cli, ...small, "--save", ""],
+      { encoding: "utf8", env: { ...process.env, FMNIST_DATA_DIR: tmp } },
+    );
     assert.equal(limited.status, 1, limited.stderr);
-    assert.match(limited.stderr, /ulimit -v allows 1953 MB of address space; TensorFlow and Node need about 3400 MB .*ulimit -v unlimited/);
+    assert.match(
+      limited.stderr,
+      /ulimit -v allows 1953 MB of address space; TensorFlow and Node need about 3400 MB .*ulimit -v unlimited/,
+    );
   } finally {
     removeDir(tmp);
   }
@@ -129,8 +222,21 @@ test("train CLI: what the end of a run needs is checked before loading and train
 test("train CLI: --mirror and FASHION_MNIST_MIRROR combine (the flag first)", () => {
   const tmp = makeTempDir("fmnist-mirrors-");
   try {
-    const r = run(["--train-limit", "1000", "--test-limit", "200", "--epochs", "1", "--save", "", "--mirror", path.join(tmp, "nothing-here")],
-      { FMNIST_DATA_DIR: tmp, FASHION_MNIST_MIRROR: sharedDataDir });
+    const r = run(
+      [
+        "--train-limit",
+        "1000",
+        "--test-limit",
+        "200",
+        "--epochs",
+        "1",
+        "--save",
+        "",
+        "--mirror",
+        path.join(tmp, "nothing-here"),
+      ],
+      { FMNIST_DATA_DIR: tmp, FASHION_MNIST_MIRROR: sharedDataDir },
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /Test accuracy/);
   } finally {
@@ -141,7 +247,18 @@ test("train CLI: --mirror and FASHION_MNIST_MIRROR combine (the flag first)", ()
 test("train CLI: --resume continues a run from its checkpoint's last complete epoch", { timeout: 300_000 }, () => {
   const tmp = makeTempDir("fmnist-resume-");
   try {
-    const args = ["--train-limit", "1500", "--test-limit", "300", "--seed", "7", "--mirror", sharedDataDir, "--save", "r"];
+    const args = [
+      "--train-limit",
+      "1500",
+      "--test-limit",
+      "300",
+      "--seed",
+      "7",
+      "--mirror",
+      sharedDataDir,
+      "--save",
+      "r",
+    ];
     const first = run([...args, "--epochs", "1"], { FMNIST_DATA_DIR: tmp });
     assert.equal(first.status, 0, first.stderr);
     assert.ok(fs.existsSync(path.join(tmp, "checkpoints", "r", "checkpoint.json")), "a checkpoint after the epoch");

@@ -6,7 +6,18 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { cellById, copyCourse, makeTempDir, type Notebook, readNb, removeDir, sharedDataDir, text, withSolution, writeNb } from "./helpers";
+import {
+  cellById,
+  copyCourse,
+  makeTempDir,
+  type Notebook,
+  readNb,
+  removeDir,
+  sharedDataDir,
+  text,
+  withSolution,
+  writeNb,
+} from "./helpers";
 import * as course from "../scripts/course";
 import { checkExportedPage, launchChromium, plotlyFigures } from "./browser";
 
@@ -29,25 +40,40 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
     course.generate(opts);
     const release = readNb(path.join(root, "release", A, `${A}.ipynb`));
     const releasedText = JSON.stringify(release);
-    assert.doesNotMatch(releasedText, /HIDDEN TESTS|BEGIN SOLUTION|sizes above 255/, "student version leaks hidden tests or solutions");
+    assert.doesNotMatch(
+      releasedText,
+      /HIDDEN TESTS|BEGIN SOLUTION|sizes above 255/,
+      "student version leaks hidden tests or solutions",
+    );
     assert.match(releasedText, /throw new Error\(\\"not implemented/, "student stub throws a clear error");
 
     // Instructor version passes everything; student version fails every graded test.
     const validation = course.validate({ ...opts, assignments: [A] });
-    assert.deepEqual(validation.map((v) => [path.basename(path.dirname(path.dirname(v.notebook))), v.expected, v.ok]),
-      [["source", "pass", true], ["release", "fail", true]], validation.map((v) => v.output).join("\n"));
+    assert.deepEqual(
+      validation.map((v) => [path.basename(path.dirname(path.dirname(v.notebook))), v.expected, v.ok]),
+      [
+        ["source", "pass", true],
+        ["release", "fail", true],
+      ],
+      validation.map((v) => v.output).join("\n"),
+    );
 
     // Submissions.
     const source = readNb(path.join(root, "source", A, `${A}.ipynb`));
     const submit = (student: string, assignment: string, nb: Notebook) =>
       writeNb(path.join(root, "submitted", student, assignment, `${assignment}.ipynb`), nb);
     // The reader without any input checks: passes 3 of the 4 test cells (6 of 8 points).
-    const partial = withSolution(source, (s) => s.replace(/\/\/ BEGIN SOLUTION[\s\S]*\/\/ END SOLUTION/, [
-      "const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);",
-      "const dims: number[] = [];",
-      "for (let i = 0; i < bytes[3]; i++) dims.push(view.getUint32(4 + 4 * i, false));",
-      "return { dims, data: bytes.subarray(4 + 4 * dims.length) };",
-    ].join("\n")));
+    const partial = withSolution(source, (s) =>
+      s.replace(
+        /\/\/ BEGIN SOLUTION[\s\S]*\/\/ END SOLUTION/,
+        [
+          "const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);",
+          "const dims: number[] = [];",
+          "for (let i = 0; i < bytes[3]; i++) dims.push(view.getUint32(4 + 4 * i, false));",
+          "return { dims, data: bytes.subarray(4 + 4 * dims.length) };",
+        ].join("\n"),
+      ),
+    );
     // The same, with the failing test cell emptied (it would pass if graded as submitted) and a passing one deleted.
     const tampered = structuredClone(partial);
     cellById(tampered, `${A}-test-errors`).source = "// looks fine to me\n";
@@ -60,9 +86,21 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
     submit("student", B, readNb(path.join(root, "release", B, `${B}.ipynb`)));
     submit("partial", A, partial);
     submit("tampered", A, tampered);
-    submit("syntax", A, withSolution(source, (s) => s.replace("const ndim = bytes[3];", "const ndim = bytes[3;")));
-    submit("loop", A, withSolution(source, (s) => s.replace("function readIdx", "while (true) {}\nfunction readIdx")));
-    submit("exit", A, withSolution(source, (s) => s.replace("function readIdx", "process.exit(1);\nfunction readIdx")));
+    submit(
+      "syntax",
+      A,
+      withSolution(source, (s) => s.replace("const ndim = bytes[3];", "const ndim = bytes[3;")),
+    );
+    submit(
+      "loop",
+      A,
+      withSolution(source, (s) => s.replace("function readIdx", "while (true) {}\nfunction readIdx")),
+    );
+    submit(
+      "exit",
+      A,
+      withSolution(source, (s) => s.replace("function readIdx", "process.exit(1);\nfunction readIdx")),
+    );
 
     const started = Date.now();
     course.autograde(opts);
@@ -90,7 +128,12 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
     assert.ok(charts >= 1, `the graded ${C} notebook holds its chart`);
     const browser = await launchChromium();
     try {
-      await checkExportedPage(browser, chartFeedback, { charts, interactive: true, minImages: 0, shot: "export-feedback.png" });
+      await checkExportedPage(browser, chartFeedback, {
+        charts,
+        interactive: true,
+        minImages: 0,
+        shot: "export-feedback.png",
+      });
     } finally {
       await browser.close();
     }
@@ -113,11 +156,19 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
     assert.equal(score("syntax", A), 0, "syntax error: 0");
     assert.equal(score("loop", A), 0, "endless loop: 0");
     assert.equal(score("exit", A), 0, "process.exit(): 0");
-    const counts = Object.fromEntries((summary.toRecords() as { assignment: string; submissions: number }[]).map((r) => [r.assignment, r.submissions]));
-    assert.deepEqual(counts, { [A]: 7, [B]: 2, [C]: 1 }, "the summary counts submissions, not every student in the database");
+    const counts = Object.fromEntries(
+      (summary.toRecords() as { assignment: string; submissions: number }[]).map((r) => [r.assignment, r.submissions]),
+    );
+    assert.deepEqual(
+      counts,
+      { [A]: 7, [B]: 2, [C]: 1 },
+      "the summary counts submissions, not every student in the database",
+    );
   } finally {
-    if (saved.mirror === undefined) delete process.env.FASHION_MNIST_MIRROR; else process.env.FASHION_MNIST_MIRROR = saved.mirror;
-    if (saved.data === undefined) delete process.env.FMNIST_DATA_DIR; else process.env.FMNIST_DATA_DIR = saved.data;
+    if (saved.mirror === undefined) delete process.env.FASHION_MNIST_MIRROR;
+    else process.env.FASHION_MNIST_MIRROR = saved.mirror;
+    if (saved.data === undefined) delete process.env.FMNIST_DATA_DIR;
+    else process.env.FMNIST_DATA_DIR = saved.data;
     if (!process.env.KEEP_COURSE_TMP) removeDir(tmp);
     else console.log(`kept ${tmp}`);
   }

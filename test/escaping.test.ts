@@ -30,7 +30,9 @@ test("model summary cells are escaped", () => {
   const html = summaryHtml({
     name: EVIL,
     rows: [{ name: EVIL, type: EVIL, outputShape: EVIL, params: 1 }],
-    totalParams: 1, trainableParams: 1, nonTrainableParams: 0,
+    totalParams: 1,
+    trainableParams: 1,
+    nonTrainableParams: 0,
   });
   assertInert(html, "summaryHtml");
 });

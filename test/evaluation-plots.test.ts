@@ -19,9 +19,18 @@ const names = ["a", "b", "c"];
 
 test("classScores: precision, recall, F1 and support per class", () => {
   const s = classScores(labels, predicted, names);
-  assert.deepEqual(s.map((r) => r.support), [2, 3, 1]);
-  assert.deepEqual(s.map((r) => r.precision), [1, 2 / 3, 1 / 2]);
-  assert.deepEqual(s.map((r) => r.recall), [1 / 2, 2 / 3, 1]);
+  assert.deepEqual(
+    s.map((r) => r.support),
+    [2, 3, 1],
+  );
+  assert.deepEqual(
+    s.map((r) => r.precision),
+    [1, 2 / 3, 1 / 2],
+  );
+  assert.deepEqual(
+    s.map((r) => r.recall),
+    [1 / 2, 2 / 3, 1],
+  );
   assert.ok(Math.abs(s[0].f1 - 2 / 3) < 1e-12);
 });
 
@@ -42,15 +51,34 @@ test("confusionMatrixFigure: counts and row shares with class names on both axes
   assert.equal(counts.type, "heatmap");
   assert.deepEqual(counts.x, names);
   assert.deepEqual(counts.y, names);
-  assert.deepEqual(counts.z, [[1, 1, 0], [0, 2, 1], [0, 0, 1]]);
+  assert.deepEqual(counts.z, [
+    [1, 1, 0],
+    [0, 2, 1],
+    [0, 0, 1],
+  ]);
   assert.deepEqual((share.z as number[][])[1], [0, 2 / 3, 1 / 3]);
   assert.match(String(fig.layout.title?.text), /6 samples/);
 });
 
 test("classDistributionFigure: one bar series per split", () => {
-  const fig = classDistributionFigure([{ name: "train", labels: [0, 1, 1] }, { name: "test", labels: [2] }], { classNames: names });
-  assert.deepEqual(fig.data.map((t) => t.y), [[1, 2, 0], [0, 0, 1]]);
-  assert.deepEqual(fig.data.map((t) => t.name), ["train (3)", "test (1)"]);
+  const fig = classDistributionFigure(
+    [
+      { name: "train", labels: [0, 1, 1] },
+      { name: "test", labels: [2] },
+    ],
+    { classNames: names },
+  );
+  assert.deepEqual(
+    fig.data.map((t) => t.y),
+    [
+      [1, 2, 0],
+      [0, 0, 1],
+    ],
+  );
+  assert.deepEqual(
+    fig.data.map((t) => t.name),
+    ["train (3)", "test (1)"],
+  );
 });
 
 test("confidentMistakes: wrong predictions, most confident first", () => {
@@ -60,7 +88,13 @@ test("confidentMistakes: wrong predictions, most confident first", () => {
     [0, 0.05, 0.95], // wrong, 0.95
   ].flat();
   const m = confidentMistakes([0, 0, 1], probs, 5, 3);
-  assert.deepEqual(m.map((x) => [x.index, x.predictedClass, x.confidence]), [[2, 2, 0.95], [1, 1, 0.7]]);
+  assert.deepEqual(
+    m.map((x) => [x.index, x.predictedClass, x.confidence]),
+    [
+      [2, 2, 0.95],
+      [1, 1, 0.7],
+    ],
+  );
 });
 
 test("confidentMistakesGrid: captions with true class, prediction and probability", () => {
@@ -81,9 +115,36 @@ test("bad input names the argument", () => {
     [() => classReport([0, NaN], [0, 1]), /classReport: labels\[1\] is NaN/],
     [() => classScores([0, 10], [0, 1]), /classScores: labels\[1\] is 10, expected a class index in 0\.\.9/],
     [() => confusionMatrixFigure([]), /confusionMatrixFigure: matrix must be a non-empty array/],
-    [() => confusionMatrixFigure([[1, 2], [3, 4]]), /matrix has 2 rows but classNames has 10 names/],
-    [() => confusionMatrixFigure([[1, NaN], [0, 1]], { classNames: ["x", "y"] }), /matrix\[0\]\[1\] is NaN/],
-    [() => confusionMatrixFigure([[0, 0], [0, 0]], { classNames: ["x", "y"] }), /matrix is all zeros/],
+    [
+      () =>
+        confusionMatrixFigure([
+          [1, 2],
+          [3, 4],
+        ]),
+      /matrix has 2 rows but classNames has 10 names/,
+    ],
+    [
+      () =>
+        confusionMatrixFigure(
+          [
+            [1, NaN],
+            [0, 1],
+          ],
+          { classNames: ["x", "y"] },
+        ),
+      /matrix\[0\]\[1\] is NaN/,
+    ],
+    [
+      () =>
+        confusionMatrixFigure(
+          [
+            [0, 0],
+            [0, 0],
+          ],
+          { classNames: ["x", "y"] },
+        ),
+      /matrix is all zeros/,
+    ],
     [() => confusionMatrixFigure([[1]], { classNames: ["x", "x"] }), /opts\.classNames has duplicate names/],
     [() => classDistributionFigure([]), /classDistributionFigure: splits must be a non-empty array/],
     [() => classDistributionFigure([{ name: "train", labels: [] }]), /splits\[0\]\.labels is empty/],
@@ -92,11 +153,19 @@ test("bad input names the argument", () => {
     [() => confidentMistakes([0], [NaN, 0, 0, 0, 0, 0, 0, 0, 0, 0]), /probabilities\[0\] \(sample 0, class 0\) is NaN/],
     [() => confidentMistakes([0], new Array(10).fill(0.1), 0), /count must be a positive integer/],
     [
-      () => confidentMistakesGrid({ images: new Uint8Array(784), labels: [0], count: 1 }, { probabilities: new Float32Array(9) }),
+      () =>
+        confidentMistakesGrid(
+          { images: new Uint8Array(784), labels: [0], count: 1 },
+          { probabilities: new Float32Array(9) },
+        ),
       /confidentMistakesGrid: predictions\.probabilities has 9 values but set\.labels has 1 samples/,
     ],
     [
-      () => confidentMistakesGrid({ images: new Uint8Array(700), labels: [0], count: 1 }, { probabilities: new Float32Array(10) }),
+      () =>
+        confidentMistakesGrid(
+          { images: new Uint8Array(700), labels: [0], count: 1 },
+          { probabilities: new Float32Array(10) },
+        ),
       /confidentMistakesGrid: set\.images must hold set\.count x 784/,
     ],
   ];

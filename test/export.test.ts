@@ -20,82 +20,158 @@ const python = path.join(venvBin, "python");
 const reportScript = path.join(repoRoot, "scripts", "report.py");
 
 function runReport(args: string[], env: NodeJS.ProcessEnv) {
-  return spawnSync(python, [reportScript, ...args], { encoding: "utf8", env: { ...process.env, ...env }, timeout: 15 * 60_000 });
+  return spawnSync(python, [reportScript, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+    timeout: 15 * 60_000,
+  });
 }
 
-test("npm run report and jupyter nbconvert give self-contained pages whose charts and images render offline", { timeout: 20 * 60_000 }, async () => {
-  const tmp = makeTempDir("fmnist-report-");
-  try {
-    const html = path.join(tmp, "report.html");
-    const executed = path.join(tmp, "executed.ipynb");
-    const res = runReport(["--output", html, "--executed", executed, "--timeout", "600"], smallRunEnv(tmp));
-    assert.equal(res.status, 0, `report failed:\n${res.stdout}\n${res.stderr}`);
-    assert.match(res.stdout, /\[cell 1\/\d+\]/, "progress is shown while the notebook runs");
-    assert.match(res.stdout, /\[report\] wrote .*report\.html/);
-    const charts = plotlyFigures(executed);
-    assert.ok(charts >= 4, `the executed notebook holds its charts (training live view, curves, confusion matrix, distribution): ${charts}`);
-
-    const text = fs.readFileSync(html, "utf8");
-    const size = Buffer.byteLength(text);
-    assert.ok(size < 8 * 1024 * 1024, `report is ${size} bytes, over the 8 MB budget`);
-    for (const fact of ["git commit", "tfjs-node", "TensorFlow (native)", "backend", "SHA-256 train-images-idx3-ubyte.gz", "training time", "test accuracy", "epochs / batch size"]) {
-      assert.ok(text.includes(`<th>${fact}</th>`), `run fact "${fact}" in the header`);
-    }
-    assert.match(text, /<th>backend<\/th><td>tensorflow<\/td>/);
-    assert.match(text, /all cells ran without error/);
-
-    // nbconvert as a user runs it: the environment's own jupyter, no extra flag.
-    const nbconvert = (extra: string[], name: string) => {
-      const r = spawnSync(path.join(venvBin, "jupyter"), ["nbconvert", "--to", "html", ...extra, "--output-dir", tmp, "--output", name, executed],
-        { encoding: "utf8", timeout: 5 * 60_000 });
-      assert.equal(r.status, 0, `jupyter nbconvert ${extra.join(" ")} failed:\n${r.stderr}`);
-      return path.join(tmp, `${name}.html`);
-    };
-    const plain = nbconvert([], "nbconvert");
-    const sanitized = nbconvert(["--HTMLExporter.sanitize_html=True"], "nbconvert-sanitized");
-    assert.match(fs.readFileSync(plain, "utf8"), /<th>test accuracy<\/th>/, "nbconvert's page has the run facts header too");
-
-    const browser = await launchChromium();
+test(
+  "npm run report and jupyter nbconvert give self-contained pages whose charts and images render offline",
+  { timeout: 20 * 60_000 },
+  async () => {
+    const tmp = makeTempDir("fmnist-report-");
     try {
-      await checkExportedPage(browser, html, { charts, interactive: true, minImages: 60, shot: "export-report.png" });
-      await checkExportedPage(browser, plain, { charts, interactive: true, minImages: 60, shot: "export-nbconvert.png" });
-      await checkExportedPage(browser, sanitized, { charts, interactive: false, minImages: 60, shot: "export-nbconvert-sanitized.png" });
-    } finally {
-      await browser.close();
-    }
-  } finally {
-    removeDir(tmp);
-  }
-});
+      const html = path.join(tmp, "report.html");
+      const executed = path.join(tmp, "executed.ipynb");
+      const res = runReport(["--output", html, "--executed", executed, "--timeout", "600"], smallRunEnv(tmp));
+      assert.equal(res.status, 0, `report failed:\n${res.stdout}\n${res.stderr}`);
+      assert.match(res.stdout, /\[cell 1\/\d+\]/, "progress is shown while the notebook runs");
+      assert.match(res.stdout, /\[report\] wrote .*report\.html/);
+      const charts = plotlyFigures(executed);
+      assert.ok(
+        charts >= 4,
+        `the executed notebook holds its charts (training live view, curves, confusion matrix, distribution): ${charts}`,
+      );
 
-test("a failing notebook gives a report with the failing cell marked and a non-zero exit", { timeout: 5 * 60_000 }, () => {
-  const tmp = makeTempDir("fmnist-report-fail-");
-  try {
-    const nb = {
-      cells: [
-        { cell_type: "code", metadata: {}, execution_count: null, outputs: [], source: 'console.log("first cell ran");', id: "a" },
-        { cell_type: "code", metadata: {}, execution_count: null, outputs: [], source: 'throw new Error("deliberate failure for the report test");', id: "b" },
-        { cell_type: "code", metadata: {}, execution_count: null, outputs: [], source: 'console.log("never runs");', id: "c" },
-      ],
-      metadata: { kernelspec: { name: "tslab", display_name: "TypeScript", language: "typescript" } },
-      nbformat: 4,
-      nbformat_minor: 5,
-    };
-    const notebook = path.join(tmp, "failing.ipynb");
-    fs.writeFileSync(notebook, JSON.stringify(nb));
-    const html = path.join(tmp, "failing.html");
-    const res = runReport(["--notebook", notebook, "--output", html, "--executed", path.join(tmp, "executed.ipynb"), "--timeout", "120"], {});
-    assert.equal(res.status, 1, `expected exit 1 for a failing notebook:\n${res.stdout}\n${res.stderr}`);
-    assert.match(res.stderr, /the notebook failed; see the marked cell/);
-    const text = fs.readFileSync(html, "utf8");
-    assert.match(text, /FAILED at <a href="#fm-failed-cell">code cell 2<\/a>/, "the header links to the failing cell");
-    assert.equal((text.match(/id="fm-failed-cell"/g) ?? []).length, 1, "exactly one cell is marked as failed");
-    const marked = text.indexOf('id="fm-failed-cell"');
-    assert.ok(marked > text.indexOf("first cell ran") && marked < text.indexOf("never runs"), "the mark sits on the second cell");
-    assert.match(text, /deliberate failure for the report test/, "the error message is in the report");
-    assert.match(text, /other facts<\/th><td>not available/, "missing facts are said to be missing");
-    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.endsWith(".tmp")), [], "no temp files left behind");
-  } finally {
-    removeDir(tmp);
-  }
-});
+      const text = fs.readFileSync(html, "utf8");
+      const size = Buffer.byteLength(text);
+      assert.ok(size < 8 * 1024 * 1024, `report is ${size} bytes, over the 8 MB budget`);
+      for (const fact of [
+        "git commit",
+        "tfjs-node",
+        "TensorFlow (native)",
+        "backend",
+        "SHA-256 train-images-idx3-ubyte.gz",
+        "training time",
+        "test accuracy",
+        "epochs / batch size",
+      ]) {
+        assert.ok(text.includes(`<th>${fact}</th>`), `run fact "${fact}" in the header`);
+      }
+      assert.match(text, /<th>backend<\/th><td>tensorflow<\/td>/);
+      assert.match(text, /all cells ran without error/);
+
+      // nbconvert as a user runs it: the environment's own jupyter, no extra flag.
+      const nbconvert = (extra: string[], name: string) => {
+        const r = spawnSync(
+          path.join(venvBin, "jupyter"),
+          ["nbconvert", "--to", "html", ...extra, "--output-dir", tmp, "--output", name, executed],
+          { encoding: "utf8", timeout: 5 * 60_000 },
+        );
+        assert.equal(r.status, 0, `jupyter nbconvert ${extra.join(" ")} failed:\n${r.stderr}`);
+        return path.join(tmp, `${name}.html`);
+      };
+      const plain = nbconvert([], "nbconvert");
+      const sanitized = nbconvert(["--HTMLExporter.sanitize_html=True"], "nbconvert-sanitized");
+      assert.match(
+        fs.readFileSync(plain, "utf8"),
+        /<th>test accuracy<\/th>/,
+        "nbconvert's page has the run facts header too",
+      );
+
+      const browser = await launchChromium();
+      try {
+        await checkExportedPage(browser, html, { charts, interactive: true, minImages: 60, shot: "export-report.png" });
+        await checkExportedPage(browser, plain, {
+          charts,
+          interactive: true,
+          minImages: 60,
+          shot: "export-nbconvert.png",
+        });
+        await checkExportedPage(browser, sanitized, {
+          charts,
+          interactive: false,
+          minImages: 60,
+          shot: "export-nbconvert-sanitized.png",
+        });
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      removeDir(tmp);
+    }
+  },
+);
+
+test(
+  "a failing notebook gives a report with the failing cell marked and a non-zero exit",
+  { timeout: 5 * 60_000 },
+  () => {
+    const tmp = makeTempDir("fmnist-report-fail-");
+    try {
+      const nb = {
+        cells: [
+          {
+            cell_type: "code",
+            metadata: {},
+            execution_count: null,
+            outputs: [],
+            source: 'console.log("first cell ran");',
+            id: "a",
+          },
+          {
+            cell_type: "code",
+            metadata: {},
+            execution_count: null,
+            outputs: [],
+            source: 'throw new Error("deliberate failure for the report test");',
+            id: "b",
+          },
+          {
+            cell_type: "code",
+            metadata: {},
+            execution_count: null,
+            outputs: [],
+            source: 'console.log("never runs");',
+            id: "c",
+          },
+        ],
+        metadata: { kernelspec: { name: "tslab", display_name: "TypeScript", language: "typescript" } },
+        nbformat: 4,
+        nbformat_minor: 5,
+      };
+      const notebook = path.join(tmp, "failing.ipynb");
+      fs.writeFileSync(notebook, JSON.stringify(nb));
+      const html = path.join(tmp, "failing.html");
+      const res = runReport(
+        ["--notebook", notebook, "--output", html, "--executed", path.join(tmp, "executed.ipynb"), "--timeout", "120"],
+        {},
+      );
+      assert.equal(res.status, 1, `expected exit 1 for a failing notebook:\n${res.stdout}\n${res.stderr}`);
+      assert.match(res.stderr, /the notebook failed; see the marked cell/);
+      const text = fs.readFileSync(html, "utf8");
+      assert.match(
+        text,
+        /FAILED at <a href="#fm-failed-cell">code cell 2<\/a>/,
+        "the header links to the failing cell",
+      );
+      assert.equal((text.match(/id="fm-failed-cell"/g) ?? []).length, 1, "exactly one cell is marked as failed");
+      const marked = text.indexOf('id="fm-failed-cell"');
+      assert.ok(
+        marked > text.indexOf("first cell ran") && marked < text.indexOf("never runs"),
+        "the mark sits on the second cell",
+      );
+      assert.match(text, /deliberate failure for the report test/, "the error message is in the report");
+      assert.match(text, /other facts<\/th><td>not available/, "missing facts are said to be missing");
+      assert.deepEqual(
+        fs.readdirSync(tmp).filter((f) => f.endsWith(".tmp")),
+        [],
+        "no temp files left behind",
+      );
+    } finally {
+      removeDir(tmp);
+    }
+  },
+);

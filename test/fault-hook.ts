@@ -7,7 +7,7 @@
 import * as path from "path";
 
 // The module object itself (an `import * as` copy would have getters only).
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+
 const fs = require("fs") as typeof import("fs");
 
 const root = path.resolve(process.env.FAULT_ROOT ?? "/nonexistent");
@@ -37,7 +37,11 @@ function step(what: string, target: unknown): void {
 
 type Fn = (...args: unknown[]) => unknown;
 const mod = fs as unknown as Record<string, Fn>;
-function wrap(name: string, counts: (args: unknown[]) => unknown | undefined, after?: (result: unknown, args: unknown[]) => void): void {
+function wrap(
+  name: string,
+  counts: (args: unknown[]) => unknown | undefined,
+  after?: (result: unknown, args: unknown[]) => void,
+): void {
   const original = mod[name];
   mod[name] = function (this: unknown, ...args: unknown[]) {
     const target = counts(args);
@@ -49,13 +53,21 @@ function wrap(name: string, counts: (args: unknown[]) => unknown | undefined, af
 }
 
 const writing = (flags: unknown) => typeof flags === "string" && /[wa+]/.test(flags);
-wrap("openSync", (a) => (under(a[0]) && writing(a[1]) ? a[0] : undefined), (fd, a) => {
-  if (under(a[0])) tracked.add(fd as number); // also folders opened to fsync them
-});
+wrap(
+  "openSync",
+  (a) => (under(a[0]) && writing(a[1]) ? a[0] : undefined),
+  (fd, a) => {
+    if (under(a[0])) tracked.add(fd as number); // also folders opened to fsync them
+  },
+);
 wrap("writeSync", (a) => (tracked.has(a[0] as number) ? `fd ${a[0]}` : undefined));
 wrap("writeFileSync", (a) => (tracked.has(a[0] as number) ? `fd ${a[0]}` : under(a[0]) ? a[0] : undefined));
 wrap("fsyncSync", (a) => (tracked.has(a[0] as number) ? `fd ${a[0]}` : undefined));
-wrap("closeSync", (a) => (tracked.has(a[0] as number) ? `fd ${a[0]}` : undefined), (_r, a) => tracked.delete(a[0] as number));
+wrap(
+  "closeSync",
+  (a) => (tracked.has(a[0] as number) ? `fd ${a[0]}` : undefined),
+  (_r, a) => tracked.delete(a[0] as number),
+);
 wrap("mkdirSync", (a) => (under(a[0]) ? a[0] : undefined));
 wrap("renameSync", (a) => (under(a[0]) || under(a[1]) ? `${String(a[0])} -> ${String(a[1])}` : undefined));
 wrap("rmSync", (a) => (under(a[0]) ? a[0] : undefined));

@@ -26,7 +26,8 @@ test("a full disk gives a clear error and leaves the existing cache intact", asy
   try {
     const cache = path.join(mnt, "cache");
     fs.mkdirSync(cache);
-    for (const f of [FILES.trainLabels.name, FILES.testLabels.name]) fs.copyFileSync(path.join(sharedDataDir, f), path.join(cache, f));
+    for (const f of [FILES.trainLabels.name, FILES.testLabels.name])
+      fs.copyFileSync(path.join(sharedDataDir, f), path.join(cache, f));
     const before = fs.readdirSync(cache).map((f) => [f, sha256(path.join(cache, f))]);
     await assert.rejects(
       loadFashionMnist({ cacheDir: cache, mirrors: [sharedDataDir], officialMirrors: false, quiet: true }),
@@ -53,9 +54,16 @@ test("a download killed mid-transfer leaves nothing that the next run trusts", a
   });
   try {
     const cache = path.join(tmp, "cache");
-    const script = `require(${JSON.stringify(path.join(repoRoot, "lib", "dist", "download.js"))}).fetchToCache(${JSON.stringify({
-      name, sha256: FILES.testImages.sha256, cacheDir: cache, mirrors: [server.base], officialMirrors: false, timeoutMs: 60_000,
-    })})`;
+    const script = `require(${JSON.stringify(path.join(repoRoot, "lib", "dist", "download.js"))}).fetchToCache(${JSON.stringify(
+      {
+        name,
+        sha256: FILES.testImages.sha256,
+        cacheDir: cache,
+        mirrors: [server.base],
+        officialMirrors: false,
+        timeoutMs: 60_000,
+      },
+    )})`;
     const child = spawn(process.execPath, ["-e", script], { stdio: "ignore" });
     // Wait until the partial file has data, then kill the process outright.
     for (let i = 0; i < 200; i++) {
@@ -68,10 +76,19 @@ test("a download killed mid-transfer leaves nothing that the next run trusts", a
     assert.ok(!fs.existsSync(path.join(cache, name)), "the killed download never became the cached file");
 
     stall = false;
-    const data = await loadFashionMnist({ cacheDir: cache, mirrors: [server.base], officialMirrors: false, quiet: true });
+    const data = await loadFashionMnist({
+      cacheDir: cache,
+      mirrors: [server.base],
+      officialMirrors: false,
+      quiet: true,
+    });
     assert.equal(data.test.count, 10000);
     assert.equal(sha256(path.join(cache, name)), FILES.testImages.sha256);
-    assert.deepEqual(fs.readdirSync(cache).filter((f) => f.endsWith(".part")), [], "the killed download's .part file was removed");
+    assert.deepEqual(
+      fs.readdirSync(cache).filter((f) => f.endsWith(".part")),
+      [],
+      "the killed download's .part file was removed",
+    );
   } finally {
     await server.close();
     removeDir(tmp);
@@ -106,15 +123,21 @@ test("a folder or an unreadable file where a cached file belongs is named as the
     fs.mkdirSync(path.join(tmp, name));
     await assert.rejects(
       loadFashionMnist({ cacheDir: tmp, mirrors: [sharedDataDir], officialMirrors: false, quiet: true }),
-      (err: Error) => err.name === "CacheDirError" && err.message.includes(`${path.join(tmp, name)} is a folder, where the cached file ${name} belongs`) &&
-        err.message.includes(`rm -r '${path.join(tmp, name)}'`) && !/mirror/i.test(err.message),
+      (err: Error) =>
+        err.name === "CacheDirError" &&
+        err.message.includes(`${path.join(tmp, name)} is a folder, where the cached file ${name} belongs`) &&
+        err.message.includes(`rm -r '${path.join(tmp, name)}'`) &&
+        !/mirror/i.test(err.message),
     );
     assert.ok(fs.statSync(path.join(tmp, name)).isDirectory(), "left as it was");
     if (process.getuid?.() !== 0) {
       fs.rmSync(path.join(tmp, name), { recursive: true });
       fs.copyFileSync(path.join(sharedDataDir, name), path.join(tmp, name));
       fs.chmodSync(path.join(tmp, name), 0o000);
-      await assert.rejects(loadFashionMnist({ cacheDir: tmp, mirrors: [sharedDataDir], officialMirrors: false, quiet: true }), /permission denied\). Give yourself access \(chmod u\+rw/);
+      await assert.rejects(
+        loadFashionMnist({ cacheDir: tmp, mirrors: [sharedDataDir], officialMirrors: false, quiet: true }),
+        /permission denied\). Give yourself access \(chmod u\+rw/,
+      );
     }
   } finally {
     removeDir(tmp);

@@ -1,18 +1,18 @@
 /** Shared helpers for the data-layer tests. */
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
-import * as http from 'http';
-import { AddressInfo } from 'net';
-import { repoRoot as findRepoRoot } from 'fashion-mnist-lib/dist/paths';
-import { loadFashionMnist, type FashionMnist } from 'fashion-mnist-lib/dist/dataset';
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as http from "http";
+import { AddressInfo } from "net";
+import { repoRoot as findRepoRoot } from "fashion-mnist-lib/dist/paths";
+import { loadFashionMnist, type FashionMnist } from "fashion-mnist-lib/dist/dataset";
 
 /** The project folder (the one holding package.json). */
 export const repoRoot: string = findRepoRoot();
 
 /** Read-only folder with the four official .gz files (env FMNIST_SHARED_DIR overrides). */
 export const sharedDataDir: string =
-  process.env.FMNIST_SHARED_DIR?.trim() || path.resolve(repoRoot, '..', 'shared', 'data', 'fashion-mnist');
+  process.env.FMNIST_SHARED_DIR?.trim() || path.resolve(repoRoot, "..", "shared", "data", "fashion-mnist");
 
 /**
  * The small run the notebook tests use (2,000 training and 1,000 test images,
@@ -20,10 +20,10 @@ export const sharedDataDir: string =
  */
 export function smallRunEnv(dataDir: string): NodeJS.ProcessEnv {
   return {
-    FMNIST_TRAIN_LIMIT: '2000',
-    FMNIST_TEST_LIMIT: '1000',
-    FMNIST_EPOCHS: '1',
-    FMNIST_SEED: '1',
+    FMNIST_TRAIN_LIMIT: "2000",
+    FMNIST_TEST_LIMIT: "1000",
+    FMNIST_EPOCHS: "1",
+    FMNIST_SEED: "1",
     FASHION_MNIST_MIRROR: sharedDataDir,
     FMNIST_DATA_DIR: dataDir,
   };
@@ -35,7 +35,7 @@ export function loadSharedDataset(): Promise<FashionMnist> {
 }
 
 /** A fresh temporary folder (remove it with removeDir). */
-export function makeTempDir(prefix = 'fmnist-test-'): string {
+export function makeTempDir(prefix = "fmnist-test-"): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
@@ -53,44 +53,52 @@ export interface TestServer {
 }
 
 /** Starts an HTTP server on 127.0.0.1 with a random port. */
-export async function startServer(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<TestServer> {
+export async function startServer(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+): Promise<TestServer> {
   const requests: string[] = [];
   const server = http.createServer((req, res) => {
-    requests.push(req.url ?? '');
+    requests.push(req.url ?? "");
     handler(req, res);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return {
     base: `http://127.0.0.1:${port}`,
     port,
     requests,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
 /** Sends a file from `dir` (by the last path segment of the URL), or 404. */
-export function sendFile(dir: string, req: http.IncomingMessage, res: http.ServerResponse, mutate?: (b: Buffer) => Buffer): void {
-  const name = path.basename(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+export function sendFile(
+  dir: string,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  mutate?: (b: Buffer) => Buffer,
+): void {
+  const name = path.basename(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname));
   const file = path.join(dir, name);
   if (!name || !fs.existsSync(file)) {
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found');
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end("not found");
     return;
   }
   let body = fs.readFileSync(file);
   if (mutate) body = mutate(body);
-  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+  res.writeHead(200, { "content-type": "application/octet-stream", "content-length": body.length });
   res.end(body);
 }
 
 /** A port on 127.0.0.1 that nothing listens on (bound, then released). */
 export async function closedPort(): Promise<number> {
   const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
@@ -109,8 +117,8 @@ export interface Notebook {
 }
 
 /** A cell's source (or a stream's text) as one string. */
-export const text = (s: string | string[]): string => (Array.isArray(s) ? s.join('') : s);
-export const readNb = (file: string): Notebook => JSON.parse(fs.readFileSync(file, 'utf8')) as Notebook;
+export const text = (s: string | string[]): string => (Array.isArray(s) ? s.join("") : s);
+export const readNb = (file: string): Notebook => JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;
 export function writeNb(file: string, nb: Notebook): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(nb, null, 1));
@@ -124,7 +132,7 @@ export function cellById(nb: Notebook, id: string): Cell {
 export function withSolution(nb: Notebook, replace: (source: string) => string): Notebook {
   const copy = structuredClone(nb);
   const cell = copy.cells.find((c) => c.metadata.nbgrader?.solution);
-  if (!cell) throw new Error('no solution cell');
+  if (!cell) throw new Error("no solution cell");
   cell.source = replace(text(cell.source));
   return copy;
 }
@@ -135,10 +143,12 @@ export function withSolution(nb: Notebook, replace: (source: string) => string):
  * notebooks find fashion-mnist-lib. Returns the course folder.
  */
 export function copyCourse(tmp: string, assignments: string[]): string {
-  const root = path.join(tmp, 'course');
-  fs.mkdirSync(path.join(root, 'source'), { recursive: true });
-  for (const f of ['nbgrader_config.py', 'tslab_grading.py']) fs.copyFileSync(path.join(repoRoot, 'exercises', f), path.join(root, f));
-  for (const a of assignments) fs.cpSync(path.join(repoRoot, 'exercises', 'source', a), path.join(root, 'source', a), { recursive: true });
-  fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(tmp, 'node_modules'));
+  const root = path.join(tmp, "course");
+  fs.mkdirSync(path.join(root, "source"), { recursive: true });
+  for (const f of ["nbgrader_config.py", "tslab_grading.py"])
+    fs.copyFileSync(path.join(repoRoot, "exercises", f), path.join(root, f));
+  for (const a of assignments)
+    fs.cpSync(path.join(repoRoot, "exercises", "source", a), path.join(root, "source", a), { recursive: true });
+  fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(tmp, "node_modules"));
   return root;
 }

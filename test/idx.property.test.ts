@@ -5,7 +5,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as zlib from "zlib";
 import fc from "fast-check";
-import { IdxError, gunzipIdx, gunzipImagesScaled, parseIdx, parseImages, parseLabels } from "fashion-mnist-lib/dist/idx";
+import {
+  IdxError,
+  gunzipIdx,
+  gunzipImagesScaled,
+  parseIdx,
+  parseImages,
+  parseLabels,
+} from "fashion-mnist-lib/dist/idx";
 import { normalize } from "fashion-mnist-lib/dist/dataset";
 
 const FILE = "generated.idx";
@@ -38,7 +45,10 @@ function parsesOrIdxError<T>(f: () => T): T | undefined {
   try {
     return f();
   } catch (err) {
-    assert.ok(err instanceof IdxError, `expected IdxError, got ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`);
+    assert.ok(
+      err instanceof IdxError,
+      `expected IdxError, got ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`,
+    );
     assert.ok(err.message.includes(FILE), `error message names the file: ${err.message}`);
     assert.equal(err.file, FILE);
     return undefined;
@@ -48,7 +58,10 @@ function parsesOrIdxError<T>(f: () => T): T | undefined {
 function checkConsistent(r: { dims: number[]; data: Uint8Array } | undefined): void {
   if (!r) return;
   assert.ok(r.dims.length === 1 || r.dims.length === 3);
-  assert.equal(r.data.length, r.dims.reduce((a, b) => a * b, 1));
+  assert.equal(
+    r.data.length,
+    r.dims.reduce((a, b) => a * b, 1),
+  );
 }
 
 test("random bytes: a consistent parse or an IdxError, nothing else (4,000 cases)", () => {
@@ -63,7 +76,11 @@ test("random bytes: a consistent parse or an IdxError, nothing else (4,000 cases
 });
 
 test("random headers with the right magic: consistent parse or IdxError (2,000 cases)", () => {
-  const header = fc.tuple(fc.integer({ min: 0, max: 5 }), fc.array(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { maxLength: 5 }), fc.uint8Array({ maxLength: 64 }));
+  const header = fc.tuple(
+    fc.integer({ min: 0, max: 5 }),
+    fc.array(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { maxLength: 5 }),
+    fc.uint8Array({ maxLength: 64 }),
+  );
   fc.assert(
     fc.property(header, ([ndim, dims, tail]) => {
       const bytes = idxFile(dims.slice(0, ndim), tail);
@@ -89,14 +106,21 @@ test("well-formed files parse back to exactly their dimensions and values (2,000
 
 test("truncated or extended well-formed files always give an IdxError (2,000 cases)", () => {
   fc.assert(
-    fc.property(validIdx, fc.integer({ min: -50, max: 50 }).filter((d) => d !== 0), ([dims, values], delta) => {
-      const good = idxFile(dims, values);
-      const len = Math.max(0, good.length + delta);
-      fc.pre(len !== good.length);
-      const bad = new Uint8Array(len);
-      bad.set(good.subarray(0, Math.min(len, good.length)));
-      assert.throws(() => parseIdx(bad, FILE), (e: unknown) => e instanceof IdxError && e.message.includes(FILE));
-    }),
+    fc.property(
+      validIdx,
+      fc.integer({ min: -50, max: 50 }).filter((d) => d !== 0),
+      ([dims, values], delta) => {
+        const good = idxFile(dims, values);
+        const len = Math.max(0, good.length + delta);
+        fc.pre(len !== good.length);
+        const bad = new Uint8Array(len);
+        bad.set(good.subarray(0, Math.min(len, good.length)));
+        assert.throws(
+          () => parseIdx(bad, FILE),
+          (e: unknown) => e instanceof IdxError && e.message.includes(FILE),
+        );
+      },
+    ),
     { numRuns: 2000 },
   );
 });
@@ -131,26 +155,34 @@ test("damaged gzip streams give an IdxError, intact ones round-trip (1,000 cases
 
 test("the scaled image load agrees with gunzip + parseImages + normalize on intact and damaged files (600 cases)", async () => {
   await fc.assert(
-    fc.asyncProperty(validIdx, fc.nat(), fc.nat(), fc.integer({ min: 0, max: 3 }), async ([dims, values], at, byte, damage) => {
-      const raw = idxFile(dims, values);
-      let gz: Uint8Array = zlib.gzipSync(raw);
-      // 0: intact; 1: one byte of the IDX changed before compressing; 2: stream cut; 3: one compressed byte changed.
-      if (damage === 1) gz = zlib.gzipSync(Uint8Array.from(raw, (v, i) => (i === at % raw.length ? byte % 256 : v)));
-      if (damage === 2) gz = gz.subarray(0, 10 + (at % (gz.length - 10)));
-      if (damage === 3) gz = Uint8Array.from(gz, (v, i) => (i === at % gz.length ? v ^ (1 + (byte % 255)) : v));
-      const twoStep = parsesOrIdxError(() => parseImages(gunzipIdx(gz, FILE), FILE));
-      let scaled: Awaited<ReturnType<typeof gunzipImagesScaled>> | undefined;
-      try {
-        scaled = await gunzipImagesScaled(gz, FILE);
-      } catch (err) {
-        parsesOrIdxError(() => { throw err; });
-      }
-      assert.equal(scaled !== undefined, twoStep !== undefined, "both paths accept the file, or both reject it");
-      if (scaled && twoStep) {
-        assert.deepEqual([scaled.count, scaled.rows, scaled.cols], [twoStep.count, twoStep.rows, twoStep.cols]);
-        assert.deepEqual(scaled.pixels, normalize(twoStep.pixels));
-      }
-    }),
+    fc.asyncProperty(
+      validIdx,
+      fc.nat(),
+      fc.nat(),
+      fc.integer({ min: 0, max: 3 }),
+      async ([dims, values], at, byte, damage) => {
+        const raw = idxFile(dims, values);
+        let gz: Uint8Array = zlib.gzipSync(raw);
+        // 0: intact; 1: one byte of the IDX changed before compressing; 2: stream cut; 3: one compressed byte changed.
+        if (damage === 1) gz = zlib.gzipSync(Uint8Array.from(raw, (v, i) => (i === at % raw.length ? byte % 256 : v)));
+        if (damage === 2) gz = gz.subarray(0, 10 + (at % (gz.length - 10)));
+        if (damage === 3) gz = Uint8Array.from(gz, (v, i) => (i === at % gz.length ? v ^ (1 + (byte % 255)) : v));
+        const twoStep = parsesOrIdxError(() => parseImages(gunzipIdx(gz, FILE), FILE));
+        let scaled: Awaited<ReturnType<typeof gunzipImagesScaled>> | undefined;
+        try {
+          scaled = await gunzipImagesScaled(gz, FILE);
+        } catch (err) {
+          parsesOrIdxError(() => {
+            throw err;
+          });
+        }
+        assert.equal(scaled !== undefined, twoStep !== undefined, "both paths accept the file, or both reject it");
+        if (scaled && twoStep) {
+          assert.deepEqual([scaled.count, scaled.rows, scaled.cols], [twoStep.count, twoStep.rows, twoStep.cols]);
+          assert.deepEqual(scaled.pixels, normalize(twoStep.pixels));
+        }
+      },
+    ),
     { numRuns: 600 },
   );
 });

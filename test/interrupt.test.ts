@@ -9,10 +9,14 @@ import { makeTempDir, removeDir, repoRoot, sharedDataDir } from "./helpers";
 test("interrupting training in the tslab kernel stops it and frees its tensors", { timeout: 5 * 60_000 }, () => {
   const tmp = makeTempDir("fmnist-int-");
   try {
-    const res = spawnSync(path.join(repoRoot, ".venv", "bin", "python"), [path.join(repoRoot, "test", "kernel_interrupt.py"), repoRoot], {
-      encoding: "utf8",
-      env: { ...process.env, FASHION_MNIST_MIRROR: sharedDataDir, FMNIST_DATA_DIR: tmp },
-    });
+    const res = spawnSync(
+      path.join(repoRoot, ".venv", "bin", "python"),
+      [path.join(repoRoot, "test", "kernel_interrupt.py"), repoRoot],
+      {
+        encoding: "utf8",
+        env: { ...process.env, FASHION_MNIST_MIRROR: sharedDataDir, FMNIST_DATA_DIR: tmp },
+      },
+    );
     assert.equal(res.status, 0, res.stderr);
     const seen = JSON.parse(res.stdout.trim().split("\n").pop()!);
     assert.equal(seen.setup, "ok");

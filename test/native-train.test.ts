@@ -27,7 +27,8 @@ function assertGradientsMatchAutodiff(model: tf.LayersModel, count: number): voi
     const y = tf.tensor1d(Int32Array.from(batch.labels), "int32");
     const { value, grads } = tf.variableGrads(() =>
       // Mean sparse categorical cross-entropy of the softmax output.
-      tf.losses.softmaxCrossEntropy(tf.oneHot(y, 10), tf.log(model.apply(x, { training: true }) as tf.Tensor2D)));
+      tf.losses.softmaxCrossEntropy(tf.oneHot(y, 10), tf.log(model.apply(x, { training: true }) as tf.Tensor2D)),
+    );
     model.trainableWeights.forEach((w, i) => {
       const auto = grads[(w.read() as tf.Variable).name].dataSync();
       assert.equal(auto.length, native[i].length);
@@ -38,7 +39,10 @@ function assertGradientsMatchAutodiff(model: tf.LayersModel, count: number): voi
         maxAbs = Math.max(maxAbs, Math.abs(auto[j]));
       }
       assert.ok(maxAbs > 1e-4, `${w.name}: gradient is not all zero`);
-      assert.ok(maxDiff < 1e-5 * Math.max(1, maxAbs * 100), `${w.name}: max |native - autodiff| = ${maxDiff} (max |g| ${maxAbs})`);
+      assert.ok(
+        maxDiff < 1e-5 * Math.max(1, maxAbs * 100),
+        `${w.name}: max |native - autodiff| = ${maxDiff} (max |g| ${maxAbs})`,
+      );
     });
     tf.dispose([x, y, value, ...Object.values(grads)]);
   } finally {
@@ -57,14 +61,38 @@ test("native gradients also match for padded, strided and unpooled convolutions"
   // padding and stride 2, an overlapping SAME pool after a conv (bias and ReLU
   // moved after it), and a conv not followed by pooling.
   const model = tf.sequential();
-  model.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 6, kernelSize: 5, strides: 2, padding: "same",
-    activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
+  model.add(
+    tf.layers.conv2d({
+      inputShape: [28, 28, 1],
+      filters: 6,
+      kernelSize: 5,
+      strides: 2,
+      padding: "same",
+      activation: "relu",
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+    }),
+  );
   model.add(tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: "same" }));
-  model.add(tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: "same", activation: "relu",
-    kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }));
+  model.add(
+    tf.layers.conv2d({
+      filters: 8,
+      kernelSize: 3,
+      padding: "same",
+      activation: "relu",
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+    }),
+  );
   model.add(tf.layers.flatten());
-  model.add(tf.layers.dense({ units: 16, activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }));
-  model.add(tf.layers.dense({ units: 10, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }));
+  model.add(
+    tf.layers.dense({ units: 16, activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
+  );
+  model.add(
+    tf.layers.dense({
+      units: 10,
+      activation: "softmax",
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }),
+    }),
+  );
   model.compile({ optimizer: tf.train.adam(), loss: "sparseCategoricalCrossentropy", metrics: ["accuracy"] });
   assertGradientsMatchAutodiff(model, 24);
 });
@@ -73,11 +101,25 @@ test("native gradients also match with a pool folded into padded patches", () =>
   // A SAME conv (28x28 output, taps outside the image) under a 4x4 pool that
   // tiles it: the window-first patch layout with a 16-way max.
   const model = tf.sequential();
-  model.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 5, padding: "same",
-    activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }));
+  model.add(
+    tf.layers.conv2d({
+      inputShape: [28, 28, 1],
+      filters: 4,
+      kernelSize: 5,
+      padding: "same",
+      activation: "relu",
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }),
+    }),
+  );
   model.add(tf.layers.maxPooling2d({ poolSize: 4 }));
   model.add(tf.layers.flatten());
-  model.add(tf.layers.dense({ units: 10, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }) }));
+  model.add(
+    tf.layers.dense({
+      units: 10,
+      activation: "softmax",
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }),
+    }),
+  );
   model.compile({ optimizer: tf.train.adam(), loss: "sparseCategoricalCrossentropy", metrics: ["accuracy"] });
   assertGradientsMatchAutodiff(model, 24);
 });
@@ -92,7 +134,10 @@ test("evaluate's native forward pass gives tfjs-layers' loss and accuracy", asyn
   try {
     const layers = evaluate(model, set, 128);
     assert.ok(Math.abs(native.loss - layers.loss) < 1e-5, `loss: native ${native.loss}, layers ${layers.loss}`);
-    assert.ok(Math.abs(native.accuracy - layers.accuracy) < 1e-6, `accuracy: native ${native.accuracy}, layers ${layers.accuracy}`);
+    assert.ok(
+      Math.abs(native.accuracy - layers.accuracy) < 1e-6,
+      `accuracy: native ${native.accuracy}, layers ${layers.accuracy}`,
+    );
     assert.ok(native.loss > 0 && native.accuracy > 0.3, "a trained model, not a trivial one");
   } finally {
     if (saved === undefined) delete process.env.FMNIST_TRAINER;
@@ -139,7 +184,13 @@ test("a failing epoch callback still frees the native handles", async () => {
   const model = createModel({ seed: 2 });
   const set = normalizeSet(takeFirst(data.train, 320));
   await assert.rejects(
-    fit(model, set, undefined, { epochs: 2, progress: "none", onEpochEnd: () => { throw new Error("stop here"); } }),
+    fit(model, set, undefined, {
+      epochs: 2,
+      progress: "none",
+      onEpochEnd: () => {
+        throw new Error("stop here");
+      },
+    }),
     /stop here/,
   );
   assert.equal(nativeHandleCount(), 0);

@@ -19,12 +19,21 @@ const modelJs = path.join(repoRoot, "lib", "dist", "model.js");
 const hook = path.join(repoRoot, "build", "test", "fault-hook.js");
 
 /** Runs a Node script in a new process; resolves with its exit code (null when killed) and output. */
-function node(script: string, env: NodeJS.ProcessEnv, preload?: string): Promise<{ code: number | null; signal: string | null; output: string }> {
+function node(
+  script: string,
+  env: NodeJS.ProcessEnv,
+  preload?: string,
+): Promise<{ code: number | null; signal: string | null; output: string }> {
   const args = [...(preload ? ["--require", preload] : []), "-e", script];
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, args, { encoding: "utf8", env: { ...process.env, ...env }, timeout: 120_000 }, (_err, stdout, stderr) => {
-      resolve({ code: child.exitCode, signal: child.signalCode, output: `${stdout}${stderr}` });
-    });
+    const child = execFile(
+      process.execPath,
+      args,
+      { encoding: "utf8", env: { ...process.env, ...env }, timeout: 120_000 },
+      (_err, stdout, stderr) => {
+        resolve({ code: child.exitCode, signal: child.signalCode, output: `${stdout}${stderr}` });
+      },
+    );
   });
 }
 
@@ -42,74 +51,94 @@ const { saveModel, loadModel } = require(${JSON.stringify(persistJs)});
 
 const weightsOf = (m: tf.LayersModel): number[][] => m.getWeights().map((w) => Array.from(w.dataSync()));
 
-test("a save killed before any of its file-system steps leaves the previous or the new model, whole", { timeout: 20 * 60_000 }, async (t) => {
-  const tmp = makeTempDir("fmnist-crash-");
-  try {
-    const before = createModel({ seed: 1 });
-    const after = createModel({ seed: 2 });
-    const old = weightsOf(before);
-    const fresh = weightsOf(after);
-    let points = 0;
-    let sawOld = 0;
-    let sawNew = 0;
-    for (let k = 1; k < 200; k++) {
-      const dir = path.join(tmp, `k${k}`);
-      await saveModel(before, "m", dir);
-      const log = path.join(tmp, `k${k}.log`);
-      const r = await node(saveScript(dir, 2), { FAULT_ROOT: dir, FAULT_KILL_AT: String(k), FAULT_LOG: log }, hook);
-      const steps = fs.readFileSync(log, "utf8").trim().split("\n");
-      if (r.signal !== "SIGKILL") {
-        assert.equal(r.code, 0, r.output);
-        assert.equal(steps.length, k - 1, "the save finished: every step ran");
-        points = k - 1;
-        t.diagnostic(`${points} kill points; the steps of one save:\n${steps.map((l) => l.replace(tmp, "<tmp>")).join("\n")}`);
-        break;
+test(
+  "a save killed before any of its file-system steps leaves the previous or the new model, whole",
+  { timeout: 20 * 60_000 },
+  async (t) => {
+    const tmp = makeTempDir("fmnist-crash-");
+    try {
+      const before = createModel({ seed: 1 });
+      const after = createModel({ seed: 2 });
+      const old = weightsOf(before);
+      const fresh = weightsOf(after);
+      let points = 0;
+      let sawOld = 0;
+      let sawNew = 0;
+      for (let k = 1; k < 200; k++) {
+        const dir = path.join(tmp, `k${k}`);
+        await saveModel(before, "m", dir);
+        const log = path.join(tmp, `k${k}.log`);
+        const r = await node(saveScript(dir, 2), { FAULT_ROOT: dir, FAULT_KILL_AT: String(k), FAULT_LOG: log }, hook);
+        const steps = fs.readFileSync(log, "utf8").trim().split("\n");
+        if (r.signal !== "SIGKILL") {
+          assert.equal(r.code, 0, r.output);
+          assert.equal(steps.length, k - 1, "the save finished: every step ran");
+          points = k - 1;
+          t.diagnostic(
+            `${points} kill points; the steps of one save:\n${steps.map((l) => l.replace(tmp, "<tmp>")).join("\n")}`,
+          );
+          break;
+        }
+        const loaded = await loadModel("m", dir);
+        const w = weightsOf(loaded);
+        loaded.dispose();
+        const isOld = JSON.stringify(w) === JSON.stringify(old);
+        const isNew = JSON.stringify(w) === JSON.stringify(fresh);
+        assert.ok(
+          isOld || isNew,
+          `killed before step ${k} (${steps.at(-1)}): the loaded model is neither the previous nor the new one`,
+        );
+        if (isOld) sawOld++;
+        else sawNew++;
+        assert.deepEqual(
+          fs.readdirSync(dir),
+          ["m"],
+          `killed before step ${k}: the dead save's leftovers are cleaned up by the next load`,
+        );
       }
-      const loaded = await loadModel("m", dir);
-      const w = weightsOf(loaded);
-      loaded.dispose();
-      const isOld = JSON.stringify(w) === JSON.stringify(old);
-      const isNew = JSON.stringify(w) === JSON.stringify(fresh);
-      assert.ok(isOld || isNew, `killed before step ${k} (${steps.at(-1)}): the loaded model is neither the previous nor the new one`);
-      if (isOld) sawOld++;
-      else sawNew++;
-      assert.deepEqual(fs.readdirSync(dir), ["m"], `killed before step ${k}: the dead save's leftovers are cleaned up by the next load`);
+      assert.ok(points >= 10, `a save has at least 10 steps (${points})`);
+      assert.ok(
+        sawOld > 0 && sawNew > 0,
+        `kills early give the previous model, kills late the new one (${sawOld} / ${sawNew})`,
+      );
+      before.dispose();
+      after.dispose();
+    } finally {
+      removeDir(tmp);
     }
-    assert.ok(points >= 10, `a save has at least 10 steps (${points})`);
-    assert.ok(sawOld > 0 && sawNew > 0, `kills early give the previous model, kills late the new one (${sawOld} / ${sawNew})`);
-    before.dispose();
-    after.dispose();
-  } finally {
-    removeDir(tmp);
-  }
-});
+  },
+);
 
-test("a save killed between its two renames: the next save, not only a load, recovers", { timeout: 5 * 60_000 }, async () => {
-  const tmp = makeTempDir("fmnist-crash2-");
-  try {
-    const dir = path.join(tmp, "models");
-    const first = createModel({ seed: 1 });
-    await saveModel(first, "m", dir);
-    // Find the step that moves NAME aside, and kill right after it.
-    const log = path.join(tmp, "steps.log");
-    await node(saveScript(dir, 2), { FAULT_ROOT: dir, FAULT_KILL_AT: "0", FAULT_LOG: log }, hook);
-    const steps = fs.readFileSync(log, "utf8").trim().split("\n");
-    const aside = steps.findIndex((l) => / renameSync .*\/m -> .*\.m\.previous-/.test(l));
-    assert.ok(aside >= 0, steps.join("\n"));
-    await saveModel(first, "m", dir);
-    const r = await node(saveScript(dir, 2), { FAULT_ROOT: dir, FAULT_KILL_AT: String(aside + 2) }, hook);
-    assert.equal(r.signal, "SIGKILL");
-    assert.ok(!fs.existsSync(path.join(dir, "m")), "the gap: no m/ right now");
-    const third = createModel({ seed: 3 });
-    await saveModel(third, "m", dir);
-    const loaded = await loadModel("m", dir);
-    assert.equal(JSON.stringify(weightsOf(loaded)), JSON.stringify(weightsOf(third)));
-    assert.deepEqual(fs.readdirSync(dir), ["m"]);
-    for (const m of [first, third, loaded]) m.dispose();
-  } finally {
-    removeDir(tmp);
-  }
-});
+test(
+  "a save killed between its two renames: the next save, not only a load, recovers",
+  { timeout: 5 * 60_000 },
+  async () => {
+    const tmp = makeTempDir("fmnist-crash2-");
+    try {
+      const dir = path.join(tmp, "models");
+      const first = createModel({ seed: 1 });
+      await saveModel(first, "m", dir);
+      // Find the step that moves NAME aside, and kill right after it.
+      const log = path.join(tmp, "steps.log");
+      await node(saveScript(dir, 2), { FAULT_ROOT: dir, FAULT_KILL_AT: "0", FAULT_LOG: log }, hook);
+      const steps = fs.readFileSync(log, "utf8").trim().split("\n");
+      const aside = steps.findIndex((l) => / renameSync .*\/m -> .*\.m\.previous-/.test(l));
+      assert.ok(aside >= 0, steps.join("\n"));
+      await saveModel(first, "m", dir);
+      const r = await node(saveScript(dir, 2), { FAULT_ROOT: dir, FAULT_KILL_AT: String(aside + 2) }, hook);
+      assert.equal(r.signal, "SIGKILL");
+      assert.ok(!fs.existsSync(path.join(dir, "m")), "the gap: no m/ right now");
+      const third = createModel({ seed: 3 });
+      await saveModel(third, "m", dir);
+      const loaded = await loadModel("m", dir);
+      assert.equal(JSON.stringify(weightsOf(loaded)), JSON.stringify(weightsOf(third)));
+      assert.deepEqual(fs.readdirSync(dir), ["m"]);
+      for (const m of [first, third, loaded]) m.dispose();
+    } finally {
+      removeDir(tmp);
+    }
+  },
+);
 
 test("three processes saving one name at once: no errors, one whole model", { timeout: 10 * 60_000 }, async () => {
   const tmp = makeTempDir("fmnist-concurrent-");
@@ -120,7 +149,12 @@ test("three processes saving one name at once: no errors, one whole model", { ti
     for (const r of runs) assert.doesNotMatch(r.output, /ENOENT|ENOTEMPTY|EEXIST|FAILED/);
     const loaded = await loadModel("m", dir);
     const w = JSON.stringify(weightsOf(loaded));
-    const candidates = [1, 2, 3].map((seed) => { const m = createModel({ seed }); const s = JSON.stringify(weightsOf(m)); m.dispose(); return s; });
+    const candidates = [1, 2, 3].map((seed) => {
+      const m = createModel({ seed });
+      const s = JSON.stringify(weightsOf(m));
+      m.dispose();
+      return s;
+    });
     assert.ok(candidates.includes(w), "the final model is one of the saved ones, whole");
     loaded.dispose();
     assert.deepEqual(fs.readdirSync(dir), ["m"], "no staging, previous or trash folders left");

@@ -30,10 +30,31 @@ before(async () => {
   fs.writeFileSync(path.join(tmp, NAME), content);
   mirror = await startServer((req, res) => sendFile(tmp, req, res));
   // A certificate for 127.0.0.1, trusted by the child processes through NODE_EXTRA_CA_CERTS.
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", path.join(tmp, "key.pem"), "-out", path.join(tmp, "cert.pem")], { stdio: "ignore" });
-  secure = https.createServer({ key: fs.readFileSync(path.join(tmp, "key.pem")), cert: fs.readFileSync(path.join(tmp, "cert.pem")) },
-    (req, res) => sendFile(tmp, req, res));
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      path.join(tmp, "key.pem"),
+      "-out",
+      path.join(tmp, "cert.pem"),
+    ],
+    { stdio: "ignore" },
+  );
+  secure = https.createServer(
+    { key: fs.readFileSync(path.join(tmp, "key.pem")), cert: fs.readFileSync(path.join(tmp, "cert.pem")) },
+    (req, res) => sendFile(tmp, req, res),
+  );
   await new Promise<void>((r) => secure.listen(0, "127.0.0.1", r));
   securePort = (secure.address() as net.AddressInfo).port;
 
@@ -43,7 +64,10 @@ before(async () => {
       res.writeHead(up.statusCode ?? 502, up.headers);
       up.pipe(res);
     });
-    upstream.on("error", () => { res.writeHead(502); res.end(); });
+    upstream.on("error", () => {
+      res.writeHead(502);
+      res.end();
+    });
   });
   proxy.on("connect", (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
     seen.push(`CONNECT ${req.url}`);
@@ -71,16 +95,33 @@ after(async () => {
 });
 
 /** fetchToCache from `url` in a new Node process with `env` (the servers above keep answering meanwhile). */
-async function download(url: string, env: NodeJS.ProcessEnv, cacheName: string): Promise<{ ok: boolean; output: string }> {
+async function download(
+  url: string,
+  env: NodeJS.ProcessEnv,
+  cacheName: string,
+): Promise<{ ok: boolean; output: string }> {
   const cacheDir = path.join(tmp, cacheName);
-  const script = `require(${JSON.stringify(path.join(repoRoot, "lib", "dist", "download.js"))}).fetchToCache(${JSON.stringify({
-    name: NAME, sha256, cacheDir, mirrors: [url], officialMirrors: false, attempts: 1, timeoutMs: 20_000,
-  })}).then(() => console.log("downloaded"), (e) => { console.error(e.message); process.exit(1); })`;
+  const script = `require(${JSON.stringify(path.join(repoRoot, "lib", "dist", "download.js"))}).fetchToCache(${JSON.stringify(
+    {
+      name: NAME,
+      sha256,
+      cacheDir,
+      mirrors: [url],
+      officialMirrors: false,
+      attempts: 1,
+      timeoutMs: 20_000,
+    },
+  )}).then(() => console.log("downloaded"), (e) => { console.error(e.message); process.exit(1); })`;
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(https?|no)_proxy$/i.test(k)));
   return new Promise((resolve) => {
-    execFile(process.execPath, ["-e", script], { encoding: "utf8", env: { ...clean, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ ok: !err && fs.existsSync(path.join(cacheDir, NAME)), output: `${stdout}${stderr}` });
-    });
+    execFile(
+      process.execPath,
+      ["-e", script],
+      { encoding: "utf8", env: { ...clean, ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        resolve({ ok: !err && fs.existsSync(path.join(cacheDir, NAME)), output: `${stdout}${stderr}` });
+      },
+    );
   });
 }
 
@@ -94,7 +135,11 @@ test("HTTP_PROXY carries plain http downloads (the whole URL in the request line
 test("HTTPS_PROXY carries https downloads through a CONNECT tunnel; the certificate is still checked", async () => {
   seen.length = 0;
   const url = `https://127.0.0.1:${securePort}/files`;
-  const r = await download(url, { HTTPS_PROXY: `127.0.0.1:${proxyPort}`, NODE_EXTRA_CA_CERTS: path.join(tmp, "cert.pem") }, "https");
+  const r = await download(
+    url,
+    { HTTPS_PROXY: `127.0.0.1:${proxyPort}`, NODE_EXTRA_CA_CERTS: path.join(tmp, "cert.pem") },
+    "https",
+  );
   assert.ok(r.ok, r.output);
   assert.deepEqual(seen, [`CONNECT 127.0.0.1:${securePort}`]);
   // Without trusting the test's certificate the tunnelled TLS handshake must fail.
@@ -105,7 +150,11 @@ test("HTTPS_PROXY carries https downloads through a CONNECT tunnel; the certific
 
 test("NO_PROXY sends listed hosts direct; a dead proxy is named in the error", async () => {
   seen.length = 0;
-  const direct = await download(`${mirror.base}/files`, { HTTP_PROXY: `http://127.0.0.1:${proxyPort}`, NO_PROXY: "example.org,127.0.0.1" }, "direct");
+  const direct = await download(
+    `${mirror.base}/files`,
+    { HTTP_PROXY: `http://127.0.0.1:${proxyPort}`, NO_PROXY: "example.org,127.0.0.1" },
+    "direct",
+  );
   assert.ok(direct.ok, direct.output);
   assert.deepEqual(seen, [], "the proxy was bypassed");
   const dead = await download(`${mirror.base}/files`, { HTTP_PROXY: "http://127.0.0.1:1" }, "dead");

@@ -36,7 +36,10 @@ test("the README's offline command works as printed, and from a subfolder", { ti
       const r = spawnSync("sh", ["-c", line], { cwd, env, encoding: "utf8", timeout: 15 * 60_000 });
       assert.equal(r.status, 0, `\`${line}\` in ${cwd} failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
       assert.match(r.stdout, /Test accuracy: \d+\.\d\d%/);
-      assert.ok(fs.existsSync(path.join(data, "fashion-mnist", "train-images-idx3-ubyte.gz")), "the files came through the mirror into the empty cache");
+      assert.ok(
+        fs.existsSync(path.join(data, "fashion-mnist", "train-images-idx3-ubyte.gz")),
+        "the files came through the mirror into the empty cache",
+      );
     }
   } finally {
     removeDir(tmp);

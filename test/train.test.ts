@@ -25,8 +25,13 @@ test("a short training run on real data lowers the loss and leaks no tensors", a
   const before = evaluate(model, train);
   const tensorsAfterEpoch: number[] = [];
   const run = await fit(model, train, validation, {
-    epochs: 3, batchSize: 32, seed: 3, progress: "none",
-    onEpochEnd: () => { tensorsAfterEpoch.push(tf.memory().numTensors); },
+    epochs: 3,
+    batchSize: 32,
+    seed: 3,
+    progress: "none",
+    onEpochEnd: () => {
+      tensorsAfterEpoch.push(tf.memory().numTensors);
+    },
   });
   const afterEval = evaluate(model, train);
   assert.equal(run.history.length, 3);
@@ -131,7 +136,10 @@ test("the tfjs-layers path (FMNIST_TRAINER=layers) also trains and matches the n
     const layers = await run("layers");
     const native = await run("native");
     assert.ok(layers > 0.65 && native > 0.65, `validation accuracy: layers ${layers}, native ${native}`);
-    assert.ok(Math.abs(layers - native) < 0.05, `same training, same accuracy within noise: layers ${layers}, native ${native}`);
+    assert.ok(
+      Math.abs(layers - native) < 0.05,
+      `same training, same accuracy within noise: layers ${layers}, native ${native}`,
+    );
   } finally {
     if (saved === undefined) delete process.env.FMNIST_TRAINER;
     else process.env.FMNIST_TRAINER = saved;
@@ -140,15 +148,19 @@ test("the tfjs-layers path (FMNIST_TRAINER=layers) also trains and matches the n
 
 test("fit says which trainer runs, and why the fast path declined a model (a Dropout layer)", async () => {
   const { train } = splitValidation(normalizeSet(takeFirst(data.train, 300)), 100);
-  const model = tf.sequential({ layers: [
-    tf.layers.flatten({ inputShape: [28, 28, 1] }),
-    tf.layers.dropout({ rate: 0.2, name: "my_dropout" }),
-    tf.layers.dense({ units: 10, activation: "softmax" }),
-  ] });
+  const model = tf.sequential({
+    layers: [
+      tf.layers.flatten({ inputShape: [28, 28, 1] }),
+      tf.layers.dropout({ rate: 0.2, name: "my_dropout" }),
+      tf.layers.dense({ units: 10, activation: "softmax" }),
+    ],
+  });
   model.compile({ optimizer: "adam", loss: "sparseCategoricalCrossentropy", metrics: ["accuracy"] });
   const lines: string[] = [];
   const log = console.log;
-  console.log = (...args: unknown[]) => { lines.push(args.join(" ")); };
+  console.log = (...args: unknown[]) => {
+    lines.push(args.join(" "));
+  };
   try {
     const r = await fit(model, train, undefined, { epochs: 1, batchSize: 50, progress: "terminal" });
     assert.equal(r.trainer, "layers");
@@ -162,6 +174,16 @@ test("fit says which trainer runs, and why the fast path declined a model (a Dro
     console.log = log;
     model.dispose();
   }
-  assert.ok(lines.some((l) => /^Training with tfjs-layers' model\.fit, 2-3x slower than the native fast path, because layer my_dropout is a Dropout\.$/.test(l)), lines.join("\n"));
-  assert.ok(lines.some((l) => /^Training on the native fast path \(1 epoch, batches of 50\)\.$/.test(l)), lines.join("\n"));
+  assert.ok(
+    lines.some((l) =>
+      /^Training with tfjs-layers' model\.fit, 2-3x slower than the native fast path, because layer my_dropout is a Dropout\.$/.test(
+        l,
+      ),
+    ),
+    lines.join("\n"),
+  );
+  assert.ok(
+    lines.some((l) => /^Training on the native fast path \(1 epoch, batches of 50\)\.$/.test(l)),
+    lines.join("\n"),
+  );
 });
