@@ -226,8 +226,9 @@ export interface ClassScores {
 
 /**
  * Precision, recall, F1 and support (number of true samples) per class.
- * A class never predicted has precision 0, a class never present has recall 0
- * (scikit-learn's `zero_division=0` convention), so averages stay defined.
+ * A score without a denominator is undefined, NaN: the precision of a class
+ * never predicted, the recall of a class not in the set (and their F1). The
+ * averages of {@link classReport} leave such scores out.
  */
 export function classScores(
   labels: ArrayLike<number>,
@@ -257,8 +258,8 @@ function scoresOf(
     if (l[i] === p[i]) tp[l[i]]++;
   }
   return names.map((className, c) => {
-    const precision = predictedCount[c] === 0 ? 0 : tp[c] / predictedCount[c];
-    const recall = support[c] === 0 ? 0 : tp[c] / support[c];
+    const precision = predictedCount[c] === 0 ? NaN : tp[c] / predictedCount[c];
+    const recall = support[c] === 0 ? NaN : tp[c] / support[c];
     const f1 = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
     return { className, precision, recall, f1, support: support[c] };
   });
@@ -267,7 +268,8 @@ function scoresOf(
 /**
  * The per-class scores as a polars DataFrame with columns
  * class, precision, recall, f1, support, followed by two summary rows:
- * "macro avg" (plain mean over classes) and "weighted avg" (weighted by support).
+ * "macro avg" (plain mean over classes) and "weighted avg" (weighted by support),
+ * each over the classes whose score is defined.
  */
 export function classReport(
   labels: ArrayLike<number>,
@@ -276,8 +278,12 @@ export function classReport(
 ): pl.DataFrame {
   const rows = scoresOf("classReport", labels, predicted, classNames);
   const n = rows.reduce((s, r) => s + r.support, 0);
-  const mean = (key: "precision" | "recall" | "f1", weighted: boolean) =>
-    rows.reduce((s, r) => s + r[key] * (weighted ? r.support / n : 1 / rows.length), 0);
+  const mean = (key: "precision" | "recall" | "f1", weighted: boolean) => {
+    const defined = rows.filter((r) => !Number.isNaN(r[key]));
+    const weight = (r: ClassScores) => (weighted ? r.support : 1);
+    const total = defined.reduce((s, r) => s + weight(r), 0);
+    return total === 0 ? NaN : defined.reduce((s, r) => s + r[key] * weight(r), 0) / total;
+  };
   const all = [
     ...rows,
     {

@@ -17,3 +17,4 @@ export * from "./evaluation-plots";
 export * from "./run-facts";
 export * from "./memory";
 export * from "./checkpoint";
+export * from "./interpretation";

@@ -41,7 +41,7 @@ export function topConfusions(matrix: number[][], k = 3): Confusion[] {
   return cells.sort((a, b) => b.count - a.count).slice(0, k);
 }
 
-/** Per-class recall (share of each true class predicted correctly). */
+/** Per-class recall (share of each true class predicted correctly); NaN for a class not in the set. */
 export function perClassAccuracy(matrix: number[][]): number[] {
   return matrix.map((row, t) => {
     const total = row.reduce((a, b) => a + b, 0);

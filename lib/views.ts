@@ -79,7 +79,14 @@ export function mistakesGrid(test: LabeledImages, predictions: Predictions): str
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 
 /** Observations written from the run's own numbers (markdown). */
-export function observations(history: EpochLog[], test: Evaluation, labels: Uint8Array, predicted: Uint8Array): string {
+export function observations(
+  history: EpochLog[],
+  test: Evaluation & { labels?: Uint8Array; predicted?: Uint8Array },
+  labels = test.labels,
+  predicted = test.predicted,
+): string {
+  if (!labels || !predicted)
+    throw new Error("observations: pass an Interpretation (fm.interpret), or the labels and predictions");
   const lines: string[] = [];
   const last = history[history.length - 1];
   if (last?.val_accuracy !== undefined) {
