@@ -10,21 +10,9 @@ import * as path from "path";
 import { fetchToCache, notebookProgressBar, progressBar, Progress } from "./download";
 import { inNotebook } from "./display";
 import { dataDir } from "./paths";
+import { IMAGE_SIZE, type LabeledImages } from "./samples";
 import { isOutOfMemory, OutOfMemoryError } from "./memory";
 import { IdxError, gunzipIdxAsync, gunzipImagesScaled, parseImages, parseLabels } from "./idx";
-
-export const CLASS_NAMES: readonly string[] = [
-  "T-shirt/top",
-  "Trouser",
-  "Pullover",
-  "Dress",
-  "Coat",
-  "Sandal",
-  "Shirt",
-  "Sneaker",
-  "Bag",
-  "Ankle boot",
-];
 
 export interface FileSpec {
   name: string;
@@ -65,19 +53,9 @@ export const FILES: Readonly<Record<FileKey, FileSpec>> = {
   },
 };
 
-/**
- * A set of samples: `images` holds count * 784 values (raw bytes as loaded, or floats
- * in [0, 1] after normalizeSet), `labels` holds count class indices.
- */
-export interface Split<T extends Uint8Array | Float32Array = Uint8Array> {
-  images: T;
-  labels: Uint8Array;
-  count: number;
-}
-
 export interface FashionMnist<T extends Uint8Array | Float32Array = Uint8Array> {
-  train: Split<T>;
-  test: Split<T>;
+  train: LabeledImages<T>;
+  test: LabeledImages<T>;
   rows: number;
   cols: number;
 }
@@ -123,14 +101,14 @@ async function readSplit(
   imagesFile: Fetched,
   labelsFile: Fetched,
   scale: boolean,
-): Promise<{ split: Split<Uint8Array | Float32Array>; rows: number; cols: number }> {
+): Promise<{ split: LabeledImages; rows: number; cols: number }> {
   const imagesName = path.basename(imagesFile.path);
   const labelsName = path.basename(labelsFile.path);
   const [images, labelsRaw] = await Promise.all([
     scale
-      ? gunzipImagesScaled(imagesFile.data, imagesName, { rows: 28, cols: 28 })
+      ? gunzipImagesScaled(imagesFile.data, imagesName, { rows: IMAGE_SIZE, cols: IMAGE_SIZE })
       : gunzipIdxAsync(imagesFile.data, imagesName).then((raw) => {
-          const parsed = parseImages(raw, imagesName, { rows: 28, cols: 28 });
+          const parsed = parseImages(raw, imagesName, { rows: IMAGE_SIZE, cols: IMAGE_SIZE });
           return { ...parsed, pixels: plain(parsed.pixels) };
         }),
     gunzipIdxAsync(labelsFile.data, labelsName),
@@ -217,7 +195,7 @@ export function normalize(pixels: Uint8Array): Float32Array {
 }
 
 /** The same set with its images scaled to [0, 1] (labels shared, not copied). */
-export function normalizeSet(set: Split): Split<Float32Array> {
+export function normalizeSet(set: LabeledImages<Uint8Array>): LabeledImages<Float32Array> {
   return { images: normalize(set.images), labels: set.labels, count: set.count };
 }
 
@@ -233,7 +211,7 @@ export function valueRange(values: ArrayLike<number>): [number, number] {
   return [min, max];
 }
 
-type AnySplit = Split<Uint8Array> | Split<Float32Array>;
+type AnySplit = LabeledImages<Uint8Array> | LabeledImages<Float32Array>;
 
 function sampleSize(set: AnySplit): number {
   if (

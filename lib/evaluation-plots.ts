@@ -14,8 +14,8 @@
  * this module except index.ts, so there is no cycle for tslab to trip over.
  */
 import pl from "nodejs-polars";
-import { CLASS_NAMES } from "./dataset";
-import { imageGridHtml, type GridItem, type PixelArray } from "./images";
+import { CLASS_NAMES, PIXELS, type LabeledImages } from "./samples";
+import { imageGridHtml, type GridItem } from "./images";
 import { axisStyle, baseLayout, plotlyConfig, subplotTitle, THEME, type PlotlyFigure, type PlotlyTrace } from "./plots";
 
 // ---------------------------------------------------------------------------
@@ -462,19 +462,12 @@ function findMistakes(
   return mistakes.sort((a, b) => b.confidence - a.confidence || a.index - b.index).slice(0, count);
 }
 
-/** Images with labels and class probabilities: a test set plus `predict`'s output. */
-export interface PredictedSet {
-  images: PixelArray;
-  labels: ArrayLike<number>;
-  count: number;
-}
-
 /**
  * The most confident mistakes as an image grid: each tile shows the image, its
  * true class, the prediction and the probability the model gave it.
  */
 export function confidentMistakesGrid(
-  set: PredictedSet,
+  set: LabeledImages,
   predictions: { probabilities: ArrayLike<number> },
   opts: { count?: number; classNames?: readonly string[]; columns?: number } = {},
 ): string {
@@ -482,10 +475,10 @@ export function confidentMistakesGrid(
   const names = classNameList(fn, "opts.classNames", opts.classNames ?? CLASS_NAMES);
   if (!set || typeof set !== "object") throw new Error(`${fn}: set must be {images, labels, count}`);
   if (!predictions || typeof predictions !== "object") throw new Error(`${fn}: predictions must be {probabilities}`);
-  const pixels = 28 * 28;
+  const pixels = PIXELS;
   if (!isList(set.images) || set.images.length !== set.count * pixels) {
     throw new Error(
-      `${fn}: set.images must hold set.count x 784 = ${set.count * pixels} values, got ${isList(set.images) ? set.images.length : "none"}`,
+      `${fn}: set.images must hold set.count x ${PIXELS} = ${set.count * pixels} values, got ${isList(set.images) ? set.images.length : "none"}`,
     );
   }
   if (!isList(set.labels) || set.labels.length !== set.count) {

@@ -13,6 +13,7 @@
  */
 import * as fsp from "fs/promises";
 import * as zlib from "zlib";
+import { CLASSES } from "./samples";
 
 /** A malformed or unexpected IDX / gzip file. `file` is the name or path given by the caller. */
 export class IdxError extends Error {
@@ -368,7 +369,7 @@ async function prefault(target: Uint8Array): Promise<void> {
 }
 
 /** Parses an IDX label file (1 dimension). Every label must be a class index 0..9. */
-export function parseLabels(bytes: Uint8Array, file: string, numClasses = 10): IdxLabels {
+export function parseLabels(bytes: Uint8Array, file: string, numClasses = CLASSES): IdxLabels {
   const { dims, data } = parseIdx(bytes, file);
   if (dims.length !== 1) {
     fail(

@@ -13,6 +13,7 @@
 import { createHash } from "crypto";
 import { deflateSync } from "zlib";
 import { escapeHtml } from "./display";
+import { IMAGE_SIZE } from "./samples";
 
 /** Pixel data accepted by the image helpers. */
 export type PixelArray = Uint8Array | Float32Array;
@@ -161,8 +162,8 @@ interface ResolvedShape {
 }
 
 function resolveShape(fn: string, opts: ImageShapeOptions | undefined, defaultScale: number): ResolvedShape {
-  const rows = opts?.rows ?? 28;
-  const cols = opts?.cols ?? 28;
+  const rows = opts?.rows ?? IMAGE_SIZE;
+  const cols = opts?.cols ?? IMAGE_SIZE;
   const scale = opts?.scale ?? defaultScale;
   checkDimension(fn, "opts.rows", rows);
   checkDimension(fn, "opts.cols", cols);

@@ -18,3 +18,4 @@ export * from "./run-facts";
 export * from "./memory";
 export * from "./checkpoint";
 export * from "./interpretation";
+export * from "./samples";

@@ -10,7 +10,7 @@
 // perClassAccuracy follow the same rule.
 import type pl from "nodejs-polars";
 import { tf } from "./tf";
-import { CLASS_NAMES } from "./dataset";
+import { CLASS_NAMES } from "./samples";
 import { classReport, classScores, confidentMistakes, type ClassScores, type Mistake } from "./evaluation-plots";
 import { confusionMatrix, topConfusions, type Confusion } from "./metrics";
 import {

@@ -1,7 +1,13 @@
+import { CLASSES } from "./samples";
+
 // Counting what the model got right and wrong.
 
 /** counts[t][p]: how many samples of true class t were predicted as p. */
-export function confusionMatrix(labels: ArrayLike<number>, predicted: ArrayLike<number>, classes = 10): number[][] {
+export function confusionMatrix(
+  labels: ArrayLike<number>,
+  predicted: ArrayLike<number>,
+  classes = CLASSES,
+): number[][] {
   if (labels.length !== predicted.length) {
     throw new Error(`confusionMatrix: ${labels.length} labels but ${predicted.length} predictions`);
   }

@@ -1,6 +1,7 @@
 // The seed's convolutional network and a Keras-style summary of it.
 import { tf } from "./tf";
 import { escapeHtml } from "./display";
+import { IMAGE_SIZE } from "./samples";
 
 export interface ModelOptions {
   /** Seed for the weight initializers; omit for a random start each time. */
@@ -24,7 +25,7 @@ export function createModel(options: ModelOptions = {}): tf.Sequential {
   model.add(
     tf.layers.conv2d({
       name: "conv2d",
-      inputShape: [28, 28, 1],
+      inputShape: [IMAGE_SIZE, IMAGE_SIZE, 1],
       filters: 28,
       kernelSize: 3,
       activation: "relu",

@@ -5,27 +5,22 @@ import { tf } from "./tf";
 import { normalize } from "./dataset";
 import { inNotebook, liveDisplay, escapeHtml } from "./display";
 import { trainingCurves } from "./plots";
-import { NativeTrainer, type BatchData } from "./native-train";
+import { NativeTrainer } from "./native-train";
+import { CLASSES, IMAGE_SIZE, PIXELS, type LabeledImages } from "./samples";
+export type { LabeledImages } from "./samples";
 import { readCheckpoint, writeCheckpoint } from "./checkpoint";
 import { noteTrainer, readOptimizerState, writeOptimizerState } from "./optimizer-state";
-
-/**
- * Images (row-major 28x28) with their labels: raw bytes as the data layer
- * returns them, or already scaled to [0, 1] by normalizeSet.
- */
-export interface LabeledImages {
-  images: Uint8Array | Float32Array;
-  labels: Uint8Array;
-  count: number;
-}
-
-const PIXELS = 28 * 28;
 
 /** Normalized [N, 28, 28, 1] images and [N, 1] labels, ready for fit/evaluate. */
 export function toTensors(set: LabeledImages, what = "data"): { x: tf.Tensor4D; y: tf.Tensor2D } {
   checkSet(set, what);
   return tf.tidy(() => ({
-    x: tf.tensor4d(set.images instanceof Uint8Array ? normalize(set.images) : set.images, [set.count, 28, 28, 1]),
+    x: tf.tensor4d(set.images instanceof Uint8Array ? normalize(set.images) : set.images, [
+      set.count,
+      IMAGE_SIZE,
+      IMAGE_SIZE,
+      1,
+    ]),
     y: tf.tensor2d(Float32Array.from(set.labels), [set.count, 1]),
   }));
 }
@@ -34,7 +29,7 @@ function checkSet(set: LabeledImages, what: string): void {
   if (!set || !(set.count > 0)) throw new Error(`${what}: no samples (count is ${set?.count})`);
   if (set.images.length !== set.count * PIXELS) {
     throw new Error(
-      `${what}: images hold ${set.images.length} bytes, expected ${set.count} x 784 = ${set.count * PIXELS}`,
+      `${what}: images hold ${set.images.length} bytes, expected ${set.count} x ${PIXELS} = ${set.count * PIXELS}`,
     );
   }
   if (set.labels.length !== set.count) {
@@ -295,7 +290,7 @@ async function resumePoint(
   return { history: info.history, randomDraws: info.randomDraws };
 }
 
-function floatImages(set: LabeledImages): BatchData {
+function floatImages(set: LabeledImages): LabeledImages<Float32Array> {
   return {
     images: set.images instanceof Uint8Array ? normalize(set.images) : set.images,
     labels: set.labels,
@@ -483,7 +478,7 @@ export function predict(model: tf.LayersModel, set: LabeledImages, batchSize = 2
  * For each class, the first test sample of that class the model got wrong
  * (-1 when it got all of them right), as in the seed's section 5.3.
  */
-export function firstMistakePerClass(labels: Uint8Array, predicted: Uint8Array, classes = 10): number[] {
+export function firstMistakePerClass(labels: Uint8Array, predicted: Uint8Array, classes = CLASSES): number[] {
   if (labels.length !== predicted.length) {
     throw new Error(`firstMistakePerClass: ${labels.length} labels but ${predicted.length} predictions`);
   }

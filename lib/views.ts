@@ -1,7 +1,7 @@
 // What the notebook shows, composed from the data, metrics and display pieces.
 import type pl from "nodejs-polars";
 import { tf } from "./tf";
-import { CLASS_NAMES } from "./dataset";
+import { CLASS_NAMES, PIXELS } from "./samples";
 import { escapeHtml, inNotebook, showHtml } from "./display";
 import { imageGridHtml } from "./images";
 import { confusionMatrix, topConfusions, perClassAccuracy } from "./metrics";
@@ -9,7 +9,7 @@ import { summarize, summaryHtml, summaryText } from "./model";
 import type { EpochLog, Evaluation, LabeledImages, Predictions } from "./train";
 import { firstMistakePerClass } from "./train";
 
-const pixelsOf = (set: LabeledImages, i: number) => set.images.subarray(i * 784, (i + 1) * 784);
+const pixelsOf = (set: LabeledImages, i: number) => set.images.subarray(i * PIXELS, (i + 1) * PIXELS);
 
 /** Keras-style model summary: an HTML table in a notebook, text in a terminal. */
 export function showSummary(model: tf.LayersModel): void {
@@ -59,7 +59,7 @@ export function mistakesGrid(test: LabeledImages, predictions: Predictions): str
   const items = first.map((i, c) => {
     if (i < 0)
       return {
-        pixels: new Uint8Array(784),
+        pixels: new Uint8Array(PIXELS),
         caption: `${CLASS_NAMES[c]}`,
         subcaption: "no mistakes",
         tone: "ok" as const,

@@ -75,7 +75,7 @@ test("every command line: --help exits 0 before TensorFlow loads; unknown flags 
     assert.match(unknown.stdout + unknown.stderr, /--no-such-flag/);
   }
   const cases: [string, string[], RegExp][] = [
-    ["scripts/train.js", ["--epochs", "zero"], /--epochs needs a whole number 1 or more, got "zero"/],
+    ["scripts/train.js", ["--epochs", "zero"], /--epochs needs a whole number from 1 to 10000, got "zero"/],
     ["scripts/train.js", ["--epochs", "0x2"], /--epochs needs a whole number/],
     ["scripts/train.js", ["--batch-size", "1e3"], /--batch-size needs a whole number/],
     ["scripts/train.js", ["--epochs"], /--epochs <value>' argument missing/],

@@ -3,11 +3,10 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
+import { CLASS_NAMES, type LabeledImages } from "fashion-mnist-lib/dist/samples";
 import {
-  CLASS_NAMES,
   FILES,
   FashionMnist,
-  Split,
   defaultCacheDir,
   loadFashionMnist,
   normalize,
@@ -116,7 +115,7 @@ test("splitValidation rejects bad sizes, naming the argument", () => {
         err.message.includes(`got ${bad}`),
     );
   }
-  const broken: Split = { images: new Uint8Array(10), labels: new Uint8Array(3), count: 3 };
+  const broken: LabeledImages<Uint8Array> = { images: new Uint8Array(10), labels: new Uint8Array(3), count: 3 };
   assert.throws(() => splitValidation(broken, 1), /inconsistent sample set/);
 });
 

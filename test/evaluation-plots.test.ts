@@ -11,7 +11,7 @@ import {
   confusionMatrixFigure,
 } from "fashion-mnist-lib/dist/evaluation-plots";
 import { confusionMatrix } from "fashion-mnist-lib/dist/metrics";
-import { CLASS_NAMES } from "fashion-mnist-lib/dist/dataset";
+import { CLASS_NAMES } from "fashion-mnist-lib/dist/samples";
 
 const labels = [0, 0, 1, 1, 1, 2];
 const predicted = [0, 1, 1, 1, 2, 2];
@@ -102,7 +102,7 @@ test("confidentMistakesGrid: captions with true class, prediction and probabilit
   const probs = new Float32Array(20);
   probs[0 * 10 + 3] = 1; // sample 0: true 0, predicted Dress
   probs[1 * 10 + 1] = 1; // sample 1: right
-  const html = confidentMistakesGrid({ images, labels: [0, 1], count: 2 }, { probabilities: probs });
+  const html = confidentMistakesGrid({ images, labels: Uint8Array.of(0, 1), count: 2 }, { probabilities: probs });
   assert.match(html, /True: T-shirt\/top/);
   assert.match(html, /Predicted: Dress \(100\.0%\)/);
   assert.equal((html.match(/<img /g) ?? []).length, 1);
@@ -155,7 +155,7 @@ test("bad input names the argument", () => {
     [
       () =>
         confidentMistakesGrid(
-          { images: new Uint8Array(784), labels: [0], count: 1 },
+          { images: new Uint8Array(784), labels: Uint8Array.of(0), count: 1 },
           { probabilities: new Float32Array(9) },
         ),
       /confidentMistakesGrid: predictions\.probabilities has 9 values but set\.labels has 1 samples/,
@@ -163,7 +163,7 @@ test("bad input names the argument", () => {
     [
       () =>
         confidentMistakesGrid(
-          { images: new Uint8Array(700), labels: [0], count: 1 },
+          { images: new Uint8Array(700), labels: Uint8Array.of(0), count: 1 },
           { probabilities: new Float32Array(10) },
         ),
       /confidentMistakesGrid: set\.images must hold set\.count x 784/,
