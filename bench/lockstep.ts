@@ -15,6 +15,7 @@ import { spawnSync } from "child_process";
 import { repoRoot } from "fashion-mnist-lib/dist/paths";
 import type * as Fm from "fashion-mnist-lib";
 import type * as NativeTrain from "fashion-mnist-lib/dist/native-train";
+import type * as Train from "fashion-mnist-lib/dist/train";
 import { readCommandLine, runMain, wholeNumber } from "../scripts/cli";
 
 const ROOT = repoRoot();
@@ -35,11 +36,10 @@ const USAGE = `usage: npm run lockstep -- [--steps N] [--seed N]
 
 export async function lockstep(steps: number, seed: number, dir: string): Promise<LockstepRow[]> {
   // TensorFlow loads here, not when the command line is read (--help stays instant).
-
-  const { assertNativeBackend, createModel, defaultCacheDir, loadFashionMnist, seededPermutation, splitValidation } =
+  const { assertNativeBackend, createModel, defaultCacheDir, loadFashionMnist, splitValidation } =
     require("fashion-mnist-lib") as typeof Fm;
   const { NativeTrainer } = require("fashion-mnist-lib/dist/native-train") as typeof NativeTrain;
-
+  const { seededPermutation } = require("fashion-mnist-lib/dist/train") as typeof Train;
   assertNativeBackend();
   if (!fs.existsSync(BENCH_PY))
     throw new Error("lockstep needs the Keras reference's .venv-bench: run `npm run bench` once to create it");
