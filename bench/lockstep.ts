@@ -12,10 +12,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { spawnSync } from "child_process";
-import { repoRoot } from "fashion-mnist-lib/dist/paths";
+import { repoRoot } from "fashion-mnist-lib/dist/runtime/paths";
 import type * as Fm from "fashion-mnist-lib";
-import type * as NativeTrain from "fashion-mnist-lib/dist/native-train";
-import type * as Train from "fashion-mnist-lib/dist/train";
+import type * as NativeTrain from "fashion-mnist-lib/dist/training/native/native-train";
+import type * as Train from "fashion-mnist-lib/dist/training/train";
 import { readCommandLine, runMain, wholeNumber } from "../scripts/cli";
 
 const ROOT = repoRoot();
@@ -38,8 +38,8 @@ export async function lockstep(steps: number, seed: number, dir: string): Promis
   // TensorFlow loads here, not when the command line is read (--help stays instant).
   const { assertNativeBackend, createModel, defaultCacheDir, loadFashionMnist, splitValidation } =
     require("fashion-mnist-lib") as typeof Fm;
-  const { NativeTrainer } = require("fashion-mnist-lib/dist/native-train") as typeof NativeTrain;
-  const { seededPermutation } = require("fashion-mnist-lib/dist/train") as typeof Train;
+  const { NativeTrainer } = require("fashion-mnist-lib/dist/training/native/native-train") as typeof NativeTrain;
+  const { seededPermutation } = require("fashion-mnist-lib/dist/training/train") as typeof Train;
   assertNativeBackend();
   if (!fs.existsSync(BENCH_PY))
     throw new Error("lockstep needs the Keras reference's .venv-bench: run `npm run bench` once to create it");

@@ -13,7 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import * as readline from "readline";
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "child_process";
-import { repoRoot, userPath } from "fashion-mnist-lib/dist/paths";
+import { repoRoot, userPath } from "fashion-mnist-lib/dist/runtime/paths";
 import { readCommandLine, runMain, UsageError, wholeNumber } from "../scripts/cli";
 
 const ROOT = repoRoot();

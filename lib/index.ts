@@ -4,13 +4,13 @@
 // and users should not need it.
 
 // Runtime: TensorFlow (the native backend, checked), run settings, where things live.
-export { tf, assertNativeBackend, runtimeVersions } from "./tf";
-export { runConfig, type RunConfig } from "./config";
-export { dataDir } from "./paths";
-export { checkMemory, estimateRunMemoryMb, isOutOfMemory, OutOfMemoryError } from "./memory";
+export { tf, assertNativeBackend, runtimeVersions } from "./runtime/tf";
+export { runConfig, type RunConfig } from "./runtime/config";
+export { dataDir } from "./runtime/paths";
+export { checkMemory, estimateRunMemoryMb, isOutOfMemory, OutOfMemoryError } from "./runtime/memory";
 
 // Data: what a sample is, download and cache, IDX files, loading, scaling, splitting.
-export { IMAGE_SIZE, PIXELS, CLASSES, CLASS_NAMES, type LabeledImages } from "./samples";
+export { IMAGE_SIZE, PIXELS, CLASSES, CLASS_NAMES, type LabeledImages } from "./data/samples";
 export {
   fetchToCache,
   CacheDirError,
@@ -18,8 +18,8 @@ export {
   type FetchOptions,
   type FetchResult,
   type Progress,
-} from "./download";
-export { parseImages, parseLabels, IdxError, type IdxImages, type IdxLabels } from "./idx";
+} from "./data/download";
+export { parseImages, parseLabels, IdxError, type IdxImages, type IdxLabels } from "./data/idx";
 export {
   loadFashionMnist,
   defaultCacheDir,
@@ -31,7 +31,7 @@ export {
   FILES,
   type FashionMnist,
   type LoadOptions,
-} from "./dataset";
+} from "./data/dataset";
 
 // Model: the seed's network, its summary, saving and loading (with the optimizer's state), checkpoints.
 export {
@@ -40,11 +40,10 @@ export {
   kernelInitializers,
   summarize,
   summaryText,
-  summaryHtml,
   type ModelOptions,
-} from "./model";
-export { saveModel, loadModel, modelsDir, checkSaveTarget } from "./persist";
-export { readCheckpoint, checkpointsDir, type CheckpointInfo } from "./checkpoint";
+} from "./model/model";
+export { saveModel, loadModel, modelsDir, checkSaveTarget } from "./model/persist";
+export { readCheckpoint, checkpointsDir, type CheckpointInfo } from "./training/checkpoint";
 
 // Training: fit (native fast path or tfjs-layers, progress, checkpoints, resume), evaluate, predict.
 export {
@@ -60,12 +59,12 @@ export {
   type ProgressMode,
   type TrainOptions,
   type TrainResult,
-} from "./train";
+} from "./training/train";
 
 // Evaluation: one object for a model on a set, and the counts and scores behind it.
-export { interpret, Interpretation } from "./interpretation";
-export { confusionMatrix, accuracyOf, perClassAccuracy, topConfusions, type Confusion } from "./metrics";
-export { classScores, classReport, confidentMistakes, type ClassScores, type Mistake } from "./evaluation-plots";
+export { interpret, Interpretation } from "./evaluation/interpretation";
+export { confusionMatrix, accuracyOf, perClassAccuracy, topConfusions, type Confusion } from "./evaluation/metrics";
+export { classScores, classReport, confidentMistakes, type ClassScores, type Mistake } from "./evaluation/scores";
 
 // Display: notebook output (one MIME type per message, plain text outside a notebook), charts, images, tables.
 export {
@@ -79,9 +78,20 @@ export {
   inNotebook,
   escapeHtml,
   PLOTLY_MIME,
-} from "./display";
-export { trainingCurves, bestEpochOf, type PlotlyFigure, type TrainingCurvesOptions } from "./plots";
-export { confusionMatrixFigure, classDistributionFigure, confidentMistakesGrid } from "./evaluation-plots";
-export { encodePng, imageToPng, imageGridPng, imageGridHtml, type GridItem } from "./images";
-export { showSummary, showFrame, frameHtml, sampleGrid, mistakesGrid, observations, plural } from "./views";
-export { runFacts, runFactsMarkdown, RUN_FACTS_KIND, type RunFacts } from "./run-facts";
+} from "./display/display";
+export { trainingCurves, bestEpochOf, type PlotlyFigure, type TrainingCurvesOptions } from "./display/plots";
+export { confusionMatrixFigure, classDistributionFigure, confidentMistakesGrid } from "./display/evaluation-figures";
+export { encodePng, imageToPng, imageGridPng, imageGridHtml, type GridItem } from "./display/images";
+export {
+  showSummary,
+  summaryHtml,
+  showFrame,
+  frameHtml,
+  sampleGrid,
+  mistakesGrid,
+  observations,
+  plural,
+} from "./display/views";
+// The notebook's live views of downloads and training register themselves here.
+import "./display/live";
+export { runFacts, runFactsMarkdown, RUN_FACTS_KIND, type RunFacts } from "./display/run-facts";

@@ -15,8 +15,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import pl from "nodejs-polars";
-import { dataDir, repoRoot, userPath } from "fashion-mnist-lib/dist/paths";
-import { estimateRunMemoryMb } from "fashion-mnist-lib/dist/memory";
+import { dataDir, repoRoot, userPath } from "fashion-mnist-lib/dist/runtime/paths";
+import { estimateRunMemoryMb } from "fashion-mnist-lib/dist/runtime/memory";
 import { readCommandLine, runMain, UsageError, wholeNumber } from "./cli";
 
 const COMMANDS = ["generate", "validate", "autograde", "feedback", "grades"] as const;

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The library's modules with their line counts and what each imports from the
-# library itself (runtime imports; `import type` is left out): the shape of
-# lib/ at a glance.   bash scripts/lib-map.sh
+# The library's modules, by folder, with their line counts and the library
+# folders each one imports at run time (`import type` left out): the shape of
+# lib/ and the direction of its imports at a glance.   bash scripts/lib-map.sh
 set -euo pipefail
 cd "$(dirname "$0")/../lib"
-for f in *.ts; do
-  deps=$({ grep -E '^import .* from "\./|^import "\./|^(export .*|}) from "\./' "$f" || true; } | { grep -v '^import type' || true; } |
-    sed -E 's/.*"\.\/([a-z-]+)".*/\1/' | sort -u | tr '\n' ' ')
-  printf '%5d  %-22s -> %s\n' "$(wc -l < "$f")" "${f%.ts}" "${deps:-(none)}"
+root=$PWD
+for f in $(find runtime data model training evaluation display -name '*.ts' | sort) index.ts; do
+  deps=$({ grep -E '^import .* from "\.|^import "\.|^(export .*|}) from "\.' "$f" || true; } | { grep -v '^import type' || true; } |
+    sed -E 's/.*"([^"]+)".*/\1/' | while read -r spec; do
+      dirname "$(realpath -m --relative-to="$root" "$(dirname "$f")/$spec")"
+    done | sort -u | tr '\n' ' ')
+  printf '%5d  %-36s -> %s\n' "$(wc -l < "$f")" "$f" "${deps:-(none)}"
 done

@@ -1,9 +1,9 @@
 // Terminal version of the notebook's main job:
 //   npm run train -- --epochs 10 --batch-size 32 [--train-limit N] [--seed S] [--save NAME]
 import type * as Fm from "fashion-mnist-lib";
-import { runConfig, SETTINGS, type RunConfig } from "fashion-mnist-lib/dist/config";
-import { checkMemory } from "fashion-mnist-lib/dist/memory";
-import { userPath } from "fashion-mnist-lib/dist/paths";
+import { runConfig, SETTINGS, type RunConfig } from "fashion-mnist-lib/dist/runtime/config";
+import { checkMemory } from "fashion-mnist-lib/dist/runtime/memory";
+import { userPath } from "fashion-mnist-lib/dist/runtime/paths";
 import { readCommandLine, runMain, UsageError, wholeNumber } from "./cli";
 
 const usage = `Usage: npm run train -- [options]

@@ -9,11 +9,11 @@ import assert from "node:assert/strict";
 import { execFile, type ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "fashion-mnist-lib/dist/dataset";
-import { createModel } from "fashion-mnist-lib/dist/model";
-import { fit, type EpochLog } from "fashion-mnist-lib/dist/train";
-import { loadModel, saveModel } from "fashion-mnist-lib/dist/persist";
-import { readCheckpoint } from "fashion-mnist-lib/dist/checkpoint";
+import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "fashion-mnist-lib/dist/data/dataset";
+import { createModel } from "fashion-mnist-lib/dist/model/model";
+import { fit, type EpochLog } from "fashion-mnist-lib/dist/training/train";
+import { loadModel, saveModel } from "fashion-mnist-lib/dist/model/persist";
+import { readCheckpoint } from "fashion-mnist-lib/dist/training/checkpoint";
 import { loadSharedDataset, makeTempDir, removeDir, repoRoot } from "./helpers";
 
 let data: FashionMnist;
@@ -151,8 +151,8 @@ test(
     const lib = (m: string) => JSON.stringify(path.join(repoRoot, "lib", "dist", `${m}.js`));
     // Writes checkpoint epoch 1, then (under the hook) epoch 2, of a model trained nowhere: the content is what matters.
     const script = (dir: string) => `
-const { createModel } = require(${lib("model")});
-const { writeCheckpoint } = require(${lib("checkpoint")});
+const { createModel } = require(${lib("model/model")});
+const { writeCheckpoint } = require(${lib("training/checkpoint")});
 const info = (epoch, seed) => ({ epoch, epochs: 3, batchSize: 32, seed, trainCount: 10, validationCount: 0, randomDraws: epoch * 10, history: [], trainer: "native" });
 (async () => {
   if (process.env.FIRST) await writeCheckpoint(createModel({ seed: 1 }), "c", info(1, 1), ${JSON.stringify(dir)});

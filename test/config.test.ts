@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { runConfig, SETTINGS } from "fashion-mnist-lib/dist/config";
+import { runConfig, SETTINGS } from "fashion-mnist-lib/dist/runtime/config";
 
 test("defaults are the seed's settings", () => {
   assert.deepEqual(runConfig({}), {

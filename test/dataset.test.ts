@@ -1,9 +1,9 @@
-import { repoRoot as repoRootOf } from "fashion-mnist-lib/dist/paths";
+import { repoRoot as repoRootOf } from "fashion-mnist-lib/dist/runtime/paths";
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { CLASS_NAMES, type LabeledImages } from "fashion-mnist-lib/dist/samples";
+import { CLASS_NAMES, type LabeledImages } from "fashion-mnist-lib/dist/data/samples";
 import {
   FILES,
   FashionMnist,
@@ -12,7 +12,7 @@ import {
   normalize,
   splitValidation,
   takeFirst,
-} from "fashion-mnist-lib/dist/dataset";
+} from "fashion-mnist-lib/dist/data/dataset";
 import { repoRoot, sharedDataDir } from "./helpers";
 
 let data: FashionMnist;

@@ -13,8 +13,8 @@ import {
   fetchToCache,
   mirrorList,
   progressBar,
-} from "fashion-mnist-lib/dist/download";
-import { loadFashionMnist, FILES } from "fashion-mnist-lib/dist/dataset";
+} from "fashion-mnist-lib/dist/data/download";
+import { loadFashionMnist, FILES } from "fashion-mnist-lib/dist/data/dataset";
 import { TestServer, closedPort, makeTempDir, removeDir, sendFile, sharedDataDir, startServer } from "./helpers";
 
 const NAME = "fake.bin";

@@ -3,11 +3,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import pl from "nodejs-polars";
-import { escapeHtml, setNotebookOverride, setDisplayBackend } from "fashion-mnist-lib/dist/display";
-import { imageGridHtml } from "fashion-mnist-lib/dist/images";
-import { summaryHtml } from "fashion-mnist-lib/dist/model";
-import { frameHtml } from "fashion-mnist-lib/dist/views";
-import { notebookProgressBar } from "fashion-mnist-lib/dist/download";
+import { escapeHtml, setNotebookOverride, setDisplayBackend } from "fashion-mnist-lib/dist/display/display";
+import { imageGridHtml } from "fashion-mnist-lib/dist/display/images";
+import { frameHtml, summaryHtml } from "fashion-mnist-lib/dist/display/views";
+import { notebookProgressBar } from "fashion-mnist-lib/dist/display/live";
 
 const EVIL = `<script>alert("x")</script><img src=x onerror='alert(1)'> & "quoted"`;
 

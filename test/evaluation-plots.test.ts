@@ -2,16 +2,14 @@
 // bad input rejected with the argument's name.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { classReport, classScores, confidentMistakes } from "fashion-mnist-lib/dist/evaluation/scores";
 import {
   classDistributionFigure,
-  classReport,
-  classScores,
-  confidentMistakes,
   confidentMistakesGrid,
   confusionMatrixFigure,
-} from "fashion-mnist-lib/dist/evaluation-plots";
-import { confusionMatrix } from "fashion-mnist-lib/dist/metrics";
-import { CLASS_NAMES } from "fashion-mnist-lib/dist/samples";
+} from "fashion-mnist-lib/dist/display/evaluation-figures";
+import { confusionMatrix } from "fashion-mnist-lib/dist/evaluation/metrics";
+import { CLASS_NAMES } from "fashion-mnist-lib/dist/data/samples";
 
 const labels = [0, 0, 1, 1, 1, 2];
 const predicted = [0, 1, 1, 1, 2, 2];

@@ -6,10 +6,10 @@ import { spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { loadFashionMnist, FILES } from "fashion-mnist-lib/dist/dataset";
-import { CacheDirError } from "fashion-mnist-lib/dist/download";
-import { createModel } from "fashion-mnist-lib/dist/model";
-import { saveModel, loadModel } from "fashion-mnist-lib/dist/persist";
+import { loadFashionMnist, FILES } from "fashion-mnist-lib/dist/data/dataset";
+import { CacheDirError } from "fashion-mnist-lib/dist/data/download";
+import { createModel } from "fashion-mnist-lib/dist/model/model";
+import { saveModel, loadModel } from "fashion-mnist-lib/dist/model/persist";
 import { makeTempDir, removeDir, repoRoot, sharedDataDir, startServer, sendFile } from "./helpers";
 
 const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
@@ -54,7 +54,7 @@ test("a download killed mid-transfer leaves nothing that the next run trusts", a
   });
   try {
     const cache = path.join(tmp, "cache");
-    const script = `require(${JSON.stringify(path.join(repoRoot, "lib", "dist", "download.js"))}).fetchToCache(${JSON.stringify(
+    const script = `require(${JSON.stringify(path.join(repoRoot, "lib", "dist", "data", "download.js"))}).fetchToCache(${JSON.stringify(
       {
         name,
         sha256: FILES.testImages.sha256,

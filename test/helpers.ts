@@ -4,8 +4,8 @@ import * as os from "os";
 import * as path from "path";
 import * as http from "http";
 import { AddressInfo } from "net";
-import { repoRoot as findRepoRoot } from "fashion-mnist-lib/dist/paths";
-import { loadFashionMnist, type FashionMnist } from "fashion-mnist-lib/dist/dataset";
+import { repoRoot as findRepoRoot } from "fashion-mnist-lib/dist/runtime/paths";
+import { loadFashionMnist, type FashionMnist } from "fashion-mnist-lib/dist/data/dataset";
 
 /** The project folder (the one holding package.json). */
 export const repoRoot: string = findRepoRoot();

@@ -12,8 +12,8 @@ import {
   parseIdx,
   parseImages,
   parseLabels,
-} from "fashion-mnist-lib/dist/idx";
-import { normalize } from "fashion-mnist-lib/dist/dataset";
+} from "fashion-mnist-lib/dist/data/idx";
+import { normalize } from "fashion-mnist-lib/dist/data/dataset";
 
 const FILE = "generated.idx";
 

@@ -12,8 +12,8 @@ import {
   parseIdx,
   parseImages,
   parseLabels,
-} from "fashion-mnist-lib/dist/idx";
-import { loadFashionMnist, normalize, FileSpec, FileKey } from "fashion-mnist-lib/dist/dataset";
+} from "fashion-mnist-lib/dist/data/idx";
+import { loadFashionMnist, normalize, FileSpec, FileKey } from "fashion-mnist-lib/dist/data/dataset";
 import { makeTempDir, removeDir, sharedDataDir } from "./helpers";
 
 /** Builds IDX bytes: header (type byte, dims) followed by `data`. */

@@ -1,7 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { inflateSync } from "zlib";
-import { encodePng, imageGridHtml, imageGridPng, imageToPng, pngSize, upscale } from "fashion-mnist-lib/dist/images";
+import {
+  encodePng,
+  imageGridHtml,
+  imageGridPng,
+  imageToPng,
+  pngSize,
+  upscale,
+} from "fashion-mnist-lib/dist/display/images";
 
 // ---------------------------------------------------------------------------
 // An independent PNG reader, just enough for what encodePng writes.

@@ -4,12 +4,12 @@
 // perClassAccuracy.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { normalizeSet, takeFirst } from "fashion-mnist-lib/dist/dataset";
-import { createModel } from "fashion-mnist-lib/dist/model";
-import { evaluate } from "fashion-mnist-lib/dist/train";
-import { interpret } from "fashion-mnist-lib/dist/interpretation";
-import { classReport, classScores } from "fashion-mnist-lib/dist/evaluation-plots";
-import { perClassAccuracy, confusionMatrix } from "fashion-mnist-lib/dist/metrics";
+import { normalizeSet, takeFirst } from "fashion-mnist-lib/dist/data/dataset";
+import { createModel } from "fashion-mnist-lib/dist/model/model";
+import { evaluate } from "fashion-mnist-lib/dist/training/train";
+import { interpret } from "fashion-mnist-lib/dist/evaluation/interpretation";
+import { classReport, classScores } from "fashion-mnist-lib/dist/evaluation/scores";
+import { perClassAccuracy, confusionMatrix } from "fashion-mnist-lib/dist/evaluation/metrics";
 import { loadSharedDataset } from "./helpers";
 
 test("interpret: loss, accuracy, predictions, confusion, per-class scores and mistakes agree with each other", async () => {

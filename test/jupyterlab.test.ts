@@ -17,7 +17,7 @@ import * as path from "path";
 import type { Page } from "playwright-core";
 import { removeDir, repoRoot, smallRunEnv } from "./helpers";
 import { checkExportedPage, checkRendering, launchChromium, screenshot } from "./browser";
-import { PLOTLY_MIME } from "fashion-mnist-lib/dist/display";
+import { PLOTLY_MIME } from "fashion-mnist-lib/dist/display/display";
 
 const venv = path.join(repoRoot, ".venv", "bin");
 

@@ -41,7 +41,7 @@ def reply_to(msg_id, timeout):
 try:
     status, _ = run(
         'import * as fm from "fashion-mnist-lib";\n'
-        'import { nativeHandleCount } from "fashion-mnist-lib/dist/native-train";\n'
+        'import { nativeHandleCount } from "fashion-mnist-lib/dist/training/native/native-train";\n'
         "const data = await fm.loadFashionMnist();\n"
         "const set = fm.normalizeSet(fm.takeFirst(data.train, 6000));\n"
         "const model = fm.createModel({ seed: 1 });\n"

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { tf, assertNativeBackend, runtimeVersions } from "fashion-mnist-lib/dist/tf";
-import { createModel, summarize, summaryText, summaryHtml } from "fashion-mnist-lib/dist/model";
+import { tf, assertNativeBackend, runtimeVersions } from "fashion-mnist-lib/dist/runtime/tf";
+import { createModel, summarize, summaryText } from "fashion-mnist-lib/dist/model/model";
+import { summaryHtml } from "fashion-mnist-lib/dist/display/views";
 
 test("tfjs runs on the native TensorFlow backend", () => {
   assert.equal(tf.getBackend(), "tensorflow");

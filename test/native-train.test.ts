@@ -3,11 +3,11 @@
 // TensorFlow handle it makes, and it must train as well as model.fit does.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { tf } from "fashion-mnist-lib/dist/tf";
-import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "fashion-mnist-lib/dist/dataset";
-import { createModel } from "fashion-mnist-lib/dist/model";
-import { fit, evaluate } from "fashion-mnist-lib/dist/train";
-import { NativeTrainer, nativeHandleCount, planFor } from "fashion-mnist-lib/dist/native-train";
+import { tf } from "fashion-mnist-lib/dist/runtime/tf";
+import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "fashion-mnist-lib/dist/data/dataset";
+import { createModel } from "fashion-mnist-lib/dist/model/model";
+import { fit, evaluate } from "fashion-mnist-lib/dist/training/train";
+import { NativeTrainer, nativeHandleCount, planFor } from "fashion-mnist-lib/dist/training/native/native-train";
 import { loadSharedDataset } from "./helpers";
 
 let data: FashionMnist;

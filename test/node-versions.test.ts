@@ -112,7 +112,10 @@ for (const line of LINES.filter((l) => l !== current)) {
             "tfjs-node 4.22 works on this Node without the shim: is lib/preflight.ts still needed?",
           );
           assert.match(raw.stderr, /isNullOrUndefined\)? is not a function/);
-          const shimmed = runWith(bin, "node", ["-e", `require("fashion-mnist-lib/dist/preflight"); ${RAW_TFJS_OP}`]);
+          const shimmed = runWith(bin, "node", [
+            "-e",
+            `require("fashion-mnist-lib/dist/runtime/preflight"); ${RAW_TFJS_OP}`,
+          ]);
           assert.equal(shimmed.status, 0, shimmed.stderr);
         }
       } finally {

@@ -9,13 +9,13 @@ import assert from "node:assert/strict";
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { createModel } from "fashion-mnist-lib/dist/model";
-import { loadModel, saveModel } from "fashion-mnist-lib/dist/persist";
-import { tf } from "fashion-mnist-lib/dist/tf";
+import { createModel } from "fashion-mnist-lib/dist/model/model";
+import { loadModel, saveModel } from "fashion-mnist-lib/dist/model/persist";
+import { tf } from "fashion-mnist-lib/dist/runtime/tf";
 import { makeTempDir, removeDir, repoRoot } from "./helpers";
 
-const persistJs = path.join(repoRoot, "lib", "dist", "persist.js");
-const modelJs = path.join(repoRoot, "lib", "dist", "model.js");
+const persistJs = path.join(repoRoot, "lib", "dist", "model", "persist.js");
+const modelJs = path.join(repoRoot, "lib", "dist", "model", "model.js");
 const hook = path.join(repoRoot, "build", "test", "fault-hook.js");
 
 /** Runs a Node script in a new process; resolves with its exit code (null when killed) and output. */

@@ -7,7 +7,7 @@ import {
   THEME,
   type PlotlyFigure,
   type TrainingHistory,
-} from "fashion-mnist-lib/dist/plots";
+} from "fashion-mnist-lib/dist/display/plots";
 import {
   escapeHtml,
   inNotebook,
@@ -24,8 +24,8 @@ import {
   showText,
   type DisplayBackend,
   type DisplaySink,
-} from "fashion-mnist-lib/dist/display";
-import { encodePng } from "fashion-mnist-lib/dist/images";
+} from "fashion-mnist-lib/dist/display/display";
+import { encodePng } from "fashion-mnist-lib/dist/display/images";
 
 const full: TrainingHistory = {
   epoch: [1, 2, 3, 4],

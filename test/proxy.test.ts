@@ -12,7 +12,7 @@ import * as http from "http";
 import * as https from "https";
 import * as net from "net";
 import * as path from "path";
-import { proxyFor } from "fashion-mnist-lib/dist/download";
+import { proxyFor } from "fashion-mnist-lib/dist/data/download";
 import { makeTempDir, removeDir, repoRoot, sendFile, startServer, type TestServer } from "./helpers";
 
 const tmp = makeTempDir("fmnist-proxy-");
@@ -101,7 +101,7 @@ async function download(
   cacheName: string,
 ): Promise<{ ok: boolean; output: string }> {
   const cacheDir = path.join(tmp, cacheName);
-  const script = `require(${JSON.stringify(path.join(repoRoot, "lib", "dist", "download.js"))}).fetchToCache(${JSON.stringify(
+  const script = `require(${JSON.stringify(path.join(repoRoot, "lib", "dist", "data", "download.js"))}).fetchToCache(${JSON.stringify(
     {
       name: NAME,
       sha256,

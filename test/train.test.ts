@@ -2,11 +2,18 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { tf } from "fashion-mnist-lib/dist/tf";
-import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "fashion-mnist-lib/dist/dataset";
-import { createModel } from "fashion-mnist-lib/dist/model";
-import { fit, evaluate, predict, firstMistakePerClass, historyFrame, toTensors } from "fashion-mnist-lib/dist/train";
-import { saveModel, loadModel } from "fashion-mnist-lib/dist/persist";
+import { tf } from "fashion-mnist-lib/dist/runtime/tf";
+import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "fashion-mnist-lib/dist/data/dataset";
+import { createModel } from "fashion-mnist-lib/dist/model/model";
+import {
+  fit,
+  evaluate,
+  predict,
+  firstMistakePerClass,
+  historyFrame,
+  toTensors,
+} from "fashion-mnist-lib/dist/training/train";
+import { saveModel, loadModel } from "fashion-mnist-lib/dist/model/persist";
 import { loadSharedDataset, makeTempDir, removeDir } from "./helpers";
 
 let tmp: string;

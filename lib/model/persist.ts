@@ -5,8 +5,8 @@
 // the original would have.
 import * as fs from "fs";
 import * as path from "path";
-import { tf } from "./tf";
-import { dataDir } from "./paths";
+import { tf } from "../runtime/tf";
+import { dataDir } from "../runtime/paths";
 import { compileModel } from "./model";
 import { repair, writeFolder } from "./safe-folder";
 import { decodeOptimizerState, encodeOptimizerState, readOptimizerState, writeOptimizerState } from "./optimizer-state";

@@ -1,7 +1,6 @@
 // The seed's convolutional network and a Keras-style summary of it.
-import { tf } from "./tf";
-import { escapeHtml } from "./display";
-import { IMAGE_SIZE } from "./samples";
+import { tf } from "../runtime/tf";
+import { IMAGE_SIZE } from "../data/samples";
 
 export interface ModelOptions {
   /** Seed for the weight initializers; omit for a random start each time. */
@@ -111,7 +110,8 @@ function formatShape(shape: (number | null)[]): string {
   return `(${shape.map((d) => (d === null ? "None" : String(d))).join(", ")})`;
 }
 
-const thousands = (n: number) => n.toLocaleString("en-US");
+/** 394530 -> "394,530". */
+export const thousands = (n: number) => n.toLocaleString("en-US");
 
 /** Parameter memory as Keras prints it: 4 bytes each, binary units. */
 function paramBytes(n: number): string {
@@ -122,7 +122,8 @@ function paramBytes(n: number): string {
   return `${(bytes / 1024 ** i).toFixed(2)} ${units[i]}`;
 }
 
-function totals(s: ModelSummary): [string, string][] {
+/** The summary's closing lines: total, trainable and non-trainable parameters with their size. */
+export function totals(s: ModelSummary): [string, string][] {
   return [
     ["Total params", `${thousands(s.totalParams)} (${paramBytes(s.totalParams)})`],
     ["Trainable params", `${thousands(s.trainableParams)} (${paramBytes(s.trainableParams)})`],
@@ -147,22 +148,4 @@ export function summaryText(s: ModelSummary): string {
     rule,
     ...totals(s).map(([k, v]) => `${k}: ${v}`),
   ].join("\n");
-}
-
-/** The same table as HTML for a notebook (all strings escaped). */
-export function summaryHtml(s: ModelSummary): string {
-  const td = (v: string, right = false) =>
-    `<td style="text-align:${right ? "right" : "left"};padding:2px 12px">${escapeHtml(v)}</td>`;
-  const rows = s.rows
-    .map((r) => `<tr>${td(`${r.name} (${r.type})`)}${td(r.outputShape)}${td(thousands(r.params), true)}</tr>`)
-    .join("");
-  const foot = totals(s)
-    .map(([k, v]) => `<div><b>${escapeHtml(k)}:</b> ${escapeHtml(v)}</div>`)
-    .join("");
-  return (
-    `<div class="fmnist-summary"><div><b>Model:</b> "${escapeHtml(s.name)}"</div>` +
-    `<table style="border-collapse:collapse;font-family:monospace;margin:6px 0">` +
-    `<thead><tr><th style="text-align:left;padding:2px 12px">Layer (type)</th><th style="text-align:left;padding:2px 12px">Output Shape</th>` +
-    `<th style="text-align:right;padding:2px 12px">Param #</th></tr></thead><tbody>${rows}</tbody></table>${foot}</div>`
-  );
 }

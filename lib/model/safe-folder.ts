@@ -15,7 +15,7 @@
 // name at once each finish with one whole folder in place.
 import * as fs from "fs";
 import * as path from "path";
-import { processAlive } from "./leftovers";
+import { processAlive } from "../runtime/leftovers";
 
 const MARK = "saved.json";
 type Kind = "saving" | "previous" | "trash";

@@ -2,14 +2,34 @@
 // written into a model whichever trainer last trained it, and its file form:
 // what saveModel and checkpoints keep so that training continues as it would
 // have (the moments decide the next steps' sizes).
-import { tf } from "./tf";
-import { getNativeAdamState, setNativeAdamState } from "./native-train";
+import { tf } from "../runtime/tf";
 
 export interface OptimizerState {
   step: number;
   /** First and second moments, flat, one array per trainable weight in the model's order. */
   m: Float32Array[];
   v: Float32Array[];
+}
+
+/** Adam's state as the native trainer keeps it (the same fields as OptimizerState). */
+export type AdamState = OptimizerState;
+
+/** The native trainer's Adam state per model between fit calls (garbage-collected with the model). */
+const nativeStates = new WeakMap<tf.LayersModel, AdamState>();
+
+/** The native trainer's Adam state for a model (moments flat, in the model's trainable-weight order). */
+export function getNativeAdamState(model: tf.LayersModel): AdamState | undefined {
+  return nativeStates.get(model);
+}
+
+/** Where the native trainer keeps its state after an epoch (shared, not copied). */
+export function keepNativeAdamState(model: tf.LayersModel, state: AdamState): void {
+  nativeStates.set(model, state);
+}
+
+/** Sets the Adam state the next native training of this model starts from (a saved model, a checkpoint). */
+export function setNativeAdamState(model: tf.LayersModel, state: AdamState): void {
+  nativeStates.set(model, { step: state.step, m: state.m.map((a) => a.slice()), v: state.v.map((a) => a.slice()) });
 }
 
 const trainedBy = new WeakMap<tf.LayersModel, "native" | "layers">();

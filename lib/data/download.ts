@@ -21,10 +21,9 @@ import * as tls from "tls";
 import * as crypto from "crypto";
 import { fileURLToPath } from "url";
 
-import { escapeHtml, liveDisplay } from "./display";
-import { userPath } from "./paths";
-import { processAlive } from "./leftovers";
-import { isOutOfMemory, OutOfMemoryError } from "./memory";
+import { userPath } from "../runtime/paths";
+import { processAlive } from "../runtime/leftovers";
+import { isOutOfMemory, OutOfMemoryError } from "../runtime/memory";
 
 export const MIRROR_ENV = "FASHION_MNIST_MIRROR";
 
@@ -657,24 +656,5 @@ export function progressBar(label = "download", stream: NodeJS.WriteStream = pro
       lastStep = step;
       stream.write(`${label}: ${p.file} ${pct === undefined ? "" : `${p.done ? 100 : step * 25}% `}${size}\n`);
     }
-  };
-}
-
-/** The same progress as one live bar in a notebook output (tslab's stderr would show it in red). */
-export function notebookProgressBar(label = "download"): (p: Progress) => void {
-  const view = liveDisplay();
-  let lastDraw = 0;
-  return (p) => {
-    const now = Date.now();
-    if (!p.done && p.received > 0 && now - lastDraw < 250) return;
-    lastDraw = now;
-    const pct = p.total ? Math.min(100, (p.received * 100) / p.total) : p.done ? 100 : 0;
-    const mb = (n: number) => (n / 1048576).toFixed(1);
-    const size = p.total !== undefined ? `${mb(p.received)}/${mb(p.total)} MB` : `${mb(p.received)} MB`;
-    view.showHtml(
-      `<div style="font-family:monospace">${escapeHtml(`${label}: ${p.file} ${size}`)}${p.done ? " ✓" : ""}</div>` +
-        `<div style="background:#e5e7eb;width:320px;height:8px;border-radius:4px">` +
-        `<div style="background:#2563eb;width:${pct.toFixed(1)}%;height:8px;border-radius:4px"></div></div>`,
-    );
   };
 }

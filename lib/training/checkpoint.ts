@@ -5,10 +5,10 @@
 // `npm run train -- --resume` continue from the last complete epoch.
 import * as fs from "fs";
 import * as path from "path";
-import type { tf } from "./tf";
-import { dataDir } from "./paths";
-import { checkName, loadModelFolder, modelFiles } from "./persist";
-import { repair, writeFolder } from "./safe-folder";
+import type { tf } from "../runtime/tf";
+import { dataDir } from "../runtime/paths";
+import { checkName, loadModelFolder, modelFiles } from "../model/persist";
+import { repair, writeFolder } from "../model/safe-folder";
 import type { EpochLog } from "./train";
 
 export function checkpointsDir(): string {

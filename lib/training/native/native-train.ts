@@ -18,8 +18,9 @@
 // starts and back into the model after every epoch, so evaluate, predict and
 // saving see the trained weights. Adam's moments and step count live in host
 // memory between fit calls (per model), so calling fit again continues training.
-import { tf } from "./tf";
-import type { LabeledImages } from "./samples";
+import { tf } from "../../runtime/tf";
+import type { LabeledImages } from "../../data/samples";
+import { getNativeAdamState, keepNativeAdamState, type AdamState } from "../../model/optimizer-state";
 
 // ------------------------------------------------------------ the binding
 
@@ -529,24 +530,6 @@ export function planFor(model: tf.LayersModel): Plan | string {
 
 // ------------------------------------------------------------ trainer
 
-interface AdamState {
-  step: number;
-  m: Float32Array[];
-  v: Float32Array[];
-}
-/** Adam's moments per model between fit calls (garbage-collected with the model). */
-const adamStates = new WeakMap<tf.LayersModel, AdamState>();
-
-/** The native trainer's Adam state for a model (moments flat, in the model's trainable-weight order). */
-export function getNativeAdamState(model: tf.LayersModel): AdamState | undefined {
-  return adamStates.get(model);
-}
-
-/** Sets the Adam state the next native training of this model starts from (a saved model, a checkpoint). */
-export function setNativeAdamState(model: tf.LayersModel, state: AdamState): void {
-  adamStates.set(model, { step: state.step, m: state.m.map((a) => a.slice()), v: state.v.map((a) => a.slice()) });
-}
-
 export interface EpochMetrics {
   loss: number;
   accuracy: number;
@@ -586,7 +569,7 @@ export class NativeTrainer {
     for (const s of this.steps)
       if (s.op === "patches" || s.op === "patches+pool") shapes[s.kernel] = [size(s.kShape.slice(0, 3)), s.kShape[3]];
     this.vars = plan.weights.map((w, i) => new Variable(this.n, shapes[i], w.read().dataSync() as Float32Array));
-    const prior = adamStates.get(model);
+    const prior = getNativeAdamState(model);
     const fresh = !prior || prior.m.length !== shapes.length || prior.m.some((a, i) => a.length !== size(shapes[i]));
     this.state = fresh
       ? { step: 0, m: shapes.map((s) => new Float32Array(size(s))), v: shapes.map((s) => new Float32Array(size(s))) }
@@ -1006,7 +989,7 @@ export class NativeTrainer {
     });
     this.state.m = this.m.map((v) => v.values());
     this.state.v = this.v.map((v) => v.values());
-    adamStates.set(this.model, this.state);
+    keepNativeAdamState(this.model, this.state);
   }
 
   /** Gradients of the mean loss for one batch, without updating (for tests). */

@@ -1,13 +1,13 @@
 // What the notebook shows, composed from the data, metrics and display pieces.
 import type pl from "nodejs-polars";
-import { tf } from "./tf";
-import { CLASS_NAMES, PIXELS } from "./samples";
+import { tf } from "../runtime/tf";
+import { CLASS_NAMES, PIXELS } from "../data/samples";
 import { escapeHtml, inNotebook, showHtml } from "./display";
 import { imageGridHtml } from "./images";
-import { confusionMatrix, topConfusions, perClassAccuracy } from "./metrics";
-import { summarize, summaryHtml, summaryText } from "./model";
-import type { EpochLog, Evaluation, LabeledImages, Predictions } from "./train";
-import { firstMistakePerClass } from "./train";
+import { confusionMatrix, topConfusions, perClassAccuracy } from "../evaluation/metrics";
+import { summarize, summaryText, thousands, totals, type ModelSummary } from "../model/model";
+import type { EpochLog, Evaluation, LabeledImages, Predictions } from "../training/train";
+import { firstMistakePerClass } from "../training/train";
 
 const pixelsOf = (set: LabeledImages, i: number) => set.images.subarray(i * PIXELS, (i + 1) * PIXELS);
 
@@ -136,4 +136,22 @@ export function observations(
 /** "1 epoch", "2 epochs", "12,000 samples": a count with its noun, in the right number. */
 export function plural(n: number, noun: string, many = `${noun}s`): string {
   return `${n.toLocaleString("en-US")} ${n === 1 ? noun : many}`;
+}
+
+/** The same table as HTML for a notebook (all strings escaped). */
+export function summaryHtml(s: ModelSummary): string {
+  const td = (v: string, right = false) =>
+    `<td style="text-align:${right ? "right" : "left"};padding:2px 12px">${escapeHtml(v)}</td>`;
+  const rows = s.rows
+    .map((r) => `<tr>${td(`${r.name} (${r.type})`)}${td(r.outputShape)}${td(thousands(r.params), true)}</tr>`)
+    .join("");
+  const foot = totals(s)
+    .map(([k, v]) => `<div><b>${escapeHtml(k)}:</b> ${escapeHtml(v)}</div>`)
+    .join("");
+  return (
+    `<div class="fmnist-summary"><div><b>Model:</b> "${escapeHtml(s.name)}"</div>` +
+    `<table style="border-collapse:collapse;font-family:monospace;margin:6px 0">` +
+    `<thead><tr><th style="text-align:left;padding:2px 12px">Layer (type)</th><th style="text-align:left;padding:2px 12px">Output Shape</th>` +
+    `<th style="text-align:right;padding:2px 12px">Param #</th></tr></thead><tbody>${rows}</tbody></table>${foot}</div>`
+  );
 }

@@ -5,9 +5,9 @@
  * executed notebook's JSON output, see RUN_FACTS_KIND).
  */
 import { execFileSync } from "child_process";
-import { FILES, type FileKey } from "./dataset";
-import { repoRoot } from "./paths";
-import { runtimeVersions } from "./tf";
+import { FILES, type FileKey } from "../data/dataset";
+import { repoRoot } from "../runtime/paths";
+import { runtimeVersions } from "../runtime/tf";
 
 /** Marks the JSON output that carries the run facts, so tools can find it. */
 export const RUN_FACTS_KIND = "fashion-mnist-run-facts";

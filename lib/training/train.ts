@@ -1,15 +1,14 @@
 // Training, evaluation and prediction for the seed's model, with progress that
 // shows in a notebook (one live output) and in a terminal (a progress bar).
 import pl from "nodejs-polars";
-import { tf } from "./tf";
-import { normalize } from "./dataset";
-import { inNotebook, liveDisplay, escapeHtml } from "./display";
-import { trainingCurves } from "./plots";
-import { NativeTrainer } from "./native-train";
-import { CLASSES, IMAGE_SIZE, PIXELS, type LabeledImages } from "./samples";
-export type { LabeledImages } from "./samples";
+import { tf } from "../runtime/tf";
+import { normalize } from "../data/dataset";
+import { inNotebook, notebookReporters } from "../runtime/reporting";
+import { NativeTrainer } from "./native/native-train";
+import { CLASSES, IMAGE_SIZE, PIXELS, type LabeledImages } from "../data/samples";
+export type { LabeledImages } from "../data/samples";
 import { readCheckpoint, writeCheckpoint } from "./checkpoint";
-import { noteTrainer, readOptimizerState, writeOptimizerState } from "./optimizer-state";
+import { noteTrainer, readOptimizerState, writeOptimizerState } from "../model/optimizer-state";
 
 /** Normalized [N, 28, 28, 1] images and [N, 1] labels, ready for fit/evaluate. */
 export function toTensors(set: LabeledImages, what = "data"): { x: tf.Tensor4D; y: tf.Tensor2D } {
@@ -307,7 +306,7 @@ async function fitNative(
     batchSize: number;
     random: () => number;
     shuffle: boolean;
-    progress: Progress;
+    progress: TrainingProgress;
     guard: TrainingGuard;
     start: EpochLog[];
     afterEpoch: (log: EpochLog, history: EpochLog[]) => Promise<void>;
@@ -491,7 +490,8 @@ export function firstMistakePerClass(labels: Uint8Array, predicted: Uint8Array, 
 
 // ---------------------------------------------------------------- progress
 
-interface Progress {
+/** What fit tells about its progress; the notebook view (display/live.ts) implements it too. */
+export interface TrainingProgress {
   epochStart(epoch: number): void;
   /** `logs` reads the running metrics (a device sync): call it only when drawing. */
   batch(done: number, logs?: () => tf.Logs): void;
@@ -499,22 +499,27 @@ interface Progress {
   done(): void;
 }
 
-const fmt = (v: number | undefined, digits = 4) => (v === undefined || Number.isNaN(v) ? "-" : v.toFixed(digits));
+/** A metric as the progress lines print it ("-" when missing). */
+export const fmt = (v: number | undefined, digits = 4) =>
+  v === undefined || Number.isNaN(v) ? "-" : v.toFixed(digits);
 
-function epochLine(log: EpochLog, epochs: number): string {
+/** One epoch as a line of text, as Keras prints it. */
+export function epochLine(log: EpochLog, epochs: number): string {
   const val =
     log.val_loss === undefined ? "" : ` - val_accuracy: ${fmt(log.val_accuracy)} - val_loss: ${fmt(log.val_loss)}`;
   return `Epoch ${log.epoch}/${epochs} - ${log.seconds.toFixed(1)}s - accuracy: ${fmt(log.accuracy)} - loss: ${fmt(log.loss)}${val}`;
 }
 
-function makeProgress(mode: ProgressMode, epochs: number, steps: number): Progress {
+function makeProgress(mode: ProgressMode, epochs: number, steps: number): TrainingProgress {
   if (mode === "auto") mode = inNotebook() ? "notebook" : "terminal";
   if (mode === "none") return { epochStart() {}, batch() {}, epochEnd() {}, done() {} };
-  return mode === "notebook" ? notebookProgress(epochs, steps) : terminalProgress(epochs, steps);
+  // The notebook view is display's (registered when the package loads); without it, lines of text.
+  const notebook = mode === "notebook" ? notebookReporters.training : undefined;
+  return notebook ? notebook(epochs, steps) : terminalProgress(epochs, steps);
 }
 
 /** A bar on stderr while an epoch runs (TTY only), one line per epoch on stdout. */
-function terminalProgress(epochs: number, steps: number): Progress {
+function terminalProgress(epochs: number, steps: number): TrainingProgress {
   const tty = process.stderr.isTTY === true;
   let epoch = 0;
   let lastDraw = 0;
@@ -537,61 +542,6 @@ function terminalProgress(epochs: number, steps: number): Progress {
     epochEnd(log) {
       if (tty) process.stderr.write("\r\x1b[K");
       console.log(epochLine(log, epochs));
-    },
-    done() {},
-  };
-}
-
-/**
- * One live output: a progress bar, the epoch table and the training curves so
- * far. With FMNIST_ECHO_PROGRESS=1 (set by the headless runner) each epoch is
- * also printed, so the terminal that runs the notebook sees progress.
- */
-function notebookProgress(epochs: number, steps: number): Progress {
-  const echo = process.env.FMNIST_ECHO_PROGRESS === "1";
-  const view = liveDisplay();
-  const chart = liveDisplay();
-  let epoch = 0;
-  let lastDraw = 0;
-  let rows = "";
-  const render = (done: number, logs?: tf.Logs) => {
-    const pct = ((done / steps) * 100).toFixed(1);
-    const current =
-      done < steps
-        ? `<div style="font-family:monospace">Epoch ${epoch}/${epochs} ${done}/${steps} - accuracy ${fmt(logs?.acc as number)} - loss ${fmt(logs?.loss as number)}</div>` +
-          `<div style="background:#e5e7eb;width:320px;height:8px;border-radius:4px"><div style="background:#2563eb;width:${pct}%;height:8px;border-radius:4px"></div></div>`
-        : "";
-    view.showHtml(
-      `<div>${current}<table style="font-family:monospace;border-collapse:collapse;margin-top:4px">` +
-        `<thead><tr>${["epoch", "seconds", "accuracy", "loss", "val_accuracy", "val_loss"].map((h) => `<th style="padding:1px 10px;text-align:right">${escapeHtml(h)}</th>`).join("")}</tr></thead>` +
-        `<tbody>${rows}</tbody></table></div>`,
-    );
-  };
-  return {
-    epochStart(e) {
-      epoch = e;
-      render(0);
-    },
-    batch(done, getLogs) {
-      const now = performance.now();
-      if (now - lastDraw < 1000) return;
-      lastDraw = now;
-      render(done, getLogs?.());
-    },
-    epochEnd(log, history) {
-      const cells = [
-        String(log.epoch),
-        log.seconds.toFixed(1),
-        fmt(log.accuracy),
-        fmt(log.loss),
-        fmt(log.val_accuracy),
-        fmt(log.val_loss),
-      ];
-      rows += `<tr>${cells.map((c) => `<td style="padding:1px 10px;text-align:right">${escapeHtml(c)}</td>`).join("")}</tr>`;
-      render(steps);
-      if (echo) console.log(epochLine(log, epochs));
-      // The x axis spans the planned epochs from the first one on: the chart does not rescale as epochs arrive.
-      chart.showPlotly(trainingCurves(toCurves(history), { totalEpochs: epochs }));
     },
     done() {},
   };

@@ -9,9 +9,9 @@
 // undefined, NaN, and averages leave it out. classScores, classReport and
 // perClassAccuracy follow the same rule.
 import type pl from "nodejs-polars";
-import { tf } from "./tf";
-import { CLASS_NAMES } from "./samples";
-import { classReport, classScores, confidentMistakes, type ClassScores, type Mistake } from "./evaluation-plots";
+import { tf } from "../runtime/tf";
+import { CLASS_NAMES } from "../data/samples";
+import { classReport, classScores, confidentMistakes, type ClassScores, type Mistake } from "./scores";
 import { confusionMatrix, topConfusions, type Confusion } from "./metrics";
 import {
   evaluate,
@@ -20,7 +20,7 @@ import {
   type Evaluation,
   type LabeledImages,
   type Predictions,
-} from "./train";
+} from "../training/train";
 
 export class Interpretation implements Evaluation, Predictions {
   readonly loss: number;

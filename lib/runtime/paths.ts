@@ -12,7 +12,7 @@ let cachedRoot: string | undefined;
  */
 export function repoRoot(): string {
   if (cachedRoot) return cachedRoot;
-  const pkg = path.resolve(__dirname, ".."); // dist/ -> the package folder
+  const pkg = path.resolve(__dirname, "..", ".."); // dist/runtime/ -> the package folder
   const parent = path.dirname(pkg);
   if (path.basename(parent) === "node_modules") {
     cachedRoot = path.dirname(parent);

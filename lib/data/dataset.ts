@@ -7,11 +7,11 @@
  */
 import * as fsp from "fs/promises";
 import * as path from "path";
-import { fetchToCache, notebookProgressBar, progressBar, Progress } from "./download";
-import { inNotebook } from "./display";
-import { dataDir } from "./paths";
+import { fetchToCache, progressBar, Progress } from "./download";
+import { inNotebook, notebookReporters } from "../runtime/reporting";
+import { dataDir } from "../runtime/paths";
 import { IMAGE_SIZE, type LabeledImages } from "./samples";
-import { isOutOfMemory, OutOfMemoryError } from "./memory";
+import { isOutOfMemory, OutOfMemoryError } from "../runtime/memory";
 import { IdxError, gunzipIdxAsync, gunzipImagesScaled, parseImages, parseLabels } from "./idx";
 
 export interface FileSpec {
@@ -184,7 +184,8 @@ async function load(opts: LoadOptions): Promise<FashionMnist | FashionMnist<Floa
 
 /** A live bar in a notebook, a terminal bar on stderr elsewhere. */
 function defaultProgress(): (p: Progress) => void {
-  return inNotebook() ? notebookProgressBar("fashion-mnist") : progressBar("fashion-mnist");
+  const notebook = inNotebook() ? notebookReporters.download : undefined;
+  return notebook ? notebook("fashion-mnist") : progressBar("fashion-mnist");
 }
 
 /** Pixel bytes to floats in [0, 1] (value / 255). */

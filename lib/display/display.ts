@@ -12,6 +12,10 @@
 
 import type * as Tslab from "tslab";
 import type { PlotlyFigure } from "./plots";
+import { inNotebook } from "../runtime/reporting";
+
+// Notebook detection lives in runtime/ (data and training ask it too); tests reach its hooks here.
+export { inNotebook, isTslabKernelArgv, setNotebookOverride } from "../runtime/reporting";
 
 // No runtime imports from other lib/ modules: ./images imports escapeHtml from
 // here, and tslab's loader for local modules cannot resolve import cycles (it
@@ -55,33 +59,8 @@ export interface Shower {
 // Environment detection and test hooks
 // ---------------------------------------------------------------------------
 
-let notebookOverride: boolean | undefined;
 let backendOverride: DisplayBackend | undefined;
 let textWriter: ((line: string) => void) | undefined;
-
-/**
- * True when running inside the tslab Jupyter kernel, which is started as
- * `node .../tslab kernel --config-path <connection file>`.
- * {@link setNotebookOverride} forces the answer (for tests).
- */
-export function inNotebook(): boolean {
-  if (notebookOverride !== undefined) return notebookOverride;
-  return isTslabKernelArgv(process.argv);
-}
-
-/** The argv test behind {@link inNotebook}, exposed for unit tests. */
-export function isTslabKernelArgv(argv: readonly string[]): boolean {
-  const script = argv[1] ?? "";
-  const isTslab = /(^|[\\/])tslab(\.js|\.cmd)?$/i.test(script) || /[\\/]tslab[\\/](bin|dist)[\\/]/i.test(script);
-  if (!isTslab) return false;
-  const rest = argv.slice(2);
-  return rest.includes("kernel") && rest.some((a) => a === "--config-path" || a.startsWith("--config-path="));
-}
-
-/** Forces {@link inNotebook} to return `value`; `undefined` restores detection. */
-export function setNotebookOverride(value: boolean | undefined): void {
-  notebookOverride = value;
-}
 
 /**
  * Replaces tslab as the destination of notebook output (for tests);

@@ -13,7 +13,7 @@
 import { createHash } from "crypto";
 import { deflateSync } from "zlib";
 import { escapeHtml } from "./display";
-import { IMAGE_SIZE } from "./samples";
+import { IMAGE_SIZE } from "../data/samples";
 
 /** Pixel data accepted by the image helpers. */
 export type PixelArray = Uint8Array | Float32Array;

@@ -1,4 +1,4 @@
-import { CLASSES } from "./samples";
+import { CLASSES } from "../data/samples";
 
 // Counting what the model got right and wrong.
 
