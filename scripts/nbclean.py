@@ -29,7 +29,10 @@ def clean(nb: dict) -> dict:
         meta = cell.get("metadata", {})
         for key in RUN_METADATA:
             meta.pop(key, None)
-    nb.get("metadata", {}).pop("widgets", None)
+    meta = nb.get("metadata", {})
+    meta.pop("widgets", None)
+    # The kernel writes the language version it ran with (tslab: its TypeScript's): a fact of the run.
+    meta.get("language_info", {}).pop("version", None)
     return nb
 
 

@@ -16,7 +16,7 @@ import * as net from "net";
 import * as path from "path";
 import type { Page } from "playwright-core";
 import { removeDir, repoRoot, smallRunEnv } from "./helpers";
-import { checkExportedPage, checkRendering, launchChromium, screenshot } from "./browser";
+import { artifactsDir, checkExportedPage, checkRendering, launchChromium, screenshot } from "./browser";
 import { PLOTLY_MIME } from "fashion-mnist-lib/dist/display/display";
 
 const venv = path.join(repoRoot, ".venv", "bin");
@@ -286,6 +286,8 @@ test(
       );
 
       // What git compares of the saved notebook (scripts/nbclean.py) is the committed notebook: running it leaves a checkout clean.
+      fs.mkdirSync(artifactsDir, { recursive: true });
+      fs.copyFileSync(nbPath, path.join(artifactsDir, "jupyterlab-saved.ipynb"));
       const cleaned = spawnSync("python3", [path.join(repoRoot, "scripts", "nbclean.py")], {
         input: fs.readFileSync(nbPath, "utf8"),
         encoding: "utf8",
