@@ -13,6 +13,7 @@
 import type * as Tslab from "tslab";
 import type { PlotlyFigure } from "./plots";
 import { inNotebook } from "../runtime/reporting";
+import { pngSize } from "./png";
 
 // Notebook detection lives in runtime/ (data and training ask it too); tests reach its hooks here.
 export { inNotebook, isTslabKernelArgv, setNotebookOverride } from "../runtime/reporting";
@@ -159,18 +160,9 @@ export function summarizeHtml(html: string): string {
   return `[html] ${parts.join(", ")}`;
 }
 
-/** Width and height from a PNG's IHDR chunk (the same check as images.pngSize). */
-function readPngSize(bytes: Uint8Array): { width: number; height: number } | undefined {
-  const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-  if (bytes.length < 24 || signature.some((b, i) => bytes[i] !== b)) return undefined;
-  if (String.fromCharCode(bytes[12], bytes[13], bytes[14], bytes[15]) !== "IHDR") return undefined;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return { width: view.getUint32(16), height: view.getUint32(20) };
-}
-
 /** A one-line description of PNG bytes. */
 export function summarizePng(bytes: Uint8Array): string {
-  const size = bytes instanceof Uint8Array ? readPngSize(bytes) : undefined;
+  const size = bytes instanceof Uint8Array ? pngSize(bytes) : undefined;
   const length = bytes instanceof Uint8Array ? bytes.length : 0;
   return size
     ? `[png] ${size.width}x${size.height}, ${formatBytes(length)}`

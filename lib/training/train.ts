@@ -2,39 +2,14 @@
 // shows in a notebook (one live output) and in a terminal (a progress bar).
 import pl from "nodejs-polars";
 import { tf } from "../runtime/tf";
-import { normalize } from "../data/dataset";
-import { inNotebook, notebookReporters } from "../runtime/reporting";
+import { inNotebook } from "../runtime/reporting";
 import { NativeTrainer } from "./native/native-train";
-import { CLASSES, IMAGE_SIZE, PIXELS, type LabeledImages } from "../data/samples";
+import type { LabeledImages } from "../data/samples";
+import { makeProgress, TrainingGuard, type TrainingProgress } from "./progress";
+import { checkSet, floatImages, toTensors } from "./tensors";
 export type { LabeledImages } from "../data/samples";
 import { readCheckpoint, writeCheckpoint } from "./checkpoint";
 import { noteTrainer, readOptimizerState, writeOptimizerState } from "../model/optimizer-state";
-
-/** Normalized [N, 28, 28, 1] images and [N, 1] labels, ready for fit/evaluate. */
-export function toTensors(set: LabeledImages, what = "data"): { x: tf.Tensor4D; y: tf.Tensor2D } {
-  checkSet(set, what);
-  return tf.tidy(() => ({
-    x: tf.tensor4d(set.images instanceof Uint8Array ? normalize(set.images) : set.images, [
-      set.count,
-      IMAGE_SIZE,
-      IMAGE_SIZE,
-      1,
-    ]),
-    y: tf.tensor2d(Float32Array.from(set.labels), [set.count, 1]),
-  }));
-}
-
-function checkSet(set: LabeledImages, what: string): void {
-  if (!set || !(set.count > 0)) throw new Error(`${what}: no samples (count is ${set?.count})`);
-  if (set.images.length !== set.count * PIXELS) {
-    throw new Error(
-      `${what}: images hold ${set.images.length} bytes, expected ${set.count} x ${PIXELS} = ${set.count * PIXELS}`,
-    );
-  }
-  if (set.labels.length !== set.count) {
-    throw new Error(`${what}: ${set.labels.length} labels for ${set.count} images`);
-  }
-}
 
 export interface EpochLog {
   epoch: number;
@@ -289,14 +264,6 @@ async function resumePoint(
   return { history: info.history, randomDraws: info.randomDraws };
 }
 
-function floatImages(set: LabeledImages): LabeledImages<Float32Array> {
-  return {
-    images: set.images instanceof Uint8Array ? normalize(set.images) : set.images,
-    labels: set.labels,
-    count: set.count,
-  };
-}
-
 async function fitNative(
   native: NativeTrainer,
   train: LabeledImages,
@@ -357,49 +324,6 @@ async function fitNative(
   return { history, seconds, trainer: "native", frame: () => historyFrame(history) };
 }
 
-/**
- * Stops training early, with a message that says where: on a non-finite loss,
- * and (in a notebook) on a kernel interrupt. tslab's interrupt only abandons
- * the cell's promise, so without this the training would go on in the
- * background and hold its tensors; here the loop notices at the next batch,
- * stops, and frees them.
- */
-class TrainingGuard {
-  private reason?: string;
-  private interrupted = false;
-  private readonly onSigint = () => {
-    this.interrupted = true;
-  };
-  private readonly pending?: NodeJS.Immediate;
-  constructor(private readonly listen: boolean) {
-    // Not synchronously: tslab runs a cell's synchronous part with vm's
-    // breakOnSigint, and a SIGINT listener added during that part leaves the
-    // process with the default SIGINT action afterwards, so the next interrupt
-    // would kill the kernel. Deferred, it lands after the cell's sync part.
-    if (listen) this.pending = setImmediate(() => process.on("SIGINT", this.onSigint));
-  }
-  /** Records why training must stop, if it must; returns that reason. */
-  stopReason(epoch: number, batch: number, loss?: number): string | undefined {
-    if (this.reason) return this.reason;
-    if (this.interrupted) {
-      this.reason = `Training interrupted in epoch ${epoch} after batch ${batch}; the model keeps the weights reached so far.`;
-    } else if (loss !== undefined && !Number.isFinite(loss)) {
-      this.reason =
-        `Training diverged: the loss became ${loss} in epoch ${epoch} by batch ${batch}. ` +
-        "Lower the learning rate, or check that the images are scaled to [0, 1] and the labels are 0-9.";
-    }
-    return this.reason;
-  }
-  throwIfStopped(): void {
-    if (this.reason) throw new Error(this.reason);
-  }
-  dispose(): void {
-    if (!this.listen) return;
-    clearImmediate(this.pending);
-    process.off("SIGINT", this.onSigint);
-  }
-}
-
 function shuffled(x: tf.Tensor4D, y: tf.Tensor2D, random: () => number): [tf.Tensor4D, tf.Tensor2D] {
   return tf.tidy(() => {
     const idx = tf.tensor1d(permutation(x.shape[0], random), "int32");
@@ -423,130 +347,6 @@ export function historyFrame(history: EpochLog[]): pl.DataFrame {
   return pl.DataFrame(columns);
 }
 
-export interface Evaluation {
-  loss: number;
-  accuracy: number;
-}
-
-export function evaluate(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Evaluation {
-  // The seed's kind of model is evaluated by the native forward pass, batch by
-  // batch from the images as they are: no full-size input tensor (31 MB for
-  // the test set) and none of tfjs-layers' intermediate tensors (about 75 MB
-  // of peak memory for the 10,000 test images).
-  checkSet(set, "evaluation data");
-  const native = process.env.FMNIST_TRAINER === "layers" ? undefined : NativeTrainer.create(model);
-  if (native !== undefined && typeof native !== "string") {
-    try {
-      return native.evaluate(floatImages(set), batchSize);
-    } finally {
-      native.dispose();
-    }
-  }
-  const { x, y } = toTensors(set, "evaluation data");
-  try {
-    const out = model.evaluate(x, y, { batchSize }) as tf.Scalar[];
-    const [loss, accuracy] = out.map((t) => t.dataSync()[0]);
-    tf.dispose(out);
-    return { loss, accuracy };
-  } finally {
-    tf.dispose([x, y]);
-  }
-}
-
-export interface Predictions {
-  /** Class probabilities, 10 per sample, row-major. */
-  probabilities: Float32Array;
-  /** The most likely class per sample. */
-  predicted: Uint8Array;
-}
-
-export function predict(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Predictions {
-  const { x, y } = toTensors(set, "prediction data");
-  try {
-    const probs = model.predict(x, { batchSize }) as tf.Tensor2D;
-    const labels = probs.argMax(1);
-    const result = { probabilities: probs.dataSync() as Float32Array, predicted: Uint8Array.from(labels.dataSync()) };
-    tf.dispose([probs, labels]);
-    return result;
-  } finally {
-    tf.dispose([x, y]);
-  }
-}
-
-/**
- * For each class, the first test sample of that class the model got wrong
- * (-1 when it got all of them right), as in the seed's section 5.3.
- */
-export function firstMistakePerClass(labels: Uint8Array, predicted: Uint8Array, classes = CLASSES): number[] {
-  if (labels.length !== predicted.length) {
-    throw new Error(`firstMistakePerClass: ${labels.length} labels but ${predicted.length} predictions`);
-  }
-  const found = new Array<number>(classes).fill(-1);
-  for (let i = 0; i < labels.length; i++) {
-    if (labels[i] !== predicted[i] && found[labels[i]] === -1) found[labels[i]] = i;
-  }
-  return found;
-}
-
-// ---------------------------------------------------------------- progress
-
-/** What fit tells about its progress; the notebook view (display/live.ts) implements it too. */
-export interface TrainingProgress {
-  epochStart(epoch: number): void;
-  /** `logs` reads the running metrics (a device sync): call it only when drawing. */
-  batch(done: number, logs?: () => tf.Logs): void;
-  epochEnd(log: EpochLog, history: EpochLog[]): void;
-  done(): void;
-}
-
-/** A metric as the progress lines print it ("-" when missing). */
-export const fmt = (v: number | undefined, digits = 4) =>
-  v === undefined || Number.isNaN(v) ? "-" : v.toFixed(digits);
-
-/** One epoch as a line of text, as Keras prints it. */
-export function epochLine(log: EpochLog, epochs: number): string {
-  const val =
-    log.val_loss === undefined ? "" : ` - val_accuracy: ${fmt(log.val_accuracy)} - val_loss: ${fmt(log.val_loss)}`;
-  return `Epoch ${log.epoch}/${epochs} - ${log.seconds.toFixed(1)}s - accuracy: ${fmt(log.accuracy)} - loss: ${fmt(log.loss)}${val}`;
-}
-
-function makeProgress(mode: ProgressMode, epochs: number, steps: number): TrainingProgress {
-  if (mode === "auto") mode = inNotebook() ? "notebook" : "terminal";
-  if (mode === "none") return { epochStart() {}, batch() {}, epochEnd() {}, done() {} };
-  // The notebook view is display's (registered when the package loads); without it, lines of text.
-  const notebook = mode === "notebook" ? notebookReporters.training : undefined;
-  return notebook ? notebook(epochs, steps) : terminalProgress(epochs, steps);
-}
-
-/** A bar on stderr while an epoch runs (TTY only), one line per epoch on stdout. */
-function terminalProgress(epochs: number, steps: number): TrainingProgress {
-  const tty = process.stderr.isTTY === true;
-  let epoch = 0;
-  let lastDraw = 0;
-  return {
-    epochStart(e) {
-      epoch = e;
-    },
-    batch(done, getLogs) {
-      const now = performance.now();
-      if (!tty || (now - lastDraw < 200 && done < steps)) return;
-      lastDraw = now;
-      const logs = getLogs?.();
-      const width = 30;
-      const filled = Math.round((done / steps) * width);
-      const bar = "=".repeat(filled) + " ".repeat(width - filled);
-      process.stderr.write(
-        `\rEpoch ${epoch}/${epochs} [${bar}] ${done}/${steps} - accuracy: ${fmt(logs?.acc as number)} - loss: ${fmt(logs?.loss as number)}`,
-      );
-    },
-    epochEnd(log) {
-      if (tty) process.stderr.write("\r\x1b[K");
-      console.log(epochLine(log, epochs));
-    },
-    done() {},
-  };
-}
-
 /** The shape plots.trainingCurves takes, from the epoch logs. */
 export function toCurves(history: EpochLog[]) {
   const hasVal = history.some((h) => h.val_loss !== undefined);
@@ -559,3 +359,8 @@ export function toCurves(history: EpochLog[]) {
       : {}),
   };
 }
+
+// Evaluation and prediction, and the helpers the progress views use, from their own modules.
+export { evaluate, predict, firstMistakePerClass, type Evaluation, type Predictions } from "./evaluate";
+export { epochLine, fmt, type TrainingProgress } from "./progress";
+export { toTensors } from "./tensors";

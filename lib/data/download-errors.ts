@@ -1,0 +1,67 @@
+// The download's errors, shared by the cache side (download.ts) and the
+// network side (http.ts).
+
+export interface MirrorFailure {
+  mirror: string;
+  attempts: number;
+  error: string;
+}
+
+/** No mirror could deliver a verified copy. `failures` lists what happened at each one. */
+export class DownloadError extends Error {
+  readonly file: string;
+  readonly failures: MirrorFailure[];
+  constructor(file: string, failures: MirrorFailure[], message: string) {
+    super(message);
+    this.name = "DownloadError";
+    this.file = file;
+    this.failures = failures;
+  }
+}
+
+/** The cache folder cannot be created or written. */
+export class CacheDirError extends Error {
+  readonly dir: string;
+  constructor(dir: string, message: string) {
+    super(message);
+    this.name = "CacheDirError";
+    this.dir = dir;
+  }
+}
+
+/** A failed write into the cache folder, said in terms of what to do about it. */
+export function cacheWriteError(dir: string, err: unknown): CacheDirError {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const why =
+    code === "ENOSPC" || code === "EDQUOT"
+      ? "the disk is full (no space left on device)"
+      : code === "EROFS"
+        ? "the file system is read-only"
+        : `writing failed (${errText(err)})`;
+  return new CacheDirError(
+    dir,
+    `Cannot write the dataset cache in ${dir}: ${why}. The partial file was removed and nothing cached was changed. ` +
+      "Free some space (the dataset needs about 30 MB) or point FMNIST_DATA_DIR at another folder.",
+  );
+}
+
+/** One failed attempt; `retry` says whether trying the same mirror again could help. */
+export class AttemptError extends Error {
+  constructor(
+    message: string,
+    readonly retry: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** An error as one line, with its code. */
+export function errText(err: unknown): string {
+  if (err instanceof AttemptError) return err.message;
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code && !err.message.includes(code) ? `${code} ${err.message}` : err.message;
+  }
+  return String(err);
+}
+

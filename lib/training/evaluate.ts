@@ -1,0 +1,70 @@
+// A trained model on a labelled set: loss and accuracy, class probabilities and predictions.
+import { tf } from "../runtime/tf";
+import { CLASSES, type LabeledImages } from "../data/samples";
+import { NativeTrainer } from "./native/native-train";
+import { checkSet, floatImages, toTensors } from "./tensors";
+
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+}
+
+export function evaluate(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Evaluation {
+  // The seed's kind of model is evaluated by the native forward pass, batch by
+  // batch from the images as they are: no full-size input tensor (31 MB for
+  // the test set) and none of tfjs-layers' intermediate tensors (about 75 MB
+  // of peak memory for the 10,000 test images).
+  checkSet(set, "evaluation data");
+  const native = process.env.FMNIST_TRAINER === "layers" ? undefined : NativeTrainer.create(model);
+  if (native !== undefined && typeof native !== "string") {
+    try {
+      return native.evaluate(floatImages(set), batchSize);
+    } finally {
+      native.dispose();
+    }
+  }
+  const { x, y } = toTensors(set, "evaluation data");
+  try {
+    const out = model.evaluate(x, y, { batchSize }) as tf.Scalar[];
+    const [loss, accuracy] = out.map((t) => t.dataSync()[0]);
+    tf.dispose(out);
+    return { loss, accuracy };
+  } finally {
+    tf.dispose([x, y]);
+  }
+}
+
+export interface Predictions {
+  /** Class probabilities, 10 per sample, row-major. */
+  probabilities: Float32Array;
+  /** The most likely class per sample. */
+  predicted: Uint8Array;
+}
+
+export function predict(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Predictions {
+  const { x, y } = toTensors(set, "prediction data");
+  try {
+    const probs = model.predict(x, { batchSize }) as tf.Tensor2D;
+    const labels = probs.argMax(1);
+    const result = { probabilities: probs.dataSync() as Float32Array, predicted: Uint8Array.from(labels.dataSync()) };
+    tf.dispose([probs, labels]);
+    return result;
+  } finally {
+    tf.dispose([x, y]);
+  }
+}
+
+/**
+ * For each class, the first test sample of that class the model got wrong
+ * (-1 when it got all of them right), as in the seed's section 5.3.
+ */
+export function firstMistakePerClass(labels: Uint8Array, predicted: Uint8Array, classes = CLASSES): number[] {
+  if (labels.length !== predicted.length) {
+    throw new Error(`firstMistakePerClass: ${labels.length} labels but ${predicted.length} predictions`);
+  }
+  const found = new Array<number>(classes).fill(-1);
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] !== predicted[i] && found[labels[i]] === -1) found[labels[i]] = i;
+  }
+  return found;
+}
