@@ -89,6 +89,20 @@ def status_html(nb, ok, failed_index, notebook_path) -> str:
     return f"Notebook <code>{html.escape(os.path.relpath(notebook_path, ROOT))}</code>: {status}"
 
 
+def unwritable(path: str):
+    """Why a file cannot be written at path (its folder made if needed), or None."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        return "is a folder; give a file name"
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        return f"its folder cannot be created ({err.strerror})"
+    if not os.access(folder, os.W_OK):
+        return f"its folder {folder} is not writable"
+    return None
+
+
 def write_atomically(path: str, text: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -121,6 +135,11 @@ def main() -> int:
     here = os.environ.get("INIT_CWD") or os.getcwd()
     args.notebook, args.output, args.executed = (os.path.join(here, p) for p in (args.notebook, args.output, args.executed))
 
+    # Where the results go is checked before the (possibly long) run, not after it.
+    for flag, path in (("--output", args.output), ("--executed", args.executed)):
+        problem = unwritable(path)
+        if problem:
+            return fail(f"{flag} {path}: {problem}")
     started = time.monotonic()
     run_seconds = None
     if args.no_execute:

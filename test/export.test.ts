@@ -175,3 +175,22 @@ test(
     }
   },
 );
+
+test("npm run report checks where its files go before running the notebook", () => {
+  const tmp = makeTempDir("fmnist-report-paths-");
+  try {
+    const started = Date.now();
+    const folder = runReport(["--output", tmp], {});
+    assert.equal(folder.status, 2, folder.stderr);
+    assert.match(folder.stderr, /--output .*: is a folder; give a file name/);
+    const blocked = path.join(tmp, "a-file");
+    fs.writeFileSync(blocked, "");
+    const under = runReport(["--output", path.join(tmp, "r.html"), "--executed", path.join(blocked, "x.ipynb")], {});
+    assert.equal(under.status, 2, under.stderr);
+    assert.match(under.stderr, /--executed .*a-file\/x\.ipynb: its folder cannot be created/);
+    assert.doesNotMatch(`${folder.stdout}${under.stdout}`, /running/, "the notebook never started");
+    assert.ok(Date.now() - started < 30_000);
+  } finally {
+    removeDir(tmp);
+  }
+});
