@@ -5,7 +5,7 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { tf } from "fashion-mnist-lib/dist/runtime/tf";
 import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "fashion-mnist-lib/dist/data/dataset";
-import { createModel } from "fashion-mnist-lib/dist/model/model";
+import { compileModel, createModel, kernelInitializers } from "fashion-mnist-lib/dist/model/model";
 import { fit, evaluate } from "fashion-mnist-lib/dist/training/train";
 import { NativeTrainer, nativeHandleCount, planFor } from "fashion-mnist-lib/dist/training/native/native-train";
 import { loadSharedDataset } from "./helpers";
@@ -16,18 +16,35 @@ before(async () => {
   data = await loadSharedDataset();
 });
 
-/** The native path's gradients of the mean loss on `count` images equal tfjs's autodiff gradients. */
+/**
+ * The native path's gradients of the mean loss on `count` images equal tfjs's
+ * autodiff gradients. Dropout layers are applied with the masks the native
+ * step drew (read back through the trainer's test hook), so both sides drop
+ * the same values.
+ */
 function assertGradientsMatchAutodiff(model: tf.LayersModel, count: number): void {
   const batch = normalizeSet(takeFirst(data.train, count));
   const trainer = NativeTrainer.create(model);
   assert.ok(typeof trainer !== "string", `the model takes the native path (${trainer})`);
   try {
+    trainer.recordedMasks = [];
     const native = trainer.gradients(batch);
+    const masks = trainer.recordedMasks;
+    const dropouts = model.layers.filter((l) => l.getClassName() === "Dropout");
+    assert.equal(masks.length, dropouts.length, "one mask per dropout layer");
     const x = tf.tensor4d(batch.images, [batch.count, 28, 28, 1]);
     const y = tf.tensor1d(Int32Array.from(batch.labels), "int32");
+    const forward = () => {
+      let h: tf.Tensor = x;
+      let k = 0;
+      for (const layer of model.layers) {
+        h = layer.getClassName() === "Dropout" ? h.mul(tf.tensor(masks[k++], h.shape)) : (layer.apply(h) as tf.Tensor);
+      }
+      return h as tf.Tensor2D;
+    };
     const { value, grads } = tf.variableGrads(() =>
       // Mean sparse categorical cross-entropy of the softmax output.
-      tf.losses.softmaxCrossEntropy(tf.oneHot(y, 10), tf.log(model.apply(x, { training: true }) as tf.Tensor2D)),
+      tf.losses.softmaxCrossEntropy(tf.oneHot(y, 10), tf.log(forward())),
     );
     model.trainableWeights.forEach((w, i) => {
       const auto = grads[(w.read() as tf.Variable).name].dataSync();
@@ -54,6 +71,61 @@ function assertGradientsMatchAutodiff(model: tf.LayersModel, count: number): voi
 
 test("native gradients equal tfjs autodiff gradients of the seed's loss", () => {
   assertGradientsMatchAutodiff(createModel({ seed: 5 }), 48);
+});
+
+test("dropout: the fast path takes it, with autodiff's gradients for the same masks, and none when evaluating", async () => {
+  const model = tf.sequential();
+  model.add(
+    tf.layers.conv2d({
+      inputShape: [28, 28, 1],
+      filters: 6,
+      kernelSize: 3,
+      activation: "relu",
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+    }),
+  );
+  model.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+  model.add(tf.layers.dropout({ rate: 0.25 }));
+  model.add(tf.layers.flatten());
+  model.add(
+    tf.layers.dense({ units: 32, activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
+  );
+  model.add(tf.layers.dropout({ rate: 0.5 }));
+  model.add(
+    tf.layers.dense({
+      units: 10,
+      activation: "softmax",
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }),
+    }),
+  );
+  model.compile({ optimizer: "adam", loss: "sparseCategoricalCrossentropy", metrics: ["accuracy"] });
+  const plan = planFor(model);
+  assert.ok(typeof plan !== "string", `a model with Dropout takes the native path (${plan})`);
+  // The masks keep about 1 - rate of the values, scaled by 1 / (1 - rate).
+  const trainer = NativeTrainer.create(model) as NativeTrainer;
+  trainer.recordedMasks = [];
+  trainer.gradients(normalizeSet(takeFirst(data.train, 64)));
+  const [first, second] = trainer.recordedMasks;
+  trainer.dispose();
+  const share = (m: Float32Array, rate: number) => {
+    assert.ok(
+      m.every((v) => v === 0 || Math.abs(v - 1 / (1 - rate)) < 1e-6),
+      "mask values are 0 or 1 / (1 - rate)",
+    );
+    return m.filter((v) => v === 0).length / m.length;
+  };
+  assert.ok(Math.abs(share(first, 0.25) - 0.25) < 0.02, "about a quarter dropped");
+  assert.ok(Math.abs(share(second, 0.5) - 0.5) < 0.05, "about half dropped");
+  // Evaluation uses no dropout: the native loss equals tfjs-layers' (which also drops nothing when not training).
+  const test = normalizeSet(takeFirst(data.test, 300));
+  const native = evaluate(model, test);
+  const x = tf.tensor4d(test.images, [test.count, 28, 28, 1]);
+  const y = tf.tensor1d(Int32Array.from(test.labels), "float32");
+  const [loss] = (model.evaluate(x, y) as tf.Scalar[]).map((t) => t.dataSync()[0]);
+  assert.ok(Math.abs(native.loss - loss) < 1e-4, `evaluation ignores dropout: native ${native.loss}, layers ${loss}`);
+  tf.dispose([x, y]);
+  assertGradientsMatchAutodiff(model, 48);
+  assert.equal(nativeHandleCount(), 0, "every native handle is freed");
 });
 
 test("native gradients also match for padded, strided and unpooled convolutions", () => {
@@ -212,4 +284,52 @@ test("models outside the native path are named with the reason and train with mo
   assert.match(String(planFor(sgd)), /not Adam/);
   model.dispose();
   sgd.dispose();
+});
+
+test("a model with Dropout trains on the fast path as well as model.fit trains it", async () => {
+  const { train, validation } = splitValidation(normalizeSet(takeFirst(data.train, 3000)), 600);
+  // The seed's network with dropout before its dense layers, as a student might add it.
+  const build = () => {
+    const init = kernelInitializers(8);
+    const m = tf.sequential({
+      layers: [
+        tf.layers.conv2d({
+          inputShape: [28, 28, 1],
+          filters: 28,
+          kernelSize: 3,
+          activation: "relu",
+          kernelInitializer: init(),
+        }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.conv2d({ filters: 56, kernelSize: 3, activation: "relu", kernelInitializer: init() }),
+        tf.layers.flatten(),
+        tf.layers.dropout({ rate: 0.3 }),
+        tf.layers.dense({ units: 56, activation: "relu", kernelInitializer: init() }),
+        tf.layers.dense({ units: 10, activation: "softmax", kernelInitializer: init() }),
+      ],
+    });
+    compileModel(m);
+    return m;
+  };
+  const saved = process.env.FMNIST_TRAINER;
+  try {
+    const results: Record<string, number> = {};
+    for (const trainer of ["native", "layers"]) {
+      process.env.FMNIST_TRAINER = trainer;
+      const model = build();
+      const r = await fit(model, train, validation, { epochs: 2, batchSize: 32, seed: 8, progress: "none" });
+      assert.equal(r.trainer, trainer);
+      results[trainer] = r.history[1].val_accuracy!;
+      model.dispose();
+    }
+    assert.ok(results.native > 0.7 && results.layers > 0.7, JSON.stringify(results));
+    assert.ok(
+      Math.abs(results.native - results.layers) < 0.05,
+      `same training within noise: ${JSON.stringify(results)}`,
+    );
+  } finally {
+    if (saved === undefined) delete process.env.FMNIST_TRAINER;
+    else process.env.FMNIST_TRAINER = saved;
+  }
+  assert.equal(nativeHandleCount(), 0);
 });

@@ -1,6 +1,8 @@
 // A fast training path for the seed's kind of model (Conv2D / MaxPooling2D /
-// Flatten / Dense chains with ReLU, softmax last, sparse categorical
-// cross-entropy, Adam), used by train.ts's fit.
+// Flatten / Dropout / Dense chains with ReLU, softmax last, sparse categorical
+// cross-entropy, Adam), used by train.ts's fit. Dropout draws its mask with
+// TensorFlow's RandomUniform while training and passes values through when
+// evaluating, as Keras does.
 //
 // Why: tfjs-layers' model.fit runs every training step as ~315 separate eager
 // ops, each paying tfjs's JavaScript bookkeeping (engine scopes, the gradient
@@ -48,6 +50,8 @@ export class NativeTrainer {
   private lossSum = -1;
   private correctSum = -1;
   private seen = 0;
+  /** When set (tests only), every dropout mask a training step draws is read back here. */
+  recordedMasks: Float32Array[] | null = null;
 
   private constructor(
     private model: tf.LayersModel,
@@ -100,14 +104,33 @@ export class NativeTrainer {
    * step is "patches"). Returns the logits and each step's input, which the
    * backward pass needs. All handles go to scratch.
    */
-  private forward(x: number, batch: number, weights: number[], scratch: number[]) {
+  private forward(x: number, batch: number, weights: number[], scratch: number[], training = true) {
     const n = this.n;
     const T = n.T;
     const acts: number[] = [x]; // acts[i] = input of step i
     let pooled: Pooled | null = null; // what the "patches+pool" backward needs
+    const masks = new Map<number, number>(); // dropout step -> its mask (0 or 1 / (1 - rate))
     let h = x;
-    for (const step of this.steps) {
+    for (const [index, step] of this.steps.entries()) {
       switch (step.op) {
+        case "dropout": {
+          if (!training) break;
+          // Keep each value with probability 1 - rate, scaled by 1 / (1 - rate), as Keras does.
+          const shape = n.run1("Shape", [T, n.type("out_type", n.b.TF_INT32)], [h], scratch);
+          const uniform = n.run1(
+            "RandomUniform",
+            [n.type("T", n.b.TF_INT32), n.type("dtype", n.b.TF_FLOAT), n.ints("seed", 0), n.ints("seed2", 0)],
+            [shape],
+            scratch,
+          );
+          const keep = n.run1("GreaterEqual", [T], [uniform, this.floatConst(step.rate)], scratch);
+          const kept = n.run1("Cast", [n.type("SrcT", n.b.TF_BOOL), n.type("DstT", n.b.TF_FLOAT)], [keep], scratch);
+          const mask = n.run1("Mul", [T], [kept, this.floatConst(1 / (1 - step.rate))], scratch);
+          if (this.recordedMasks) this.recordedMasks.push(n.read(mask));
+          masks.set(index, mask);
+          h = n.run1("Mul", [T], [h, mask], scratch);
+          break;
+        }
         case "patches": {
           const g = step.geometry;
           h = this.reshape(
@@ -160,7 +183,7 @@ export class NativeTrainer {
       }
       acts.push(h);
     }
-    return { logits: h, acts, pooled };
+    return { logits: h, acts, pooled, masks };
   }
 
   /** The "patches+pool" shapes for `batch` samples: pool windows, rows per window position, the pooled NHWC shape. */
@@ -182,6 +205,7 @@ export class NativeTrainer {
     weights: number[],
     acts: number[],
     pooled: Pooled | null,
+    masks: Map<number, number>,
     scratch: number[],
   ): number[] {
     const n = this.n;
@@ -194,6 +218,9 @@ export class NativeTrainer {
       const output = acts[i + 1];
       const needInputGrad = i > this.firstWeighted;
       switch (step.op) {
+        case "dropout":
+          g = n.run1("Mul", [T], [g, masks.get(i)!], scratch);
+          break;
         case "patches": {
           const rows = this.reshape(g, [batch * step.geometry.outH * step.geometry.outW, step.kShape[3]], scratch);
           grads[step.kernel] = this.matmul(input, rows, false, false, scratch);
@@ -380,7 +407,7 @@ export class NativeTrainer {
     try {
       const { x, y } = this.makeBatch(data, order, start, batch, scratch);
       const weights = this.vars.map((v) => v.read(scratch));
-      const { logits, acts, pooled } = this.forward(x, batch, weights, scratch);
+      const { logits, acts, pooled, masks } = this.forward(x, batch, weights, scratch);
       const { dLogits, lossSum, correct } = this.lossAndCorrect(logits, y, scratch);
       this.accumulate(lossSum, correct, batch);
 
@@ -391,6 +418,7 @@ export class NativeTrainer {
         weights,
         acts,
         pooled,
+        masks,
         scratch,
       );
 
@@ -438,7 +466,7 @@ export class NativeTrainer {
         const scratch: number[] = [];
         try {
           const { x, y } = this.makeBatch(data, null, start, batch, scratch);
-          const { logits } = this.forward(x, batch, weights, scratch);
+          const { logits } = this.forward(x, batch, weights, scratch, false);
           const r = this.lossAndCorrect(logits, y, scratch);
           loss += n.scalar(r.lossSum);
           correct += n.scalar(r.correct);

@@ -19,7 +19,8 @@ export type Layer =
     }
   | { kind: "pool"; ksize: number[]; strides: number[]; padding: string }
   | { kind: "flatten"; inShape: number[]; size: number }
-  | { kind: "dense"; kernel: number; bias: number | null; relu: boolean; softmax: boolean };
+  | { kind: "dense"; kernel: number; bias: number | null; relu: boolean; softmax: boolean }
+  | { kind: "dropout"; rate: number };
 
 export interface Plan {
   layers: Layer[];
@@ -65,7 +66,8 @@ export type Step =
   | { op: "bias"; bias: number }
   | { op: "relu" }
   | { op: "reshape"; shape: number[]; inShape: number[] }
-  | { op: "matmul"; kernel: number };
+  | { op: "matmul"; kernel: number }
+  | { op: "dropout"; rate: number };
 
 /** The "patches+pool" step's conv output ([windows, rows, filters]) and its window maxima. */
 export interface Pooled {
@@ -227,6 +229,10 @@ export function lower(plan: Plan): Step[] {
       case "dense":
         steps.push({ op: "matmul", kernel: layer.kernel }, ...activation);
         break;
+      case "dropout":
+        // Only while training: evaluation and prediction pass values through.
+        if (layer.rate > 0) steps.push({ op: "dropout", rate: layer.rate });
+        break;
     }
   }
   return steps;
@@ -324,6 +330,12 @@ export function planFor(model: tf.LayersModel): Plan | string {
         strides: [1, strides[0], strides[1], 1],
         padding: String(cfg.padding).toUpperCase(),
       });
+    } else if (cls === "Dropout") {
+      const rate = cfg.rate;
+      if (typeof rate !== "number" || !(rate >= 0 && rate < 1) || cfg.noiseShape != null) {
+        return `dropout layer ${layer.name} has unsupported settings`;
+      }
+      layers.push({ kind: "dropout", rate });
     } else if (cls === "Flatten") {
       layers.push({ kind: "flatten", inShape, size: inShape.reduce((a, b) => a * b, 1) });
     } else if (cls === "Dense") {
