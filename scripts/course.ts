@@ -337,6 +337,7 @@ export function feedback(opts: CourseOptions): void {
 
 /** Exports grades.csv (atomically) and returns it with a per-assignment summary. */
 export function grades(opts: CourseOptions): { csv: string; table: pl.DataFrame; summary: pl.DataFrame } {
+  assignments(opts); // a folder that is not a course: said before anything is written there
   const csv = path.join(opts.course, "grades.csv");
   const tmp = path.join(opts.course, `.grades.${process.pid}.csv`);
   try {
@@ -347,11 +348,16 @@ export function grades(opts: CourseOptions): { csv: string; table: pl.DataFrame;
   }
   // nbgrader's export lists every student in its database for every
   // assignment (0 where nothing was handed in); keep the graded submissions.
-  const all = pl.readCSV(fs.readFileSync(csv, "utf8")).select("assignment", "student_id", "score", "max_score");
+  // Typed: with nothing graded yet the file has only its header, which polars would read as text.
+  const all = pl
+    .readCSV(fs.readFileSync(csv, "utf8"))
+    .select("assignment", "student_id", "score", "max_score")
+    .withColumns(pl.col("score").cast(pl.Float64), pl.col("max_score").cast(pl.Float64));
   const graded = (all.toRecords() as { assignment: string; student_id: string }[]).map((r) =>
     fs.existsSync(path.join(opts.course, "autograded", String(r.student_id), String(r.assignment))),
   );
-  const table = all.filter(pl.Series("graded", graded)).sort(["assignment", "student_id"]);
+  // (Typed, so that a course with nothing graded yet gives an empty table, not a polars error.)
+  const table = all.filter(pl.Series("graded", graded, pl.Bool)).sort(["assignment", "student_id"]);
   const summary = table
     .groupBy("assignment")
     .agg(

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { makeTempDir, removeDir, repoRoot, sharedDataDir } from "./helpers";
+import { copyCourse, makeTempDir, removeDir, repoRoot, sharedDataDir } from "./helpers";
 
 const cli = path.join(repoRoot, "build", "scripts", "train.js");
 const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
@@ -267,6 +267,26 @@ test("train CLI: --resume continues a run from its checkpoint's last complete ep
     assert.match(second.stdout, /Resuming from the checkpoint "r": 1 of 2 epochs were done\./);
     assert.doesNotMatch(second.stdout, /Epoch 1\/2/, "the first epoch is not trained again");
     assert.match(second.stdout, /Epoch 2\/2/);
+  } finally {
+    removeDir(tmp);
+  }
+});
+
+test("course grades: nothing graded yet gives empty tables; a folder that is not a course is refused and left untouched", () => {
+  const tmp = makeTempDir("fmnist-grades-");
+  try {
+    const course = path.join(repoRoot, "build", "scripts", "course.js");
+    const notCourse = path.join(tmp, "not-a-course");
+    fs.mkdirSync(notCourse);
+    const refused = spawnSync(process.execPath, [course, "grades", "--course", notCourse], { encoding: "utf8" });
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /is not a course folder \(no nbgrader_config\.py\)/);
+    assert.deepEqual(fs.readdirSync(notCourse), [], "nothing written there");
+    const root = copyCourse(tmp, ["idx-parsing"]);
+    const empty = spawnSync(process.execPath, [course, "grades", "--course", root], { encoding: "utf8" });
+    assert.equal(empty.status, 0, empty.stderr);
+    assert.match(empty.stdout, /shape: \(0, 6\)/, "an empty summary");
+    assert.ok(fs.existsSync(path.join(root, "grades.csv")));
   } finally {
     removeDir(tmp);
   }
