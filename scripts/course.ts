@@ -278,31 +278,100 @@ function gradebookDigest(db: string): Record<string, string> {
  * change; if any other did, the gradebook is put back as it was before that
  * submission and grading stops the same way.
  */
-export function autograde(opts: CourseOptions): string {
+/** What autograde did with each submission it found. */
+export interface AutogradeReport {
+  graded: string[];
+  /** "student/assignment: reason" for submissions nbgrader could not grade. */
+  failed: string[];
+  /** "student/folder: reason" for what was not a submission it could grade (misplaced, malformed). */
+  skipped: string[];
+}
+
+/** The closest name within a few edits (a third of the name's length), for "did you mean". */
+function closest(name: string, names: string[]): string | undefined {
+  const distance = (a: string, b: string) => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0][j] = j;
+    for (let i = 1; i <= a.length; i++)
+      for (let j = 1; j <= b.length; j++)
+        d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    return d[a.length][b.length];
+  };
+  const near = Math.max(2, Math.round(name.length / 3)); // "idx-parse" is 3 edits from "idx-parsing"
+  return names
+    .map((n) => ({ n, d: distance(name, n) }))
+    .filter((x) => x.d <= near)
+    .sort((x, y) => x.d - y.d)[0]?.n;
+}
+
+/** Why submitted/<student>/<a>/ cannot be graded as it is, or undefined when it can. */
+function submissionProblem(folder: string, a: string): string | undefined {
+  const notebook = path.join(folder, `${a}.ipynb`);
+  if (!fs.existsSync(notebook)) {
+    const found = fs.readdirSync(folder).filter((f) => f.endsWith(".ipynb"));
+    return `no ${a}.ipynb` + (found.length ? ` (found ${found.join(", ")}: the notebook must keep its name)` : "");
+  }
+  try {
+    const nb = JSON.parse(fs.readFileSync(notebook, "utf8")) as { cells?: unknown };
+    if (!Array.isArray(nb.cells)) return `${a}.ipynb is not a notebook (no cells)`;
+  } catch {
+    return `${a}.ipynb is not a notebook (invalid JSON)`;
+  }
+  return undefined;
+}
+
+export function autograde(
+  opts: CourseOptions,
+  report: AutogradeReport = { graded: [], failed: [], skipped: [] },
+): string {
+  const names = assignments(opts); // an unknown assignment is named before anything else
   if (opts.submissions) importSubmissions(opts, opts.submissions);
   const submitted = path.join(opts.course, "submitted");
   if (!fs.existsSync(submitted))
     throw new CourseError(`nothing to grade: ${submitted} does not exist (use --submissions DIR).`);
+  const all = assignments({ ...opts, assignments: [] });
+  // Folders that are no assignment of the course: said by name, never skipped silently.
+  for (const student of fs.readdirSync(submitted).sort()) {
+    const dir = path.join(submitted, student);
+    if (!fs.statSync(dir).isDirectory()) continue;
+    for (const folder of fs.readdirSync(dir).sort()) {
+      if (all.includes(folder) || !fs.statSync(path.join(dir, folder)).isDirectory()) continue;
+      const guess = closest(folder, all);
+      report.skipped.push(`${student}/${folder}: no such assignment${guess ? `, did you mean ${guess}?` : ""}`);
+    }
+  }
   let log = "";
   // Each snapshot after a submission is the next one's "before": one walk per submission.
   let before = watchedFiles(opts.course);
-  for (const a of assignments(opts)) {
+  for (const a of names) {
     const students = fs
       .readdirSync(submitted)
       .filter((s) => fs.existsSync(path.join(submitted, s, a)))
       .sort();
     for (const [i, student] of students.entries()) {
+      const problem = submissionProblem(path.join(submitted, student, a), a);
+      if (problem) {
+        report.skipped.push(`${student}/${a}: ${problem}`);
+        continue;
+      }
       if (!opts.quiet) console.log(`course: autograding ${a} for ${student} (${i + 1} of ${students.length})`);
       const own = path.join(opts.course, "autograded", student, a);
       const gradebook = GradebookGuard.before(opts.course);
-      let othersGrades: string[];
+      let othersGrades: string[] = [];
+      let failed: string | undefined;
       try {
         log += nbgrader(opts, ["autograde", a, `--student=${student}`, "--force"]);
         othersGrades = gradebook?.changedOwners([`${student}/${a}`, `student:${student}`]) ?? [];
         if (othersGrades.length) gradebook?.restore();
+      } catch (err) {
+        // One submission nbgrader cannot grade does not stop the class.
+        if (!(err instanceof CourseError)) throw err;
+        failed = lastLines(err.message, 1);
       } finally {
         gradebook?.discard();
       }
+      if (failed) report.failed.push(`${student}/${a}: could not grade: ${failed}`);
+      else report.graded.push(`${student}/${a}`);
       const after = watchedFiles(opts.course);
       const changed = changedFiles(before, after, own);
       before = after;
@@ -443,9 +512,18 @@ function main(): void {
       if (results.some((r) => !r.ok)) throw new CourseError("validation failed (see above)");
       break;
     }
-    case "autograde":
-      autograde(opts);
+    case "autograde": {
+      const report: AutogradeReport = { graded: [], failed: [], skipped: [] };
+      autograde(opts, report);
+      for (const line of [...report.skipped, ...report.failed]) console.log(`course: ${line}`);
+      console.log(
+        `course: ${report.graded.length} graded, ${report.failed.length} could not be graded, ${report.skipped.length} skipped`,
+      );
+      if (report.graded.length === 0 && report.failed.length + report.skipped.length > 0) {
+        throw new CourseError("no submission could be graded (see above)");
+      }
       break;
+    }
     case "feedback":
       feedback(opts);
       console.log(`feedback in ${path.join(opts.course, "feedback")}`);

@@ -291,3 +291,68 @@ test("course grades: nothing graded yet gives empty tables; a folder that is not
     removeDir(tmp);
   }
 });
+
+test(
+  "course autograde: misplaced and malformed submissions are named, the rest of the class is graded; an unknown assignment is named first",
+  { timeout: 10 * 60_000 },
+  () => {
+    const tmp = makeTempDir("fmnist-edges-");
+    try {
+      const course = path.join(repoRoot, "build", "scripts", "course.js");
+      const root = copyCourse(tmp, ["idx-parsing"]);
+      const env = { ...process.env, FASHION_MNIST_MIRROR: sharedDataDir, FMNIST_DATA_DIR: path.join(tmp, "data") };
+      const unknown = spawnSync(process.execPath, [course, "autograde", "idx-parse", "--course", root], {
+        encoding: "utf8",
+        env,
+      });
+      assert.equal(unknown.status, 1);
+      assert.match(unknown.stderr, /no assignment "idx-parse"/, "the name, not a missing submitted/ folder");
+      // Graded before it is released: nbgrader cannot, and says so as "could not grade", not as a silent 0.
+      const early = path.join(tmp, "early");
+      fs.mkdirSync(path.join(early, "erin", "idx-parsing"), { recursive: true });
+      fs.copyFileSync(
+        path.join(root, "source", "idx-parsing", "idx-parsing.ipynb"),
+        path.join(early, "erin", "idx-parsing", "idx-parsing.ipynb"),
+      );
+      const tooEarly = spawnSync(process.execPath, [course, "autograde", "--course", root, "--submissions", early], {
+        encoding: "utf8",
+        env,
+      });
+      assert.equal(tooEarly.status, 1, tooEarly.stdout);
+      assert.match(tooEarly.stdout, /course: erin\/idx-parsing: could not grade: /);
+      assert.match(tooEarly.stderr, /no submission could be graded/);
+      fs.rmSync(path.join(root, "submitted"), { recursive: true, force: true });
+      const generated = spawnSync(process.execPath, [course, "generate", "--course", root], { encoding: "utf8", env });
+      assert.equal(generated.status, 0, generated.stderr);
+      const subs = path.join(tmp, "subs");
+      const put = (student: string, folder: string, file: string, text: string) => {
+        fs.mkdirSync(path.join(subs, student, folder), { recursive: true });
+        fs.writeFileSync(path.join(subs, student, folder, file), text);
+      };
+      const good = fs.readFileSync(path.join(root, "source", "idx-parsing", "idx-parsing.ipynb"), "utf8");
+      put("alice", "idx-parsing", "idx-parsing.ipynb", good);
+      put("bob", "idx-parsing", "idx-parsing.ipynb", "{ this is not json");
+      put("carol", "idx-parse", "idx-parsing.ipynb", good);
+      put("dave", "idx-parsing", "my-work.ipynb", good);
+      const r = spawnSync(
+        process.execPath,
+        [course, "autograde", "--course", root, "--submissions", subs, "--timeout", "60"],
+        { encoding: "utf8", env },
+      );
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /course: bob\/idx-parsing: idx-parsing\.ipynb is not a notebook \(invalid JSON\)/);
+      assert.match(r.stdout, /course: carol\/idx-parse: no such assignment, did you mean idx-parsing\?/);
+      assert.match(
+        r.stdout,
+        /course: dave\/idx-parsing: no idx-parsing\.ipynb \(found my-work\.ipynb: the notebook must keep its name\)/,
+      );
+      assert.match(r.stdout, /course: 1 graded, 0 could not be graded, 3 skipped/);
+      assert.ok(
+        fs.existsSync(path.join(root, "autograded", "alice", "idx-parsing", "idx-parsing.ipynb")),
+        "alice was graded",
+      );
+    } finally {
+      removeDir(tmp);
+    }
+  },
+);
