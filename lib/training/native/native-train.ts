@@ -23,8 +23,9 @@
 import { tf } from "../../runtime/tf";
 import type { LabeledImages } from "../../data/samples";
 import { getNativeAdamState, keepNativeAdamState, type AdamState } from "../../model/optimizer-state";
-import { Native, nativeBinding, Variable, type Binding, type OpAttr } from "./binding";
-import { lower, planFor, size, writePatches, type Plan, type PatchGeometry, type Pooled, type Step } from "./plan";
+import { Native, nativeBinding, Variable, type Binding } from "./binding";
+import { lower, planFor, size, writePatches, type Plan, type Step } from "./plan";
+import { Kit, opFor } from "./ops";
 
 export { nativeHandleCount } from "./binding";
 export { planFor } from "./plan";
@@ -37,6 +38,7 @@ export interface EpochMetrics {
 /** Trains one model natively; create with NativeTrainer.create, always dispose(). */
 export class NativeTrainer {
   private n: Native;
+  private kit: Kit;
   private vars: Variable[];
   private m: Variable[];
   private v: Variable[];
@@ -59,6 +61,7 @@ export class NativeTrainer {
     b: Binding,
   ) {
     this.n = new Native(b);
+    this.kit = new Kit(this.n);
     this.sampleSize = plan.inputShape.reduce((a, c) => a * c, 1);
     this.steps = lower(plan);
     this.firstWeighted = this.steps.findIndex(
@@ -87,115 +90,18 @@ export class NativeTrainer {
     return new NativeTrainer(model, plan, b);
   }
 
-  private shapeConst(shape: number[]): number {
-    return this.n.constant(`shape:${shape.join(",")}`, () => Int32Array.from(shape), [shape.length]);
-  }
-
-  private axisConst(axis: number): number {
-    return this.n.constant(`axis${axis}`, () => Int32Array.of(axis), []);
-  }
-
-  private floatConst(value: number): number {
-    return this.n.constant(`float:${value}`, () => Float32Array.of(value), []);
-  }
-
-  /**
-   * Forward pass of `batch` samples at handle x (image patches when the first
-   * step is "patches"). Returns the logits and each step's input, which the
-   * backward pass needs. All handles go to scratch.
-   */
+  /** The forward pass (training: dropout active) of `batch` samples at handle x; each step's input is kept for the backward pass. */
   private forward(x: number, batch: number, weights: number[], scratch: number[], training = true) {
-    const n = this.n;
-    const T = n.T;
+    const saved = new Map<number, unknown>();
     const acts: number[] = [x]; // acts[i] = input of step i
-    let pooled: Pooled | null = null; // what the "patches+pool" backward needs
-    const masks = new Map<number, number>(); // dropout step -> its mask (0 or 1 / (1 - rate))
     let h = x;
     for (const [index, step] of this.steps.entries()) {
-      switch (step.op) {
-        case "dropout": {
-          if (!training) break;
-          // Keep each value with probability 1 - rate, scaled by 1 / (1 - rate), as Keras does.
-          const shape = n.run1("Shape", [T, n.type("out_type", n.b.TF_INT32)], [h], scratch);
-          const uniform = n.run1(
-            "RandomUniform",
-            [n.type("T", n.b.TF_INT32), n.type("dtype", n.b.TF_FLOAT), n.ints("seed", 0), n.ints("seed2", 0)],
-            [shape],
-            scratch,
-          );
-          const keep = n.run1("GreaterEqual", [T], [uniform, this.floatConst(step.rate)], scratch);
-          const kept = n.run1("Cast", [n.type("SrcT", n.b.TF_BOOL), n.type("DstT", n.b.TF_FLOAT)], [keep], scratch);
-          const mask = n.run1("Mul", [T], [kept, this.floatConst(1 / (1 - step.rate))], scratch);
-          if (this.recordedMasks) this.recordedMasks.push(n.read(mask));
-          masks.set(index, mask);
-          h = n.run1("Mul", [T], [h, mask], scratch);
-          break;
-        }
-        case "patches": {
-          const g = step.geometry;
-          h = this.reshape(
-            this.matmul(h, weights[step.kernel], true, false, scratch),
-            [batch, g.outH, g.outW, step.kShape[3]],
-            scratch,
-          );
-          break;
-        }
-        case "patches+pool": {
-          const { windows, rows, pooledShape } = this.pooledLayout(step, batch);
-          const conv = this.reshape(
-            this.matmul(h, weights[step.kernel], true, false, scratch),
-            [windows, rows, step.kShape[3]],
-            scratch,
-          );
-          const max = n.run1(
-            "Max",
-            [T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)],
-            [conv, this.axisConst(0)],
-            scratch,
-          );
-          pooled = { conv, max };
-          h = this.reshape(max, pooledShape, scratch);
-          break;
-        }
-        case "conv":
-          h = n.run1(
-            "Conv2D",
-            [T, n.ints("strides", step.strides), n.str("padding", step.padding)],
-            [h, weights[step.kernel]],
-            scratch,
-          );
-          break;
-        case "pool":
-          h = n.run1("MaxPool", this.poolAttrs(step), [h], scratch);
-          break;
-        case "bias":
-          h = n.run1("BiasAdd", [T], [h, weights[step.bias]], scratch);
-          break;
-        case "relu":
-          h = n.run1("Relu", [T], [h], scratch);
-          break;
-        case "reshape":
-          h = this.reshape(h, [batch, ...step.shape], scratch);
-          break;
-        case "matmul":
-          h = this.matmul(h, weights[step.kernel], false, false, scratch);
-          break;
-      }
+      h = opFor(step).forward(step, h, { kit: this.kit, batch, weights, scratch, training, saved, index });
+      if (this.recordedMasks && step.op === "dropout" && training)
+        this.recordedMasks.push(this.n.read(saved.get(index) as number));
       acts.push(h);
     }
-    return { logits: h, acts, pooled, masks };
-  }
-
-  /** The "patches+pool" shapes for `batch` samples: pool windows, rows per window position, the pooled NHWC shape. */
-  private pooledLayout(step: { geometry: PatchGeometry; kShape: number[] }, batch: number) {
-    const g = step.geometry;
-    const pooledH = g.outH / g.ph;
-    const pooledW = g.outW / g.pw;
-    return {
-      windows: g.ph * g.pw,
-      rows: batch * pooledH * pooledW,
-      pooledShape: [batch, pooledH, pooledW, step.kShape[3]],
-    };
+    return { logits: h, acts, saved };
   }
 
   /** Gradients of the weights, from the gradient of the mean loss at the logits. */
@@ -204,109 +110,27 @@ export class NativeTrainer {
     batch: number,
     weights: number[],
     acts: number[],
-    pooled: Pooled | null,
-    masks: Map<number, number>,
+    saved: Map<number, unknown>,
     scratch: number[],
-  ): number[] {
-    const n = this.n;
-    const T = n.T;
+  ) {
     const grads = new Array<number>(weights.length);
-    const steps = this.steps;
-    for (let i = steps.length - 1; i >= this.firstWeighted; i--) {
-      const step = steps[i];
-      const input = acts[i];
-      const output = acts[i + 1];
-      const needInputGrad = i > this.firstWeighted;
-      switch (step.op) {
-        case "dropout":
-          g = n.run1("Mul", [T], [g, masks.get(i)!], scratch);
-          break;
-        case "patches": {
-          const rows = this.reshape(g, [batch * step.geometry.outH * step.geometry.outW, step.kShape[3]], scratch);
-          grads[step.kernel] = this.matmul(input, rows, false, false, scratch);
-          break;
-        }
-        case "patches+pool": {
-          // Each window's gradient goes to its maxima, split evenly among ties (see Step).
-          const { windows, rows } = this.pooledLayout(step, batch);
-          const { conv, max } = pooled!;
-          const isMax = n.run1(
-            "Cast",
-            [n.type("SrcT", n.b.TF_BOOL), n.type("DstT", n.b.TF_FLOAT)],
-            [n.run1("Equal", [T], [conv, max], scratch)],
-            scratch,
-          );
-          const ties = n.run1(
-            "Sum",
-            [T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)],
-            [isMax, this.axisConst(0)],
-            scratch,
-          );
-          const share = n.run1("RealDiv", [T], [this.reshape(g, [rows, step.kShape[3]], scratch), ties], scratch);
-          const dConv = this.reshape(
-            n.run1("Mul", [T], [isMax, share], scratch),
-            [windows * rows, step.kShape[3]],
-            scratch,
-          );
-          grads[step.kernel] = this.matmul(input, dConv, false, false, scratch);
-          break;
-        }
-        case "conv": {
-          const attrs = [T, n.ints("strides", step.strides), n.str("padding", step.padding)];
-          grads[step.kernel] = n.run1("Conv2DBackpropFilter", attrs, [input, this.shapeConst(step.kShape), g], scratch);
-          if (needInputGrad) {
-            g = n.run1(
-              "Conv2DBackpropInput",
-              attrs,
-              [this.shapeConst([batch, ...step.inShape]), weights[step.kernel], g],
-              scratch,
-            );
-          }
-          break;
-        }
-        case "pool":
-          g = n.run1("MaxPoolGrad", this.poolAttrs(step), [input, output, g], scratch);
-          break;
-        case "bias":
-          grads[step.bias] = n.run1("BiasAddGrad", [T], [g], scratch);
-          break;
-        case "relu":
-          g = n.run1("ReluGrad", [T], [g, output], scratch);
-          break;
-        case "reshape":
-          g = this.reshape(g, [batch, ...step.inShape], scratch);
-          break;
-        case "matmul":
-          grads[step.kernel] = this.matmul(input, g, true, false, scratch);
-          if (needInputGrad) g = this.matmul(g, weights[step.kernel], false, true, scratch);
-          break;
-      }
+    for (let i = this.steps.length - 1; i >= this.firstWeighted; i--) {
+      const step = this.steps[i];
+      g = opFor(step).backward(step, g, {
+        kit: this.kit,
+        batch,
+        weights,
+        scratch,
+        training: true,
+        saved,
+        index: i,
+        input: acts[i],
+        output: acts[i + 1],
+        grads,
+        needInputGrad: i > this.firstWeighted,
+      });
     }
     return grads;
-  }
-
-  private reshape(h: number, shape: number[], scratch: number[]): number {
-    return this.n.run1(
-      "Reshape",
-      [this.n.T, this.n.type("Tshape", this.n.b.TF_INT32)],
-      [h, this.shapeConst(shape)],
-      scratch,
-    );
-  }
-
-  private matmul(a: number, b: number, transposeA: boolean, transposeB: boolean, scratch: number[]): number {
-    const n = this.n;
-    return n.run1(
-      "MatMul",
-      [n.T, n.bool("transpose_a", transposeA), n.bool("transpose_b", transposeB)],
-      [a, b],
-      scratch,
-    );
-  }
-
-  private poolAttrs(step: { ksize: number[]; strides: number[]; padding: string }): OpAttr[] {
-    const n = this.n;
-    return [n.T, n.ints("ksize", step.ksize), n.ints("strides", step.strides), n.str("padding", step.padding)];
   }
 
   /** Per-sample losses and the number of correct predictions (handles in scratch). */
@@ -319,8 +143,8 @@ export class NativeTrainer {
       2,
       scratch,
     );
-    const axis0 = this.axisConst(0);
-    const axis1 = this.axisConst(1);
+    const axis0 = this.kit.axisConst(0);
+    const axis1 = this.kit.axisConst(1);
     const lossSum = n.run1(
       "Sum",
       [n.T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)],
@@ -407,18 +231,17 @@ export class NativeTrainer {
     try {
       const { x, y } = this.makeBatch(data, order, start, batch, scratch);
       const weights = this.vars.map((v) => v.read(scratch));
-      const { logits, acts, pooled, masks } = this.forward(x, batch, weights, scratch);
+      const { logits, acts, saved } = this.forward(x, batch, weights, scratch);
       const { dLogits, lossSum, correct } = this.lossAndCorrect(logits, y, scratch);
       this.accumulate(lossSum, correct, batch);
 
       // Backward: d(mean loss)/d(logits) = (softmax - onehot) / batch.
       const grads = this.backward(
-        n.run1("Mul", [T], [dLogits, this.floatConst(1 / batch)], scratch),
+        n.run1("Mul", [T], [dLogits, this.kit.floatConst(1 / batch)], scratch),
         batch,
         weights,
         acts,
-        pooled,
-        masks,
+        saved,
         scratch,
       );
 
@@ -429,10 +252,10 @@ export class NativeTrainer {
       const b2p = n.tensor([], Float32Array.of(Math.pow(p.beta2, t)));
       scratch.push(b1p, b2p);
       const consts = [
-        this.floatConst(p.learningRate),
-        this.floatConst(p.beta1),
-        this.floatConst(p.beta2),
-        this.floatConst(p.epsilon),
+        this.kit.floatConst(p.learningRate),
+        this.kit.floatConst(p.beta1),
+        this.kit.floatConst(p.beta2),
+        this.kit.floatConst(p.epsilon),
       ];
       const adamAttrs = [T, n.bool("use_locking", false), n.bool("use_nesterov", false)];
       for (let k = 0; k < grads.length; k++) {
