@@ -79,7 +79,8 @@ export {
   escapeHtml,
   PLOTLY_MIME,
 } from "./display/display";
-export { trainingCurves, bestEpochOf, type PlotlyFigure, type TrainingCurvesOptions } from "./display/plots";
+export { type PlotlyFigure } from "./display/plots";
+export { trainingCurves, bestEpochOf, type TrainingCurvesOptions } from "./display/training-curves";
 export { confusionMatrixFigure, classDistributionFigure, confidentMistakesGrid } from "./display/evaluation-figures";
 export { encodePng, imageToPng, imageGridPng, imageGridHtml, type GridItem } from "./display/images";
 export {

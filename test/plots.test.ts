@@ -1,13 +1,7 @@
 import { test, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import {
-  bestEpochOf,
-  baseLayout,
-  trainingCurves,
-  THEME,
-  type PlotlyFigure,
-  type TrainingHistory,
-} from "fashion-mnist-lib/dist/display/plots";
+import { baseLayout, THEME, type PlotlyFigure } from "fashion-mnist-lib/dist/display/plots";
+import { bestEpochOf, trainingCurves, type TrainingHistory } from "fashion-mnist-lib/dist/display/training-curves";
 import {
   escapeHtml,
   inNotebook,

@@ -3,7 +3,7 @@
 // output each, updated in place. Registered for data and training to use
 // (runtime/reporting.ts) as soon as this module loads.
 import { escapeHtml, liveDisplay } from "./display";
-import { trainingCurves } from "./plots";
+import { trainingCurves } from "./training-curves";
 import { notebookReporters } from "../runtime/reporting";
 import type { Progress } from "../data/download";
 import { epochLine, fmt, toCurves, type TrainingProgress } from "../training/train";
