@@ -333,3 +333,16 @@ test("a model with Dropout trains on the fast path as well as model.fit trains i
   }
   assert.equal(nativeHandleCount(), 0);
 });
+
+test("with the layout tricks turned off (FMNIST_NATIVE_PLAIN, for the benchmark), the plain steps' gradients match autodiff too", () => {
+  const saved = process.env.FMNIST_NATIVE_PLAIN;
+  try {
+    for (const plain of ["late-activation", "fold-pool", "patches", "patches,late-activation"]) {
+      process.env.FMNIST_NATIVE_PLAIN = plain;
+      assertGradientsMatchAutodiff(createModel({ seed: 6 }), 32);
+    }
+  } finally {
+    if (saved === undefined) delete process.env.FMNIST_NATIVE_PLAIN;
+    else process.env.FMNIST_NATIVE_PLAIN = saved;
+  }
+});

@@ -175,7 +175,22 @@ export function writePatches(
   }
 }
 
-export function lower(plan: Plan): Step[] {
+/**
+ * The layout tricks lower applies (all by default). FMNIST_NATIVE_PLAIN, a
+ * comma list of "patches", "fold-pool" and "late-activation", turns them off:
+ * for the benchmark that measures what each one buys (BENCHMARKS.md) and the
+ * test that checks the plain steps' gradients too.
+ */
+export function layoutTricks(env: NodeJS.ProcessEnv = process.env) {
+  const off = (env.FMNIST_NATIVE_PLAIN ?? "").split(",").map((t) => t.trim());
+  return {
+    patches: !off.includes("patches"),
+    foldPool: !off.includes("fold-pool"),
+    lateActivation: !off.includes("late-activation"),
+  };
+}
+
+export function lower(plan: Plan, tricks = layoutTricks()): Step[] {
   const steps: Step[] = [];
   const { layers } = plan;
   let afterPool: Step[] = []; // a conv's bias and ReLU, waiting for the pool below it
@@ -190,7 +205,7 @@ export function lower(plan: Plan): Step[] {
     switch (layer.kind) {
       case "conv": {
         const kShape = plan.weights[layer.kernel].shape as number[];
-        if (i > 0) {
+        if (i > 0 || !tricks.patches) {
           steps.push({
             op: "conv",
             kernel: layer.kernel,
@@ -201,7 +216,7 @@ export function lower(plan: Plan): Step[] {
           });
         } else {
           const geometry = patchGeometry(layer, kShape);
-          const tiles = tilingPool(geometry, next);
+          const tiles = tricks.foldPool ? tilingPool(geometry, next) : null;
           if (tiles) {
             steps.push({
               op: "patches+pool",
@@ -215,7 +230,7 @@ export function lower(plan: Plan): Step[] {
           }
           steps.push({ op: "patches", kernel: layer.kernel, kShape, geometry });
         }
-        if (next?.kind === "pool") afterPool = activation;
+        if (next?.kind === "pool" && tricks.lateActivation) afterPool = activation;
         else steps.push(...activation);
         break;
       }
