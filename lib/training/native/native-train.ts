@@ -64,14 +64,12 @@ export class NativeTrainer {
     this.kit = new Kit(this.n);
     this.sampleSize = plan.inputShape.reduce((a, c) => a * c, 1);
     this.steps = lower(plan);
-    this.firstWeighted = this.steps.findIndex(
-      (s) => s.op === "patches" || s.op === "patches+pool" || s.op === "conv" || s.op === "matmul",
-    );
+    this.firstWeighted = this.steps.findIndex((s) => s.op === "patches+pool" || s.op === "conv" || s.op === "matmul");
     // A kernel applied to image patches is kept as the [taps, filters] matrix
     // the MatMul takes (the same values in the same order), saving two reshapes a step.
     const shapes = plan.weights.map((w) => w.shape as number[]);
     for (const s of this.steps)
-      if (s.op === "patches" || s.op === "patches+pool") shapes[s.kernel] = [size(s.kShape.slice(0, 3)), s.kShape[3]];
+      if (s.op === "patches+pool") shapes[s.kernel] = [size(s.kShape.slice(0, 3)), s.kShape[3]];
     this.vars = plan.weights.map((w, i) => new Variable(this.n, shapes[i], w.read().dataSync() as Float32Array));
     const prior = getNativeAdamState(model);
     const fresh = !prior || prior.m.length !== shapes.length || prior.m.some((a, i) => a.length !== size(shapes[i]));
@@ -202,7 +200,7 @@ export class NativeTrainer {
   ) {
     const size = this.sampleSize;
     const first = this.steps[0];
-    const patches = first.op === "patches" || first.op === "patches+pool" ? first.geometry : null;
+    const patches = first.op === "patches+pool" ? first.geometry : null;
     const rowsPerSample = patches ? patches.outH * patches.outW : 1;
     const taps = patches ? patches.kh * patches.kw * patches.channels : size;
     // One buffer per batch size, reused: TensorFlow borrows it only until the

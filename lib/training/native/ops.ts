@@ -88,23 +88,9 @@ interface StepOp<S extends Step> {
 type Ops = { [K in Step["op"]]: StepOp<Extract<Step, { op: K }>> };
 
 const OPS: Ops = {
-  patches: {
-    // A conv on the model's input: one MatMul of image patches (built in JavaScript) and the kernel.
-    forward: (step, h, { kit, batch, weights, scratch }) =>
-      kit.reshape(
-        kit.matmul(h, weights[step.kernel], true, false, scratch),
-        [batch, step.geometry.outH, step.geometry.outW, step.kShape[3]],
-        scratch,
-      ),
-    backward: (step, g, { kit, batch, scratch, input, grads }) => {
-      const rows = kit.reshape(g, [batch * step.geometry.outH * step.geometry.outW, step.kShape[3]], scratch);
-      grads[step.kernel] = kit.matmul(input, rows, false, false, scratch);
-      return g; // the input is the images: no gradient needed
-    },
-  },
-
   "patches+pool": {
-    // The same with the max pool folded in: patches laid out window position first, pool = Max over axis 0.
+    // The input conv as one MatMul of image patches (built in JavaScript) and the kernel, the max pool
+    // folded in: patches laid out window position first, so the pool is a Max over axis 0.
     forward: (step, h, { kit, batch, weights, scratch, saved, index }) => {
       const n = kit.n;
       const { windows, rows, pooledShape } = kit.pooledLayout(step, batch);

@@ -34,32 +34,28 @@ export interface Plan {
 
 /**
  * What one training step runs, in order: the plan's layers lowered to single
- * TensorFlow ops, with three rewrites that change the cost but not the result
- * (per-op times below are for the seed's model at batch 32 on this machine).
- * - A conv layer that takes the model's input is one MatMul over image patches
- *   that makeBatch builds in JavaScript instead of copying the images (the
- *   seed's first conv, batch 32: about 0.4 ms forward and 0.3 ms for the
- *   kernel gradient, plus 0.5 ms to build the patches, against 1.4 and 2.6 ms
- *   for Conv2D and Conv2DBackpropFilter, which handle one input channel poorly;
- *   TensorFlow's ExtractImagePatches alone takes 2.6 ms).
+ * TensorFlow ops, with two rewrites that change the cost but not the result.
+ * Each was kept because the benchmark shows it pays (BENCHMARKS.md, "Session
+ * 4": epoch time with each turned off through FMNIST_NATIVE_PLAIN).
+ * - The input conv, when a max pool whose windows tile its output follows it
+ *   (the seed's 2x2 on 26x26), is one MatMul over image patches that
+ *   makeBatch builds in JavaScript, laid out window position first, so the
+ *   pool is a Max over the first axis and its gradient a mask (Equal, Cast,
+ *   Sum, RealDiv, Mul) instead of MaxPoolGrad. Against Conv2D and MaxPool:
+ *   about 9% less epoch time. (Patches without the folded pool were slower
+ *   than Conv2D, 5% more epoch time, and are not used.) The mask splits the
+ *   gradient evenly among tied maxima, where MaxPoolGrad gives it all to the
+ *   first. Ties come from identical patches (the black background of every
+ *   image), whose kernel-gradient contributions are identical, so the sum is
+ *   the same; a tie between different patches would get the mean of their
+ *   contributions, which is as valid a (sub)gradient of max.
  * - A conv layer followed by max pooling adds its bias and applies ReLU after
  *   the pooling, on a tensor 4x smaller: the window maximum of x + b is the
  *   maximum of x plus b (float rounding is monotonic, so even bit for bit),
  *   and ReLU commutes with max too, so outputs and gradients are unchanged.
- * - When that input conv is followed by a max pool whose windows tile its
- *   output exactly (the seed's 2x2 on 26x26), the patches are laid out window
- *   position first, so the pool is a Max over the first axis, and its
- *   gradient is a mask (Equal, Cast, Sum, RealDiv, Mul) instead of
- *   MaxPoolGrad: 2.1 ms a step for the pool and its gradient against 2.8 ms
- *   for MaxPool and MaxPoolGrad. The mask
- *   splits the gradient evenly among tied maxima, where MaxPoolGrad gives it
- *   all to the first. Ties come from identical patches (the black background
- *   of every image), whose kernel-gradient contributions are identical, so
- *   the sum is the same; a tie between different patches would get the mean
- *   of their contributions, which is as valid a (sub)gradient of max.
+ *   About 6% less epoch time.
  */
 export type Step =
-  | { op: "patches"; kernel: number; kShape: number[]; geometry: PatchGeometry }
   | { op: "patches+pool"; kernel: number; kShape: number[]; geometry: PatchGeometry }
   | { op: "conv"; kernel: number; kShape: number[]; strides: number[]; padding: string; inShape: number[] }
   | { op: "pool"; ksize: number[]; strides: number[]; padding: string }
@@ -177,17 +173,13 @@ export function writePatches(
 
 /**
  * The layout tricks lower applies (all by default). FMNIST_NATIVE_PLAIN, a
- * comma list of "patches", "fold-pool" and "late-activation", turns them off:
+ * comma list of "patches" and "late-activation", turns them off:
  * for the benchmark that measures what each one buys (BENCHMARKS.md) and the
  * test that checks the plain steps' gradients too.
  */
 export function layoutTricks(env: NodeJS.ProcessEnv = process.env) {
   const off = (env.FMNIST_NATIVE_PLAIN ?? "").split(",").map((t) => t.trim());
-  return {
-    patches: !off.includes("patches"),
-    foldPool: !off.includes("fold-pool"),
-    lateActivation: !off.includes("late-activation"),
-  };
+  return { patches: !off.includes("patches"), lateActivation: !off.includes("late-activation") };
 }
 
 export function lower(plan: Plan, tricks = layoutTricks()): Step[] {
@@ -205,31 +197,28 @@ export function lower(plan: Plan, tricks = layoutTricks()): Step[] {
     switch (layer.kind) {
       case "conv": {
         const kShape = plan.weights[layer.kernel].shape as number[];
-        if (i > 0 || !tricks.patches) {
+        // The input conv with a pool that tiles its output: one MatMul over patches, the pool folded in.
+        const geometry = i === 0 && tricks.patches ? patchGeometry(layer, kShape) : null;
+        const tiles = geometry ? tilingPool(geometry, next) : null;
+        if (geometry && tiles) {
           steps.push({
-            op: "conv",
+            op: "patches+pool",
             kernel: layer.kernel,
             kShape,
-            strides: layer.strides,
-            padding: layer.padding,
-            inShape: layer.inShape,
+            geometry: { ...geometry, ph: tiles[0], pw: tiles[1] },
           });
-        } else {
-          const geometry = patchGeometry(layer, kShape);
-          const tiles = tricks.foldPool ? tilingPool(geometry, next) : null;
-          if (tiles) {
-            steps.push({
-              op: "patches+pool",
-              kernel: layer.kernel,
-              kShape,
-              geometry: { ...geometry, ph: tiles[0], pw: tiles[1] },
-            });
-            steps.push(...activation);
-            i++; // the pool is part of this step
-            break;
-          }
-          steps.push({ op: "patches", kernel: layer.kernel, kShape, geometry });
+          steps.push(...activation);
+          i++; // the pool is part of this step
+          break;
         }
+        steps.push({
+          op: "conv",
+          kernel: layer.kernel,
+          kShape,
+          strides: layer.strides,
+          padding: layer.padding,
+          inShape: layer.inShape,
+        });
         if (next?.kind === "pool" && tricks.lateActivation) afterPool = activation;
         else steps.push(...activation);
         break;
