@@ -25,7 +25,8 @@ import type { LabeledImages } from "../../data/samples";
 import { getNativeAdamState, keepNativeAdamState, type AdamState } from "../../model/optimizer-state";
 import { Native, nativeBinding, Variable, type Binding } from "./binding";
 import { lower, planFor, size, writePatches, type Plan, type Step } from "./plan";
-import { Kit, opFor } from "./ops";
+import { Kit } from "./ops";
+import { passesFor } from "./layers";
 
 export { nativeHandleCount } from "./binding";
 export { planFor } from "./plan";
@@ -94,7 +95,7 @@ export class NativeTrainer {
     const acts: number[] = [x]; // acts[i] = input of step i
     let h = x;
     for (const [index, step] of this.steps.entries()) {
-      h = opFor(step).forward(step, h, { kit: this.kit, batch, weights, scratch, training, saved, index });
+      h = passesFor(step).forward(step, h, { kit: this.kit, batch, weights, scratch, training, saved, index });
       if (this.recordedMasks && step.op === "dropout" && training)
         this.recordedMasks.push(this.n.read(saved.get(index) as number));
       acts.push(h);
@@ -114,7 +115,7 @@ export class NativeTrainer {
     const grads = new Array<number>(weights.length);
     for (let i = this.steps.length - 1; i >= this.firstWeighted; i--) {
       const step = this.steps[i];
-      g = opFor(step).backward(step, g, {
+      g = passesFor(step).backward(step, g, {
         kit: this.kit,
         batch,
         weights,

@@ -1,10 +1,12 @@
-// Which models the fast path takes and how it runs them: planFor reads a
-// model's layers into a plan (or says why it declines the model), and lower
-// turns the plan into the steps the trainer's forward and backward passes run
-// (the input convolution as one MatMul over image patches, with its max pool
-// folded in when the pool tiles the output).
+// Which models the fast path takes and how it runs them: planFor checks what
+// holds for the whole model (optimizer, loss, metrics, softmax last) and reads
+// each layer through its kind in layers.ts (or says why it declines the
+// model); lower turns the plan into the steps the trainer runs, again through
+// the kinds; the data structures they share, and the patch geometry of the
+// input convolution (one MatMul over image patches with its pool folded in).
 import { tf } from "../../runtime/tf";
 import { nativeBinding } from "./binding";
+import { KIND_OF, LAYER_KINDS } from "./layers";
 
 export type Layer =
   | {
@@ -184,68 +186,25 @@ export function layoutTricks(env: NodeJS.ProcessEnv = process.env) {
 
 export function lower(plan: Plan, tricks = layoutTricks()): Step[] {
   const steps: Step[] = [];
-  const { layers } = plan;
-  let afterPool: Step[] = []; // a conv's bias and ReLU, waiting for the pool below it
-  for (let i = 0; i < layers.length; i++) {
-    const layer = layers[i];
-    const next = layers[i + 1];
-    const activation: Step[] = [];
-    if (layer.kind === "conv" || layer.kind === "dense") {
-      if (layer.bias !== null) activation.push({ op: "bias", bias: layer.bias });
-      if (layer.relu) activation.push({ op: "relu" });
-    }
-    switch (layer.kind) {
-      case "conv": {
-        const kShape = plan.weights[layer.kernel].shape as number[];
-        // The input conv with a pool that tiles its output: one MatMul over patches, the pool folded in.
-        const geometry = i === 0 && tricks.patches ? patchGeometry(layer, kShape) : null;
-        const tiles = geometry ? tilingPool(geometry, next) : null;
-        if (geometry && tiles) {
-          steps.push({
-            op: "patches+pool",
-            kernel: layer.kernel,
-            kShape,
-            geometry: { ...geometry, ph: tiles[0], pw: tiles[1] },
-          });
-          steps.push(...activation);
-          i++; // the pool is part of this step
-          break;
-        }
-        steps.push({
-          op: "conv",
-          kernel: layer.kernel,
-          kShape,
-          strides: layer.strides,
-          padding: layer.padding,
-          inShape: layer.inShape,
-        });
-        if (next?.kind === "pool" && tricks.lateActivation) afterPool = activation;
-        else steps.push(...activation);
-        break;
-      }
-      case "pool":
-        steps.push({ op: "pool", ksize: layer.ksize, strides: layer.strides, padding: layer.padding }, ...afterPool);
-        afterPool = [];
-        break;
-      case "flatten":
-        steps.push({ op: "reshape", shape: [layer.size], inShape: layer.inShape });
-        break;
-      case "dense":
-        steps.push({ op: "matmul", kernel: layer.kernel }, ...activation);
-        break;
-      case "dropout":
-        // Only while training: evaluation and prediction pass values through.
-        if (layer.rate > 0) steps.push({ op: "dropout", rate: layer.rate });
-        break;
-    }
+  const deferred: Step[] = [];
+  for (let i = 0; i < plan.layers.length; i++) {
+    let skip = false;
+    KIND_OF[plan.layers[i].kind].lower(plan.layers[i], {
+      index: i,
+      next: plan.layers[i + 1],
+      weights: plan.weights,
+      tricks,
+      steps,
+      deferred,
+      skipNext: () => {
+        skip = true;
+      },
+    });
+    if (skip) i++;
   }
   return steps;
 }
 
-const pair = (v: unknown): number[] | null => {
-  const a = Array.isArray(v) ? v : [v, v];
-  return a.length === 2 && a.every((x) => Number.isInteger(x) && x > 0) ? (a as number[]) : null;
-};
 const dims = (shape: unknown): number[] | null => {
   if (!Array.isArray(shape) || Array.isArray(shape[0])) return null;
   const rest = shape.slice(1);
@@ -297,63 +256,11 @@ export function planFor(model: tf.LayersModel): Plan | string {
     if (act !== undefined && act !== "relu" && act !== "linear" && !(act === "softmax" && last && cls === "Dense")) {
       return `layer ${layer.name} uses activation ${String(act)}`;
     }
-    const w = layer.trainableWeights;
-    if (cls === "Conv2D") {
-      const strides = pair(cfg.strides);
-      const dil = pair(cfg.dilationRate ?? 1);
-      const outShape = dims(layer.outputShape);
-      if (
-        !strides ||
-        !dil ||
-        dil[0] !== 1 ||
-        dil[1] !== 1 ||
-        cfg.dataFormat !== "channelsLast" ||
-        !outShape ||
-        inShape.length !== 3
-      ) {
-        return `conv layer ${layer.name} has unsupported settings`;
-      }
-      layers.push({
-        kind: "conv",
-        kernel: addWeight(w[0]),
-        bias: cfg.useBias ? addWeight(w[1]) : null,
-        strides: [1, strides[0], strides[1], 1],
-        padding: String(cfg.padding).toUpperCase(),
-        relu: act === "relu",
-        inShape,
-        outShape,
-      });
-    } else if (cls === "MaxPooling2D") {
-      const pool = pair(cfg.poolSize);
-      const strides = pair(cfg.strides ?? cfg.poolSize);
-      if (!pool || !strides || cfg.dataFormat !== "channelsLast")
-        return `pooling layer ${layer.name} has unsupported settings`;
-      layers.push({
-        kind: "pool",
-        ksize: [1, pool[0], pool[1], 1],
-        strides: [1, strides[0], strides[1], 1],
-        padding: String(cfg.padding).toUpperCase(),
-      });
-    } else if (cls === "Dropout") {
-      const rate = cfg.rate;
-      if (typeof rate !== "number" || !(rate >= 0 && rate < 1) || cfg.noiseShape != null) {
-        return `dropout layer ${layer.name} has unsupported settings`;
-      }
-      layers.push({ kind: "dropout", rate });
-    } else if (cls === "Flatten") {
-      layers.push({ kind: "flatten", inShape, size: inShape.reduce((a, b) => a * b, 1) });
-    } else if (cls === "Dense") {
-      if (inShape.length !== 1) return `dense layer ${layer.name} takes a ${inShape.length}-D input`;
-      layers.push({
-        kind: "dense",
-        kernel: addWeight(w[0]),
-        bias: cfg.useBias ? addWeight(w[1]) : null,
-        relu: act === "relu",
-        softmax: act === "softmax",
-      });
-    } else {
-      return `layer ${layer.name} is a ${cls}`;
-    }
+    const kind = LAYER_KINDS[cls];
+    if (!kind) return `layer ${layer.name} is a ${cls}`;
+    const read = kind.read({ layer, cfg, inShape, activation: act, addWeight });
+    if (typeof read === "string") return read;
+    layers.push(read);
   }
   const lastLayer = layers[layers.length - 1];
   if (!lastLayer || lastLayer.kind !== "dense" || !lastLayer.softmax)
