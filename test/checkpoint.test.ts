@@ -6,7 +6,6 @@
 // file-system steps leaves the previous checkpoint or the new one, whole.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, type ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "fashion-mnist-lib/dist/data/dataset";
@@ -14,7 +13,7 @@ import { createModel } from "fashion-mnist-lib/dist/model/model";
 import { fit, type EpochLog } from "fashion-mnist-lib/dist/training/train";
 import { loadModel, saveModel } from "fashion-mnist-lib/dist/model/persist";
 import { readCheckpoint } from "fashion-mnist-lib/dist/training/checkpoint";
-import { loadSharedDataset, makeTempDir, removeDir, repoRoot } from "./helpers";
+import { loadSharedDataset, makeTempDir, removeDir, repoRoot, runNode } from "./helpers";
 
 let data: FashionMnist;
 before(async () => {
@@ -158,26 +157,18 @@ const info = (epoch, seed) => ({ epoch, epochs: 3, batchSize: 32, seed, trainCou
   if (process.env.FIRST) await writeCheckpoint(createModel({ seed: 1 }), "c", info(1, 1), ${JSON.stringify(dir)});
   else await writeCheckpoint(createModel({ seed: 2 }), "c", info(2, 2), ${JSON.stringify(dir)});
 })().catch((e) => { console.error(e); process.exit(1); });`;
-    const node = (dir: string, env: NodeJS.ProcessEnv) =>
-      new Promise<{ signal: string | null; code: number | null; out: string }>((resolve) => {
-        const child: ChildProcess = execFile(
-          process.execPath,
-          ["--require", hook, "-e", script(dir)],
-          { env: { ...process.env, ...env }, encoding: "utf8" },
-          (_e, so, se) => resolve({ signal: child.signalCode, code: child.exitCode, out: so + se }),
-        );
-      });
+    const node = (dir: string, env: NodeJS.ProcessEnv) => runNode(script(dir), env, hook);
     try {
       let points = 0;
       const seen = new Set<number>();
       for (let k = 1; k < 200; k++) {
         const dir = path.join(tmp, `k${k}`);
         const first = await node(dir, { FIRST: "1", FAULT_ROOT: "/nonexistent" });
-        assert.equal(first.code, 0, first.out);
+        assert.equal(first.code, 0, first.output);
         const log = path.join(tmp, `k${k}.log`);
         const r = await node(dir, { FAULT_ROOT: dir, FAULT_KILL_AT: String(k), FAULT_LOG: log });
         if (r.signal !== "SIGKILL") {
-          assert.equal(r.code, 0, r.out);
+          assert.equal(r.code, 0, r.output);
           points = k - 1;
           break;
         }

@@ -1,4 +1,5 @@
 /** Shared helpers for the data-layer tests. */
+import { execFile, type ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -151,4 +152,29 @@ export function copyCourse(tmp: string, assignments: string[]): string {
     fs.cpSync(path.join(repoRoot, "exercises", "source", a), path.join(root, "source", a), { recursive: true });
   fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(tmp, "node_modules"));
   return root;
+}
+
+/** What a Node process run by runNode did: its exit code (null when killed), signal and output. */
+export interface NodeRun {
+  code: number | null;
+  signal: string | null;
+  output: string;
+}
+
+/**
+ * Runs a Node script in a new process without blocking this one (servers the
+ * test started keep answering), optionally with a module preloaded (e.g.
+ * test/fault-hook.ts, which kills the process at a chosen file-system step).
+ */
+export function runNode(script: string, env: NodeJS.ProcessEnv, preload?: string): Promise<NodeRun> {
+  const args = [...(preload ? ["--require", preload] : []), "-e", script];
+  return new Promise((resolve) => {
+    const child: ChildProcess = execFile(
+      process.execPath,
+      args,
+      { encoding: "utf8", env: { ...process.env, ...env }, timeout: 120_000 },
+      (_err, stdout, stderr) =>
+        resolve({ code: child.exitCode, signal: child.signalCode, output: `${stdout}${stderr}` }),
+    );
+  });
 }

@@ -6,36 +6,16 @@
 // save to one name at once: no errors, one whole model at the end.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { createModel } from "fashion-mnist-lib/dist/model/model";
 import { loadModel, saveModel } from "fashion-mnist-lib/dist/model/persist";
 import { tf } from "fashion-mnist-lib/dist/runtime/tf";
-import { makeTempDir, removeDir, repoRoot } from "./helpers";
+import { makeTempDir, removeDir, repoRoot, runNode } from "./helpers";
 
 const persistJs = path.join(repoRoot, "lib", "dist", "model", "persist.js");
 const modelJs = path.join(repoRoot, "lib", "dist", "model", "model.js");
 const hook = path.join(repoRoot, "build", "test", "fault-hook.js");
-
-/** Runs a Node script in a new process; resolves with its exit code (null when killed) and output. */
-function node(
-  script: string,
-  env: NodeJS.ProcessEnv,
-  preload?: string,
-): Promise<{ code: number | null; signal: string | null; output: string }> {
-  const args = [...(preload ? ["--require", preload] : []), "-e", script];
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      args,
-      { encoding: "utf8", env: { ...process.env, ...env }, timeout: 120_000 },
-      (_err, stdout, stderr) => {
-        resolve({ code: child.exitCode, signal: child.signalCode, output: `${stdout}${stderr}` });
-      },
-    );
-  });
-}
 
 const saveScript = (dir: string, seed: number, times = 1) => `
 const { createModel } = require(${JSON.stringify(modelJs)});
@@ -68,7 +48,11 @@ test(
         const dir = path.join(tmp, `k${k}`);
         await saveModel(before, "m", dir);
         const log = path.join(tmp, `k${k}.log`);
-        const r = await node(saveScript(dir, 2), { FAULT_ROOT: dir, FAULT_KILL_AT: String(k), FAULT_LOG: log }, hook);
+        const r = await runNode(
+          saveScript(dir, 2),
+          { FAULT_ROOT: dir, FAULT_KILL_AT: String(k), FAULT_LOG: log },
+          hook,
+        );
         const steps = fs.readFileSync(log, "utf8").trim().split("\n");
         if (r.signal !== "SIGKILL") {
           assert.equal(r.code, 0, r.output);
@@ -120,12 +104,12 @@ test(
       await saveModel(first, "m", dir);
       // Find the step that moves NAME aside, and kill right after it.
       const log = path.join(tmp, "steps.log");
-      await node(saveScript(dir, 2), { FAULT_ROOT: dir, FAULT_KILL_AT: "0", FAULT_LOG: log }, hook);
+      await runNode(saveScript(dir, 2), { FAULT_ROOT: dir, FAULT_KILL_AT: "0", FAULT_LOG: log }, hook);
       const steps = fs.readFileSync(log, "utf8").trim().split("\n");
       const aside = steps.findIndex((l) => / renameSync .*\/m -> .*\.m\.previous-/.test(l));
       assert.ok(aside >= 0, steps.join("\n"));
       await saveModel(first, "m", dir);
-      const r = await node(saveScript(dir, 2), { FAULT_ROOT: dir, FAULT_KILL_AT: String(aside + 2) }, hook);
+      const r = await runNode(saveScript(dir, 2), { FAULT_ROOT: dir, FAULT_KILL_AT: String(aside + 2) }, hook);
       assert.equal(r.signal, "SIGKILL");
       assert.ok(!fs.existsSync(path.join(dir, "m")), "the gap: no m/ right now");
       const third = createModel({ seed: 3 });
@@ -144,7 +128,7 @@ test("three processes saving one name at once: no errors, one whole model", { ti
   const tmp = makeTempDir("fmnist-concurrent-");
   try {
     const dir = path.join(tmp, "models");
-    const runs = await Promise.all([1, 2, 3].map((seed) => node(saveScript(dir, seed, 25), {})));
+    const runs = await Promise.all([1, 2, 3].map((seed) => runNode(saveScript(dir, seed, 25), {})));
     for (const r of runs) assert.equal(r.code, 0, r.output);
     for (const r of runs) assert.doesNotMatch(r.output, /ENOENT|ENOTEMPTY|EEXIST|FAILED/);
     const loaded = await loadModel("m", dir);

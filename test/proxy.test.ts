@@ -5,7 +5,7 @@
 // fresh Node process, the way users start one, with the variables set.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "child_process";
+import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
@@ -13,7 +13,7 @@ import * as https from "https";
 import * as net from "net";
 import * as path from "path";
 import { proxyFor } from "fashion-mnist-lib/dist/data/download";
-import { makeTempDir, removeDir, repoRoot, sendFile, startServer, type TestServer } from "./helpers";
+import { makeTempDir, removeDir, repoRoot, sendFile, startServer, type TestServer, runNode } from "./helpers";
 
 const tmp = makeTempDir("fmnist-proxy-");
 const NAME = "fake.bin";
@@ -112,17 +112,14 @@ async function download(
       timeoutMs: 20_000,
     },
   )}).then(() => console.log("downloaded"), (e) => { console.error(e.message); process.exit(1); })`;
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(https?|no)_proxy$/i.test(k)));
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["-e", script],
-      { encoding: "utf8", env: { ...clean, ...env }, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        resolve({ ok: !err && fs.existsSync(path.join(cacheDir, NAME)), output: `${stdout}${stderr}` });
-      },
-    );
-  });
+  // The machine's own proxy settings are unset for the child (spawn ignores undefined values).
+  const unset = Object.fromEntries(
+    Object.keys(process.env)
+      .filter((k) => /^(https?|no)_proxy$/i.test(k))
+      .map((k) => [k, undefined]),
+  );
+  const r = await runNode(script, { ...unset, ...env });
+  return { ok: r.code === 0 && fs.existsSync(path.join(cacheDir, NAME)), output: r.output };
 }
 
 test("HTTP_PROXY carries plain http downloads (the whole URL in the request line)", async () => {
