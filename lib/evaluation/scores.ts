@@ -162,32 +162,18 @@ export function classReport(
       support: n,
     },
   ];
+  const column = <K extends keyof ClassScores>(name: string, key: K, dtype: Parameters<typeof pl.Series>[2]) =>
+    pl.Series(
+      name,
+      all.map((r) => r[key]),
+      dtype,
+    );
   return pl.DataFrame({
-    class: pl.Series(
-      "class",
-      all.map((r) => r.className),
-      pl.Utf8,
-    ),
-    precision: pl.Series(
-      "precision",
-      all.map((r) => r.precision),
-      pl.Float64,
-    ),
-    recall: pl.Series(
-      "recall",
-      all.map((r) => r.recall),
-      pl.Float64,
-    ),
-    f1: pl.Series(
-      "f1",
-      all.map((r) => r.f1),
-      pl.Float64,
-    ),
-    support: pl.Series(
-      "support",
-      all.map((r) => r.support),
-      pl.Int64,
-    ),
+    class: column("class", "className", pl.Utf8),
+    precision: column("precision", "precision", pl.Float64),
+    recall: column("recall", "recall", pl.Float64),
+    f1: column("f1", "f1", pl.Float64),
+    support: column("support", "support", pl.Int64),
   });
 }
 
