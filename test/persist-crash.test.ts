@@ -3,7 +3,8 @@
 // (test/fault-hook.ts counts mkdir, open, write, fsync, close, rename, rm);
 // after every kill, loadModel returns the previous model or the new one,
 // whole, and the killed process's leftovers are gone. Then three processes
-// save to one name at once: no errors, one whole model at the end.
+// save and load one name at once: no errors, every load whole (never "nothing
+// saved" while another process swaps), one whole model at the end.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
@@ -17,14 +18,22 @@ const persistJs = path.join(repoRoot, "lib", "dist", "model", "persist.js");
 const modelJs = path.join(repoRoot, "lib", "dist", "model", "model.js");
 const hook = path.join(repoRoot, "build", "test", "fault-hook.js");
 
+// Saves the model of \`seed\` \`times\` times; with times > 1 it loads after each
+// save and checks the loaded weights are whole ones of seed 1, 2 or 3 (a read
+// that mixed two saves' files would match none).
 const saveScript = (dir: string, seed: number, times = 1) => `
 const { createModel } = require(${JSON.stringify(modelJs)});
 const { saveModel, loadModel } = require(${JSON.stringify(persistJs)});
+const weights = (m) => JSON.stringify(m.getWeights().map((w) => Array.from(w.dataSync())));
 (async () => {
   const model = createModel({ seed: ${seed} });
+  const whole = ${times} > 1 ? [1, 2, 3].map((s) => weights(createModel({ seed: s }))) : [];
   for (let i = 0; i < ${times}; i++) {
     await saveModel(model, "m", ${JSON.stringify(dir)});
-    if (${times} > 1) (await loadModel("m", ${JSON.stringify(dir)})).dispose();
+    if (${times} === 1) continue;
+    const loaded = await loadModel("m", ${JSON.stringify(dir)});
+    if (!whole.includes(weights(loaded))) throw new Error("load " + i + " returned weights of no whole save");
+    loaded.dispose();
   }
   console.log("saved");
 })().catch((e) => { console.error("FAILED " + e.stack); process.exit(1); });`;
@@ -124,25 +133,29 @@ test(
   },
 );
 
-test("three processes saving one name at once: no errors, one whole model", { timeout: 10 * 60_000 }, async () => {
-  const tmp = makeTempDir("fmnist-concurrent-");
-  try {
-    const dir = path.join(tmp, "models");
-    const runs = await Promise.all([1, 2, 3].map((seed) => runNode(saveScript(dir, seed, 25), {})));
-    for (const r of runs) assert.equal(r.code, 0, r.output);
-    for (const r of runs) assert.doesNotMatch(r.output, /ENOENT|ENOTEMPTY|EEXIST|FAILED/);
-    const loaded = await loadModel("m", dir);
-    const w = JSON.stringify(weightsOf(loaded));
-    const candidates = [1, 2, 3].map((seed) => {
-      const m = createModel({ seed });
-      const s = JSON.stringify(weightsOf(m));
-      m.dispose();
-      return s;
-    });
-    assert.ok(candidates.includes(w), "the final model is one of the saved ones, whole");
-    loaded.dispose();
-    assert.deepEqual(fs.readdirSync(dir), ["m"], "no staging, previous or trash folders left");
-  } finally {
-    removeDir(tmp);
-  }
-});
+test(
+  "three processes saving and loading one name at once: no errors, every load whole, one model at the end",
+  { timeout: 10 * 60_000 },
+  async () => {
+    const tmp = makeTempDir("fmnist-concurrent-");
+    try {
+      const dir = path.join(tmp, "models");
+      const runs = await Promise.all([1, 2, 3].map((seed) => runNode(saveScript(dir, seed, 25), {})));
+      for (const r of runs) assert.equal(r.code, 0, r.output);
+      for (const r of runs) assert.doesNotMatch(r.output, /ENOENT|ENOTEMPTY|EEXIST|FAILED/);
+      const loaded = await loadModel("m", dir);
+      const w = JSON.stringify(weightsOf(loaded));
+      const candidates = [1, 2, 3].map((seed) => {
+        const m = createModel({ seed });
+        const s = JSON.stringify(weightsOf(m));
+        m.dispose();
+        return s;
+      });
+      assert.ok(candidates.includes(w), "the final model is one of the saved ones, whole");
+      loaded.dispose();
+      assert.deepEqual(fs.readdirSync(dir), ["m"], "no staging, previous or trash folders left");
+    } finally {
+      removeDir(tmp);
+    }
+  },
+);

@@ -8,7 +8,7 @@ import * as path from "path";
 import { tf } from "../runtime/tf";
 import { dataDir } from "../runtime/paths";
 import { compileModel } from "./model";
-import { repair, writeFolder } from "./safe-folder";
+import { readFolder, writeFolder } from "./safe-folder";
 import { decodeOptimizerState, encodeOptimizerState, readOptimizerState, writeOptimizerState } from "./optimizer-state";
 
 export function modelsDir(): string {
@@ -54,16 +54,30 @@ export async function modelFiles(model: tf.LayersModel): Promise<Record<string, 
   return { "model.json": json, "weights.bin": weights, ...(state ? encodeOptimizerState(state) : {}) };
 }
 
-/** Loads a folder written from modelFiles: the model, compiled, with its optimizer state restored. */
-export async function loadModelFolder(folder: string): Promise<tf.LayersModel> {
-  const model = await tf.loadLayersModel(`file://${path.join(folder, "model.json")}`);
+/** How tfjs describes the tensors in weights.bin. */
+type WeightSpecs = NonNullable<Parameters<typeof tf.io.fromMemory>[1]>;
+
+/** The model in files read from a folder written by modelFiles: compiled, with its optimizer state restored. */
+export async function modelFromFiles(files: Record<string, Buffer>, where: string): Promise<tf.LayersModel> {
+  const json = files["model.json"];
+  const weights = files["weights.bin"];
+  if (!json || !weights) throw new Error(`${where} has no ${json ? "weights.bin" : "model.json"}`);
+  const saved = JSON.parse(json.toString("utf8")) as {
+    modelTopology: object;
+    weightsManifest: { weights: WeightSpecs }[];
+  };
+  const data = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+  const model = await tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: saved.modelTopology,
+      weightSpecs: saved.weightsManifest.flatMap((group) => group.weights),
+      weightData: data,
+    }),
+  );
   compileModel(model);
-  const json = path.join(folder, "optimizer.json");
-  if (fs.existsSync(json)) {
-    await writeOptimizerState(
-      model,
-      decodeOptimizerState(fs.readFileSync(json, "utf8"), fs.readFileSync(path.join(folder, "optimizer.bin"))),
-    );
+  const optimizer = files["optimizer.json"];
+  if (optimizer && files["optimizer.bin"]) {
+    await writeOptimizerState(model, decodeOptimizerState(optimizer.toString("utf8"), files["optimizer.bin"]));
   }
   return model;
 }
@@ -136,18 +150,14 @@ export async function saveModel(model: tf.LayersModel, name: string, dir = model
 export async function loadModel(name: string, dir = modelsDir()): Promise<tf.LayersModel> {
   checkName(name);
   const folder = path.join(dir, name);
-  const file = path.join(folder, "model.json");
-  repair(dir, name);
-  if (!fs.existsSync(file)) {
+  const files = await readFolder(dir, name);
+  if (!files?.["model.json"]) {
+    const file = path.join(folder, "model.json");
     throw new Error(`No saved model "${name}": ${file} does not exist. Save one with saveModel(model, "${name}").`);
   }
   try {
-    return await loadModelFolder(folder);
+    return await modelFromFiles(files, folder);
   } catch (err) {
-    // Another process may have swapped NAME while it was read: once more.
-    repair(dir, name);
-    return loadModelFolder(folder).catch(() => {
-      throw new Error(`The saved model "${name}" in ${folder} cannot be read: ${(err as Error).message}`);
-    });
+    throw new Error(`The saved model "${name}" in ${folder} cannot be read: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -12,7 +12,10 @@
 // the newest complete copy (a finished staging copy, else the previous one),
 // so the gap is never seen as "nothing saved". Leftovers of processes that are
 // gone are removed by the next read or write; several processes writing one
-// name at once each finish with one whole folder in place.
+// name at once each finish with one whole folder in place. Reads take a
+// snapshot of every file and keep it only if the folder's mark was the same
+// before and after, so a reader never mixes two writes, and waits out another
+// live process's swap instead of reporting nothing saved.
 import * as fs from "fs";
 import * as path from "path";
 import { processAlive } from "../runtime/leftovers";
@@ -142,6 +145,50 @@ export function repair(dir: string, name: string): boolean {
   return fs.existsSync(target);
 }
 
+/** Whether a process other than this one is in the middle of writing NAME. */
+function othersWriting(dir: string, name: string): boolean {
+  return siblings(dir, name).some((s) => s.kind !== "trash" && s.pid !== process.pid && processAlive(s.pid));
+}
+
+function markText(folder: string): string | undefined {
+  try {
+    return fs.readFileSync(path.join(folder, MARK), "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Every file of dir/name (name -> bytes), all from one write, or undefined when
+ * nothing is saved under that name. While another process is swapping NAME,
+ * waits for it (up to about 10 s) rather than reading half of each.
+ */
+export async function readFolder(dir: string, name: string): Promise<Record<string, Buffer> | undefined> {
+  const target = path.join(dir, name);
+  let failure: unknown;
+  for (let attempt = 0; attempt < 60; attempt++) {
+    if (attempt > 0) await pause(Math.min(250, 5 * attempt));
+    if (!repair(dir, name)) {
+      if (othersWriting(dir, name)) continue;
+      return undefined;
+    }
+    const before = markText(target);
+    try {
+      const files: Record<string, Buffer> = {};
+      for (const entry of fs.readdirSync(target, { withFileTypes: true }))
+        if (entry.isFile() && entry.name !== MARK) files[entry.name] = fs.readFileSync(path.join(target, entry.name));
+      if (markText(target) === before) return files;
+    } catch (err) {
+      // Moved away while read (another process's swap), or unreadable.
+      failure = err;
+      if (!othersWriting(dir, name) && fs.existsSync(target)) throw err;
+    }
+  }
+  throw new Error(`${target} kept changing while it was read: other processes are writing it`, { cause: failure });
+}
+
 // Writes of one folder within this process run one after another.
 const queues = new Map<string, Promise<unknown>>();
 
@@ -176,7 +223,8 @@ function swapIn(dir: string, name: string, target: string, files: Record<string,
     staging = path.join(dir, `.${name}.saving-${tag()}`);
     fs.mkdirSync(staging);
     for (const [file, content] of Object.entries(files)) writeDurably(path.join(staging, file), content);
-    writeDurably(path.join(staging, MARK), JSON.stringify({ name, savedAt: Date.now(), pid: process.pid }));
+    const mark = { name, savedAt: Date.now(), pid: process.pid, id: tag() };
+    writeDurably(path.join(staging, MARK), JSON.stringify(mark));
     fsyncDir(staging);
     // Swap it in. Other processes may be swapping the same name: whatever
     // they do, retry until this copy is NAME or another finished copy took

@@ -3,12 +3,11 @@
 // has gone, and the run's settings) under data/checkpoints/<name>/, with the
 // same crash-safe writes as saved models. fit({ resume: true }) and
 // `npm run train -- --resume` continue from the last complete epoch.
-import * as fs from "fs";
 import * as path from "path";
 import type { tf } from "../runtime/tf";
 import { dataDir } from "../runtime/paths";
-import { checkName, loadModelFolder, modelFiles } from "../model/persist";
-import { repair, writeFolder } from "../model/safe-folder";
+import { checkName, modelFromFiles, modelFiles } from "../model/persist";
+import { readFolder, writeFolder } from "../model/safe-folder";
 import type { EpochLog } from "./train";
 
 export function checkpointsDir(): string {
@@ -57,8 +56,8 @@ export async function readCheckpoint(
 ): Promise<{ model: tf.LayersModel; info: CheckpointInfo } | undefined> {
   checkName(name);
   const folder = path.join(dir, name);
-  repair(dir, name);
-  if (!fs.existsSync(path.join(folder, "checkpoint.json"))) return undefined;
-  const info = JSON.parse(fs.readFileSync(path.join(folder, "checkpoint.json"), "utf8")) as CheckpointInfo;
-  return { model: await loadModelFolder(folder), info };
+  const files = await readFolder(dir, name);
+  if (!files?.["checkpoint.json"]) return undefined;
+  const info = JSON.parse(files["checkpoint.json"].toString("utf8")) as CheckpointInfo;
+  return { model: await modelFromFiles(files, folder), info };
 }
