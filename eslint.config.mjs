@@ -29,4 +29,12 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Plain CommonJS run by Node (the sandboxed kernel's launcher).
+    files: ["**/*.js"],
+    languageOptions: {
+      sourceType: "commonjs",
+      globals: { require: "readonly", process: "readonly", console: "readonly" },
+    },
+  },
 );

@@ -38,6 +38,10 @@ with tslab three things go wrong, fixed here:
    included) back into the graded notebook, and feedback is rendered from it
    (jupyter/nbgrader#917, #1363). ``StripHiddenTests`` replaces each hidden
    region with a one-line placeholder in the feedback HTML.
+
+5. Students' code runs with the grader's rights in stock nbgrader
+   (jupyter/nbgrader#483): every kernel started here runs inside bubblewrap
+   (kernel_sandbox.py) unless COURSE_SANDBOX=none (`course --no-sandbox`).
 """
 
 import os
@@ -52,6 +56,8 @@ from nbformat.notebooknode import NotebookNode
 from traitlets import Bool, Unicode
 
 from nbgrader.preprocessors.execute import Execute
+
+import kernel_sandbox
 
 NOT_RUN = "NotRun"
 MEMORY_LIMIT = "MemoryLimitExceeded"
@@ -187,6 +193,13 @@ def install(memory_limit_mb: int = 0) -> None:
     original_preprocess = Execute.preprocess
     original_preprocess_cell = Execute.preprocess_cell
     original_handle_timeout = Execute._async_handle_timeout
+    original_create_kernel_manager = Execute.create_kernel_manager
+
+    def create_kernel_manager(self):
+        if kernel_sandbox.mode() == "bwrap":
+            kernel_sandbox.check_available()  # no sandbox: the kernel is not started at all
+            self.kernel_manager_class = kernel_sandbox.SandboxedKernelManager
+        return original_create_kernel_manager(self)
 
     def on_cell_executed(self, **kwargs):
         content = kwargs["execute_reply"]["content"]
@@ -294,6 +307,7 @@ def install(memory_limit_mb: int = 0) -> None:
     Execute.preprocess = preprocess
     Execute.preprocess_cell = preprocess_cell
     Execute._async_handle_timeout = handle_timeout
+    Execute.create_kernel_manager = create_kernel_manager
 
 
 class StripHiddenTests(Preprocessor):

@@ -9,7 +9,7 @@
 // Options: --course DIR (default exercises/), --timeout SECONDS (per cell, default 120),
 // --memory-limit MB (per notebook's kernel, default 2048; 0 = none); --help lists them.
 // Submissions are laid out as nbgrader expects: <DIR>/<student>/<assignment>/<assignment>.ipynb.
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -17,6 +17,8 @@ import * as path from "path";
 import pl from "nodejs-polars";
 import { dataDir, repoRoot, userPath } from "fashion-mnist-lib/dist/runtime/paths";
 import { estimateRunMemoryMb } from "fashion-mnist-lib/dist/runtime/memory";
+import { defaultCacheDir, FILES } from "fashion-mnist-lib/dist/data/dataset";
+import { fetchToCache, progressBar } from "fashion-mnist-lib/dist/data/download";
 import { readCommandLine, runMain, UsageError, wholeNumber } from "./cli";
 
 const COMMANDS = ["generate", "validate", "autograde", "feedback", "grades"] as const;
@@ -33,23 +35,34 @@ export interface CourseOptions {
   memoryLimitMb?: number;
   /** Write nbgrader's own output here (default: this process's stdout/stderr). */
   quiet?: boolean;
+  /** Run students' kernels in bubblewrap (default true; --no-sandbox turns it off, with a warning). */
+  sandbox?: boolean;
+  /** Submissions graded side by side (default: what cores and memory allow; 1 without the sandbox). */
+  jobs?: number;
 }
 
 function venvBin(): string {
   return path.join(repoRoot(), ".venv", "bin");
 }
 
-/** Runs nbgrader in the course folder; returns its combined output. Throws on a non-zero exit. */
-export function nbgrader(opts: CourseOptions, args: string[], extraEnv: NodeJS.ProcessEnv = {}): string {
+/** nbgrader's path and environment for a run in the course folder. */
+function nbgraderCommand(opts: CourseOptions, extraEnv: NodeJS.ProcessEnv): { bin: string; env: NodeJS.ProcessEnv } {
   const bin = path.join(venvBin(), "nbgrader");
   if (!fs.existsSync(bin)) throw new CourseError(`${bin} is missing: run \`npm run setup\` first.`);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...extraEnv,
     PATH: `${venvBin()}${path.delimiter}${process.env.PATH ?? ""}`,
+    COURSE_SANDBOX: opts.sandbox === false ? "none" : "bwrap",
   };
   if (opts.timeout !== undefined) env.COURSE_CELL_TIMEOUT = String(opts.timeout);
   if (opts.memoryLimitMb !== undefined) env.COURSE_MEMORY_LIMIT_MB = String(opts.memoryLimitMb);
+  return { bin, env };
+}
+
+/** Runs nbgrader in the course folder; returns its combined output. Throws on a non-zero exit. */
+export function nbgrader(opts: CourseOptions, args: string[], extraEnv: NodeJS.ProcessEnv = {}): string {
+  const { bin, env } = nbgraderCommand(opts, extraEnv);
   const res = spawnSync(bin, [...args, `--CourseDirectory.root=${opts.course}`], {
     cwd: opts.course,
     env,
@@ -63,6 +76,19 @@ export function nbgrader(opts: CourseOptions, args: string[], extraEnv: NodeJS.P
     throw new CourseError(`nbgrader ${args.join(" ")} failed (exit ${res.status}):\n${lastLines(output, 30)}`);
   }
   return output;
+}
+
+/** nbgrader run without blocking this process (for grading side by side): its exit code and combined output. */
+function nbgraderAsync(opts: CourseOptions, args: string[]): Promise<{ code: number | null; output: string }> {
+  const { bin, env } = nbgraderCommand(opts, {});
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, [...args, `--CourseDirectory.root=${opts.course}`], { cwd: opts.course, env });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, output }));
+  });
 }
 
 function lastLines(text: string, n: number): string {
@@ -266,18 +292,6 @@ function gradebookDigest(db: string): Record<string, string> {
   return JSON.parse(res.stdout) as Record<string, string>;
 }
 
-/**
- * Grades one submission at a time (one nbgrader run each). Students' code runs
- * as this user, so it could write anywhere this user can; after each run every
- * file of the course outside that submission's own autograded folder (other
- * submissions, other students' graded copies, source/, release/, the nbgrader
- * configuration) is checked, and grading stops at the first submission that
- * changed one, naming it and the files, before any later submission is
- * graded from altered files. The gradebook is checked by owner of its rows
- * (scripts/gradebook_digest.py): only the graded submission's own rows may
- * change; if any other did, the gradebook is put back as it was before that
- * submission and grading stops the same way.
- */
 /** What autograde did with each submission it found. */
 export interface AutogradeReport {
   graded: string[];
@@ -320,10 +334,132 @@ function submissionProblem(folder: string, a: string): string | undefined {
   return undefined;
 }
 
-export function autograde(
+/** One submission to grade: submitted/<student>/<assignment>/. */
+interface Submission {
+  student: string;
+  assignment: string;
+}
+
+/** Why students' code cannot be sandboxed here (kernel_sandbox.py's own check), or undefined when it can. */
+function sandboxProblem(opts: CourseOptions): string | undefined {
+  const script = path.join(opts.course, "kernel_sandbox.py");
+  if (!fs.existsSync(script)) return `${script} is missing (copy it from the project's exercises/ folder)`;
+  const res = spawnSync(path.join(venvBin(), "python"), [script, "--check"], { encoding: "utf8" });
+  return res.status === 0 ? undefined : (res.stderr || res.error?.message || `exit ${res.status}`).trim();
+}
+
+/**
+ * The dataset files every notebook loads, downloaded now if missing (with
+ * progress): sandboxed kernels have no network, and a download in each of 30
+ * kernels would be 30 downloads.
+ */
+async function fillDatasetCache(opts: CourseOptions): Promise<void> {
+  for (const file of Object.values(FILES)) {
+    await fetchToCache({
+      name: file.name,
+      sha256: file.sha256,
+      cacheDir: defaultCacheDir(),
+      onProgress: opts.quiet ? undefined : progressBar("course: download"),
+    });
+  }
+}
+
+/** Side-by-side gradings: cores, and the memory a notebook's kernel peaks at (the limit, or the estimate). */
+export function defaultJobs(opts: CourseOptions): number {
+  const perNotebook = Math.max(opts.memoryLimitMb || 0, kernelMemoryMb());
+  const byMemory = Math.floor((0.8 * os.freemem()) / 2 ** 20 / (perNotebook + 200)); // + nbgrader's own Python
+  return Math.max(1, Math.min(os.availableParallelism(), byMemory));
+}
+
+function kernelMemoryMb(): number {
+  return estimateRunMemoryMb(
+    {
+      trainLimit: Number(process.env.FMNIST_TRAIN_LIMIT ?? 2000),
+      testLimit: Number(process.env.FMNIST_TEST_LIMIT ?? 1000),
+    },
+    true,
+  );
+}
+
+/** One cell of a notebook, as far as grading reads it. */
+interface NotebookCell {
+  cell_type: string;
+  metadata?: { nbgrader?: { grade_id?: string; locked?: boolean; grade?: boolean; solution?: boolean } };
+  outputs?: { output_type: string; name?: string; text?: string | string[]; ename?: string; evalue?: string }[];
+}
+
+/**
+ * Why a graded notebook says nothing about its student: a cell the student
+ * cannot edit (the instructor's setup, e.g. the import of the library or the
+ * dataset load) failed, so no test could run. A failure that follows an error
+ * in the student's own code (cells marked not run) is the student's.
+ */
+export function couldNotRun(notebook: string): string | undefined {
+  const nb = JSON.parse(fs.readFileSync(notebook, "utf8")) as { cells: NotebookCell[] };
+  for (const cell of nb.cells) {
+    const meta = cell.metadata?.nbgrader;
+    if (cell.cell_type !== "code" || !meta?.locked || meta.grade || meta.solution) continue;
+    const error = cell.outputs?.find((o) => o.output_type === "error");
+    if (!error || error.ename === "NotRun") continue;
+    const text = (t?: string | string[]) => (Array.isArray(t) ? t.join("") : (t ?? ""));
+    const stderr = (cell.outputs ?? [])
+      .filter((o) => o.output_type === "stream" && o.name === "stderr")
+      .map((o) => text(o.text))
+      .join("")
+      .split("\n")
+      .find((l) => l.trim() && !/^(WARNING: All log messages|I0000|W0000)/.test(l));
+    return `the setup cell ${meta.grade_id ?? "?"} failed: ${(stderr ?? `${error.ename}: ${error.evalue}`).trim()}`;
+  }
+  return undefined;
+}
+
+/** The score of one graded submission, from the gradebook. */
+function scoreOf(opts: CourseOptions, s: Submission): { score: number; max: number } {
+  const res = spawnSync(
+    path.join(venvBin(), "python"),
+    [
+      path.join(repoRoot(), "scripts", "gradebook_score.py"),
+      path.join(opts.course, "gradebook.db"),
+      s.student,
+      s.assignment,
+    ],
+    { encoding: "utf8" },
+  );
+  if (res.status !== 0) throw new CourseError(`cannot read the score of ${s.student}/${s.assignment}: ${res.stderr}`);
+  return JSON.parse(res.stdout) as { score: number; max: number };
+}
+
+/**
+ * Records how one nbgrader run went (`failure`: why nbgrader itself failed) and
+ * says it in a line: the score, or "could not grade" and why. A submission
+ * that could not run is no score: its graded copy goes, so grades leave it out.
+ */
+function settle(opts: CourseOptions, s: Submission, failure: string | undefined, report: AutogradeReport): string {
+  const id = `${s.student}/${s.assignment}`;
+  const notebook = path.join(opts.course, "autograded", s.student, s.assignment, `${s.assignment}.ipynb`);
+  const why = failure ?? (fs.existsSync(notebook) ? couldNotRun(notebook) : "nbgrader wrote no graded notebook");
+  if (why) {
+    report.failed.push(`${id}: could not grade: ${why}`);
+    fs.rmSync(path.dirname(notebook), { recursive: true, force: true });
+    return `${id}: could not grade: ${why}`;
+  }
+  report.graded.push(id);
+  const { score, max } = scoreOf(opts, s);
+  return `${id}: ${score} of ${max} points`;
+}
+
+/**
+ * Grades every submission of the named assignments (all when none are named).
+ * With the sandbox (the default) each kernel runs in bubblewrap
+ * (kernel_sandbox.py), so submissions are graded side by side (--jobs) and a
+ * line per submission is printed as it finishes. Without it (--no-sandbox)
+ * students' code runs with this user's rights: submissions are graded one at
+ * a time and checked after each run (see gradeGuarded).
+ */
+export async function autograde(
   opts: CourseOptions,
   report: AutogradeReport = { graded: [], failed: [], skipped: [] },
-): string {
+): Promise<string> {
   const names = assignments(opts); // an unknown assignment is named before anything else
   if (opts.submissions) importSubmissions(opts, opts.submissions);
   const submitted = path.join(opts.course, "submitted");
@@ -340,56 +476,117 @@ export function autograde(
       report.skipped.push(`${student}/${folder}: no such assignment${guess ? `, did you mean ${guess}?` : ""}`);
     }
   }
+  const queue: Submission[] = [];
+  for (const a of names) {
+    for (const student of fs.readdirSync(submitted).sort()) {
+      if (!fs.existsSync(path.join(submitted, student, a))) continue;
+      const problem = submissionProblem(path.join(submitted, student, a), a);
+      if (problem) report.skipped.push(`${student}/${a}: ${problem}`);
+      else queue.push({ student, assignment: a });
+    }
+  }
+  if (!queue.length) return "";
+  const sandboxed = opts.sandbox !== false;
+  if (sandboxed) {
+    const problem = sandboxProblem(opts);
+    if (problem)
+      throw new CourseError(
+        `cannot sandbox students' code: ${problem}.\nFix that, or grade without a sandbox with --no-sandbox ` +
+          "(students' code then runs with your rights: only for submissions you trust).",
+      );
+  } else {
+    console.warn(
+      "course: warning: --no-sandbox: students' code runs with your rights (it can read the gradebook and " +
+        "hidden tests, other submissions, and the network); submissions are graded one at a time and checked after each.",
+    );
+  }
+  await fillDatasetCache(opts);
+  if (!sandboxed) return gradeGuarded(opts, queue, report);
+
+  const jobs = opts.jobs ?? defaultJobs(opts);
+  const say = (line: string) => {
+    if (!opts.quiet) console.log(`course: ${line}`);
+  };
+  say(`grading ${queue.length} submission${queue.length === 1 ? "" : "s"}, ${jobs} at a time, each in a sandbox`);
+  let log = "";
+  let done = 0;
+  const next = queue.entries();
+  const worker = async () => {
+    for (let item = next.next(); !item.done; item = next.next()) {
+      const s = item.value[1];
+      const started = Date.now();
+      const { code, output } = await nbgraderAsync(opts, [
+        "autograde",
+        s.assignment,
+        `--student=${s.student}`,
+        "--force",
+      ]);
+      log += output;
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      const peak = /peak kernel memory (\d+) MB/.exec(output)?.[1];
+      const figures = `${seconds} s${peak ? `, peak ${peak} MB` : ""}`;
+      done += 1;
+      say(
+        `[${done}/${queue.length}] ${settle(opts, s, code === 0 ? undefined : lastLines(output, 1), report)} (${figures})`,
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, queue.length) }, worker));
+  return log;
+}
+
+/**
+ * Grades one submission at a time (one nbgrader run each), for --no-sandbox.
+ * Students' code runs as this user, so it could write anywhere this user can;
+ * after each run every file of the course outside that submission's own
+ * autograded folder (other submissions, other students' graded copies,
+ * source/, release/, the nbgrader configuration) is checked, and grading stops
+ * at the first submission that changed one, naming it and the files, before
+ * any later submission is graded from altered files. The gradebook is checked
+ * by owner of its rows (scripts/gradebook_digest.py): only the graded
+ * submission's own rows may change; if any other did, the gradebook is put
+ * back as it was before that submission and grading stops the same way.
+ */
+function gradeGuarded(opts: CourseOptions, queue: Submission[], report: AutogradeReport): string {
   let log = "";
   // Each snapshot after a submission is the next one's "before": one walk per submission.
   let before = watchedFiles(opts.course);
-  for (const a of names) {
-    const students = fs
-      .readdirSync(submitted)
-      .filter((s) => fs.existsSync(path.join(submitted, s, a)))
-      .sort();
-    for (const [i, student] of students.entries()) {
-      const problem = submissionProblem(path.join(submitted, student, a), a);
-      if (problem) {
-        report.skipped.push(`${student}/${a}: ${problem}`);
-        continue;
-      }
-      if (!opts.quiet) console.log(`course: autograding ${a} for ${student} (${i + 1} of ${students.length})`);
-      const own = path.join(opts.course, "autograded", student, a);
-      const gradebook = GradebookGuard.before(opts.course);
-      let othersGrades: string[] = [];
-      let failed: string | undefined;
-      try {
-        log += nbgrader(opts, ["autograde", a, `--student=${student}`, "--force"]);
-        othersGrades = gradebook?.changedOwners([`${student}/${a}`, `student:${student}`]) ?? [];
-        if (othersGrades.length) gradebook?.restore();
-      } catch (err) {
-        // One submission nbgrader cannot grade does not stop the class.
-        if (!(err instanceof CourseError)) throw err;
-        failed = lastLines(err.message, 1);
-      } finally {
-        gradebook?.discard();
-      }
-      if (failed) report.failed.push(`${student}/${a}: could not grade: ${failed}`);
-      else report.graded.push(`${student}/${a}`);
-      const after = watchedFiles(opts.course);
-      const changed = changedFiles(before, after, own);
-      before = after;
-      if (changed.length || othersGrades.length) {
-        const lines = changed.map((f) => `  ${f}`);
-        if (othersGrades.length) {
-          lines.push(
-            `  ${path.join(opts.course, "gradebook.db")}: the rows of ${othersGrades.join(", ")} ` +
-              `(put back as they were before this submission was graded; its own grades are not recorded)`,
-          );
-        }
-        throw new CourseError(
-          `grading stopped: while ${student}'s ${a} was graded, files outside its own folder changed:\n` +
-            lines.join("\n") +
-            `\nThat submission's code wrote there. Restore these files (for example from your --submissions copy or git), ` +
-            `then grade ${student} in a sandbox (container or separate account); grades written so far are in the gradebook.`,
+  for (const [i, s] of queue.entries()) {
+    const { student, assignment: a } = s;
+    const own = path.join(opts.course, "autograded", student, a);
+    const gradebook = GradebookGuard.before(opts.course);
+    let othersGrades: string[] = [];
+    let failed: string | undefined;
+    try {
+      log += nbgrader(opts, ["autograde", a, `--student=${student}`, "--force"]);
+      othersGrades = gradebook?.changedOwners([`${student}/${a}`, `student:${student}`]) ?? [];
+      if (othersGrades.length) gradebook?.restore();
+    } catch (err) {
+      // One submission nbgrader cannot grade does not stop the class.
+      if (!(err instanceof CourseError)) throw err;
+      failed = lastLines(err.message, 1);
+    } finally {
+      gradebook?.discard();
+    }
+    const line = settle(opts, s, failed, report);
+    if (!opts.quiet) console.log(`course: [${i + 1}/${queue.length}] ${line}`);
+    const after = watchedFiles(opts.course);
+    const changed = changedFiles(before, after, own);
+    before = after;
+    if (changed.length || othersGrades.length) {
+      const lines = changed.map((f) => `  ${f}`);
+      if (othersGrades.length) {
+        lines.push(
+          `  ${path.join(opts.course, "gradebook.db")}: the rows of ${othersGrades.join(", ")} ` +
+            `(put back as they were before this submission was graded; its own grades are not recorded)`,
         );
       }
+      throw new CourseError(
+        `grading stopped: while ${student}'s ${a} was graded, files outside its own folder changed:\n` +
+          lines.join("\n") +
+          `\nThat submission's code wrote there. Restore these files (for example from your --submissions copy or git), ` +
+          `then grade without --no-sandbox; grades written so far are in the gradebook.`,
+      );
     }
   }
   return log;
@@ -451,6 +648,11 @@ options:
   --submissions DIR    <DIR>/<student>/<assignment>/<assignment>.ipynb, for autograde
   --timeout SECONDS    per cell (default 120)
   --memory-limit MB    resident memory per notebook's kernel (default 2048; 0 = none)
+  --jobs N             submissions graded side by side (default: what cores and memory allow)
+  --no-sandbox         run students' code without bubblewrap, with your rights (warns; one at a time)
+Students' kernels run in a bubblewrap sandbox: no network, only their own folder writable,
+no access to source/, the gradebook or other submissions; CPU seconds per kernel:
+COURSE_CPU_LIMIT_S (default 900).
 Relative folders are taken from the folder the command is typed in.`;
 
 function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
@@ -463,6 +665,8 @@ function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
         submissions: { type: "string" },
         timeout: { type: "string" },
         "memory-limit": { type: "string" },
+        jobs: { type: "string" },
+        "no-sandbox": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     },
@@ -478,20 +682,16 @@ function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
   if (values.timeout !== undefined) opts.timeout = wholeNumber("--timeout", values.timeout, 1, 24 * 3600);
   if (values["memory-limit"] !== undefined)
     opts.memoryLimitMb = wholeNumber("--memory-limit", values["memory-limit"], 0, 1 << 20);
+  if (values.jobs !== undefined) opts.jobs = wholeNumber("--jobs", values.jobs, 1, 256);
+  if (values["no-sandbox"]) opts.sandbox = false;
   return { command: command as Command, opts };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const { command, opts } = parseArgs(process.argv.slice(2));
   // A memory limit below what a training notebook needs at the grading sizes is said now, not as zeros later.
   const limit = opts.memoryLimitMb ?? Number(process.env.COURSE_MEMORY_LIMIT_MB ?? 2048);
-  const need = estimateRunMemoryMb(
-    {
-      trainLimit: Number(process.env.FMNIST_TRAIN_LIMIT ?? 2000),
-      testLimit: Number(process.env.FMNIST_TEST_LIMIT ?? 1000),
-    },
-    true,
-  );
+  const need = kernelMemoryMb();
   if ((command === "autograde" || command === "validate") && limit > 0 && limit < need) {
     console.warn(
       `course: warning: --memory-limit ${limit} MB is below the about ${need} MB a notebook that trains needs at the ` +
@@ -514,13 +714,19 @@ function main(): void {
     }
     case "autograde": {
       const report: AutogradeReport = { graded: [], failed: [], skipped: [] };
-      autograde(opts, report);
+      await autograde(opts, report);
       for (const line of [...report.skipped, ...report.failed]) console.log(`course: ${line}`);
       console.log(
         `course: ${report.graded.length} graded, ${report.failed.length} could not be graded, ${report.skipped.length} skipped`,
       );
       if (report.graded.length === 0 && report.failed.length + report.skipped.length > 0) {
-        throw new CourseError("no submission could be graded (see above)");
+        // Every submission failing the same way is the grading machine's problem: say it once.
+        const reasons = new Set(report.failed.map((f) => f.replace(/^[^:]*: could not grade: /, "")));
+        throw new CourseError(
+          reasons.size === 1 && report.skipped.length === 0
+            ? `no submission could be graded: ${[...reasons][0]}`
+            : "no submission could be graded (see above)",
+        );
       }
       break;
     }

@@ -103,7 +103,7 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
     );
 
     const started = Date.now();
-    course.autograde(opts);
+    await course.autograde(opts);
     const seconds = (Date.now() - started) / 1000;
     const count = 10;
     console.log(`autograded ${count} submissions in ${seconds.toFixed(0)} s (${(seconds / count).toFixed(1)} s each)`);

@@ -3,11 +3,12 @@
 // - a notebook whose code allocates far more memory than the limit is stopped
 //   in that cell: that cell and later ones score 0, earlier ones keep their
 //   points, and a well-behaved submission in the same run keeps full marks;
-// - each kernel runs in its submission's own autograded folder, and a
-//   submission that writes into another student's submission stops the
-//   grading before that student is graded from the altered file;
-// - a submission that rewrites other students' grades in the gradebook stops
-//   the grading, and the gradebook is put back (their grades are unchanged).
+// - each kernel runs in its submission's own autograded folder;
+// - without the sandbox (--no-sandbox), a submission that writes into another
+//   student's submission stops the grading before that student is graded from
+//   the altered file, and a submission that rewrites other students' grades in
+//   the gradebook stops the grading, and the gradebook is put back (their
+//   grades are unchanged). (With the sandbox such writes fail: sandbox.test.ts.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
@@ -52,7 +53,7 @@ const withPrelude = (source: Notebook, code: string[]) => withSolution(source, (
 test(
   "grading limits: memory per notebook, each kernel in its own folder, writes outside it stop the run",
   { timeout: 15 * 60_000 },
-  () => {
+  async () => {
     const tmp = makeTempDir("fmnist-limits-");
     const saved = { mirror: process.env.FASHION_MNIST_MIRROR, data: process.env.FMNIST_DATA_DIR };
     try {
@@ -86,7 +87,7 @@ test(
       );
 
       const started = Date.now();
-      const log = course.autograde(opts);
+      const log = await course.autograde(opts);
       const seconds = (Date.now() - started) / 1000;
       console.log(`autograded 2 submissions in ${seconds.toFixed(0)} s`);
 
@@ -138,15 +139,12 @@ test(
         ]),
       );
       submit("victim", source);
-      assert.throws(
-        () => course.autograde(opts),
-        (err: Error) => {
-          assert.ok(err instanceof course.CourseError, String(err));
-          assert.match(err.message, new RegExp(`while vandal's ${A} was graded, files outside its own folder changed`));
-          assert.ok(err.message.includes(path.join(root, "submitted", "victim", A, `${A}.ipynb`)), err.message);
-          return true;
-        },
-      );
+      await assert.rejects(course.autograde({ ...opts, sandbox: false }), (err: Error) => {
+        assert.ok(err instanceof course.CourseError, String(err));
+        assert.match(err.message, new RegExp(`while vandal's ${A} was graded, files outside its own folder changed`));
+        assert.ok(err.message.includes(path.join(root, "submitted", "victim", A, `${A}.ipynb`)), err.message);
+        return true;
+      });
       assert.ok(
         !fs.existsSync(path.join(root, "autograded", "victim")),
         "the victim was not graded from the altered file",
@@ -163,15 +161,12 @@ test(
             `db.execute('UPDATE grade SET auto_score = 0'); db.commit()"]);`,
         ]),
       );
-      assert.throws(
-        () => course.autograde(opts),
-        (err: Error) => {
-          assert.ok(err instanceof course.CourseError, String(err));
-          assert.match(err.message, new RegExp(`while forger's ${A} was graded, files outside its own folder changed`));
-          assert.match(err.message, new RegExp(`gradebook\\.db: the rows of .*good/${A}.*put back as they were`));
-          return true;
-        },
-      );
+      await assert.rejects(course.autograde({ ...opts, sandbox: false }), (err: Error) => {
+        assert.ok(err instanceof course.CourseError, String(err));
+        assert.match(err.message, new RegExp(`while forger's ${A} was graded, files outside its own folder changed`));
+        assert.match(err.message, new RegExp(`gradebook\\.db: the rows of .*good/${A}.*put back as they were`));
+        return true;
+      });
 
       const { table } = course.grades(opts);
       console.log(table.toString());

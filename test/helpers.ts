@@ -146,7 +146,7 @@ export function withSolution(nb: Notebook, replace: (source: string) => string):
 export function copyCourse(tmp: string, assignments: string[]): string {
   const root = path.join(tmp, "course");
   fs.mkdirSync(path.join(root, "source"), { recursive: true });
-  for (const f of ["nbgrader_config.py", "tslab_grading.py"])
+  for (const f of ["nbgrader_config.py", "tslab_grading.py", "kernel_sandbox.py"])
     fs.copyFileSync(path.join(repoRoot, "exercises", f), path.join(root, f));
   for (const a of assignments)
     fs.cpSync(path.join(repoRoot, "exercises", "source", a), path.join(root, "source", a), { recursive: true });
