@@ -310,11 +310,42 @@ def install(memory_limit_mb: int = 0) -> None:
     Execute.create_kernel_manager = create_kernel_manager
 
 
-class StripHiddenTests(Preprocessor):
-    """Replaces hidden-test regions in code cells with a placeholder line.
+_ERROR_LINE = re.compile(r"^(\w*Error)(?: \[\w+\])?: ?(.*)$")
+_STACK_LINE = re.compile(r"^\s+at |^\s*\{$")
 
-    Runs in generate_feedback so students see that hidden tests exist and
-    whether their cell passed (outputs are kept), but not the tests."""
+
+def failure_message(stderr: str):
+    """The error's name and message from a tslab stderr report, or None when it
+    holds no error. Node prints the assert module's code frame, the message,
+    the stack and the error's fields (``actual``, ``expected``: values of a
+    hidden test); only the message is kept, and a message Node generated from
+    the test's code (``assert.ok(x)`` without a message) is not shown at all."""
+    lines = stderr.split("\n")
+    for i, line in enumerate(lines):
+        match = _ERROR_LINE.match(line)
+        if match:
+            break
+    else:
+        return None
+    message = [match.group(2)]
+    for line in lines[i + 1:]:
+        if _STACK_LINE.match(line):
+            break
+        message.append(line)
+    if "generatedMessage: true" in stderr:
+        text = "this test's assertion failed (it gives no message)"
+    else:
+        text = "\n".join(message).rstrip()
+    return "%s: %s\n" % (match.group(1), text)
+
+
+class StripHiddenTests(Preprocessor):
+    """What students get back of a test cell, for generate_feedback.
+
+    Hidden-test regions become a placeholder line, so students see that hidden
+    tests exist and whether their cell passed, but not the tests. A failed
+    test's report keeps its message and loses the code frame, the stack and
+    the values Node prints with it (see failure_message)."""
 
     # nbconvert only runs a preprocessor whose `enabled` is true (default false).
     enabled = Bool(True).tag(config=True)
@@ -323,7 +354,16 @@ class StripHiddenTests(Preprocessor):
     placeholder = Unicode("// (hidden tests ran here)").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code" or self.begin not in cell.source:
+        if cell.cell_type != "code":
+            return cell, resources
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                    text = output.get("text", "")
+                    message = failure_message(text if isinstance(text, str) else "".join(text))
+                    if message is not None:
+                        output["text"] = message
+        if self.begin not in cell.source:
             return cell, resources
         out, hiding = [], False
         for line in cell.source.split("\n"):

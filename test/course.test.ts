@@ -1,7 +1,8 @@
 // The whole nbgrader cycle on a temporary copy of the course, with the real
 // tslab kernel: generate the student version, validate, autograde a set of
 // submissions (correct, untouched stub, partly right, tests tampered with,
-// syntax error, endless loop, process.exit), feedback, grades.
+// syntax error, endless loop, process.exit), feedback (hidden tests and the
+// failed assertions' code left out), grades.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
@@ -122,6 +123,9 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
     assert.doesNotMatch(html, /HIDDEN TESTS|sizes above 255|float\.idx/, "feedback shows hidden tests");
     assert.match(html, /hidden tests ran here/);
     assert.match(html, /short\.idx/, "feedback keeps the visible tests");
+    // A failed test shows its message, not the code frame, stack or values Node prints with it.
+    assert.match(html, /AssertionError: Missing expected exception: a still-compressed file/);
+    assert.doesNotMatch(html, /node:assert|throw new AssertionError|evalmachine|ERR_ASSERTION|generatedMessage/);
     // A feedback page with a chart: drawn offline like every exported page.
     const chartFeedback = path.join(root, "feedback", "instructor", C, `${C}.html`);
     const charts = plotlyFigures(path.join(root, "autograded", "instructor", C, `${C}.ipynb`));
