@@ -37,6 +37,8 @@ export interface CourseOptions {
   quiet?: boolean;
   /** Run students' kernels in bubblewrap (default true; --no-sandbox turns it off, with a warning). */
   sandbox?: boolean;
+  /** Only these students' submissions (autograde, feedback); default everyone's. */
+  students?: string[];
   /** Submissions graded side by side (default: what cores and memory allow; 1 without the sandbox). */
   jobs?: number;
 }
@@ -166,8 +168,9 @@ function instructorEnv(): NodeJS.ProcessEnv {
 }
 
 /** Instructor versions must pass every test; student versions (run `generate` first) must fail every graded test. */
-export function validate(opts: CourseOptions): ValidationResult[] {
+export async function validate(opts: CourseOptions): Promise<ValidationResult[]> {
   const results: ValidationResult[] = [];
+  await prepareKernels(opts);
   for (const a of assignments(opts)) {
     for (const nb of filesUnder(path.join(opts.course, "source", a), ".ipynb")) {
       const out = nbgrader(opts, ["validate", nb], instructorEnv());
@@ -364,6 +367,27 @@ async function fillDatasetCache(opts: CourseOptions): Promise<void> {
   }
 }
 
+/**
+ * Before any kernel runs: the sandbox works here (or --no-sandbox was chosen,
+ * which warns), and the dataset is in the cache.
+ */
+async function prepareKernels(opts: CourseOptions): Promise<void> {
+  if (opts.sandbox !== false) {
+    const problem = sandboxProblem(opts);
+    if (problem)
+      throw new CourseError(
+        `cannot sandbox students' code: ${problem}.\nFix that, or run without a sandbox with --no-sandbox ` +
+          "(students' code then runs with your rights: only for submissions you trust).",
+      );
+  } else {
+    console.warn(
+      "course: warning: --no-sandbox: students' code runs with your rights (it can read the gradebook and " +
+        "hidden tests, other submissions, and the network); submissions are graded one at a time and checked after each.",
+    );
+  }
+  await fillDatasetCache(opts);
+}
+
 /** Side-by-side gradings: cores, and the memory a notebook's kernel peaks at (the limit, or the estimate). */
 export function defaultJobs(opts: CourseOptions): number {
   const perNotebook = Math.max(opts.memoryLimitMb || 0, kernelMemoryMb());
@@ -469,16 +493,25 @@ export async function autograde(
   // Folders that are no assignment of the course: said by name, never skipped silently.
   for (const student of fs.readdirSync(submitted).sort()) {
     const dir = path.join(submitted, student);
-    if (!fs.statSync(dir).isDirectory()) continue;
+    if (!fs.statSync(dir).isDirectory() || (opts.students?.length && !opts.students.includes(student))) continue;
     for (const folder of fs.readdirSync(dir).sort()) {
       if (all.includes(folder) || !fs.statSync(path.join(dir, folder)).isDirectory()) continue;
       const guess = closest(folder, all);
       report.skipped.push(`${student}/${folder}: no such assignment${guess ? `, did you mean ${guess}?` : ""}`);
     }
   }
+  const everyone = fs.readdirSync(submitted).filter((s) => fs.statSync(path.join(submitted, s)).isDirectory());
+  for (const student of opts.students ?? []) {
+    if (everyone.includes(student)) continue;
+    const guess = closest(student, everyone);
+    throw new CourseError(
+      `--student ${student}: no submissions from "${student}" in ${submitted}${guess ? `; did you mean ${guess}?` : ""}`,
+    );
+  }
   const queue: Submission[] = [];
   for (const a of names) {
-    for (const student of fs.readdirSync(submitted).sort()) {
+    for (const student of everyone.sort()) {
+      if (opts.students?.length && !opts.students.includes(student)) continue;
       if (!fs.existsSync(path.join(submitted, student, a))) continue;
       const problem = submissionProblem(path.join(submitted, student, a), a);
       if (problem) report.skipped.push(`${student}/${a}: ${problem}`);
@@ -486,22 +519,8 @@ export async function autograde(
     }
   }
   if (!queue.length) return "";
-  const sandboxed = opts.sandbox !== false;
-  if (sandboxed) {
-    const problem = sandboxProblem(opts);
-    if (problem)
-      throw new CourseError(
-        `cannot sandbox students' code: ${problem}.\nFix that, or grade without a sandbox with --no-sandbox ` +
-          "(students' code then runs with your rights: only for submissions you trust).",
-      );
-  } else {
-    console.warn(
-      "course: warning: --no-sandbox: students' code runs with your rights (it can read the gradebook and " +
-        "hidden tests, other submissions, and the network); submissions are graded one at a time and checked after each.",
-    );
-  }
-  await fillDatasetCache(opts);
-  if (!sandboxed) return gradeGuarded(opts, queue, report);
+  await prepareKernels(opts);
+  if (opts.sandbox === false) return gradeGuarded(opts, queue, report);
 
   const jobs = opts.jobs ?? defaultJobs(opts);
   const say = (line: string) => {
@@ -596,7 +615,8 @@ export function feedback(opts: CourseOptions): void {
   for (const a of assignments(opts)) {
     const graded = path.join(opts.course, "autograded");
     if (!fs.existsSync(graded) || !fs.readdirSync(graded).some((s) => fs.existsSync(path.join(graded, s, a)))) continue;
-    nbgrader(opts, ["generate_feedback", a, "--force"]);
+    const runs = opts.students?.length ? opts.students.map((st) => [`--student=${st}`]) : [[]];
+    for (const extra of runs) nbgrader(opts, ["generate_feedback", a, "--force", ...extra]);
   }
   assertNothingLeaks(filesUnder(path.join(opts.course, "feedback"), ".html"), "feedback", [HIDDEN]);
 }
@@ -648,6 +668,7 @@ options:
   --submissions DIR    <DIR>/<student>/<assignment>/<assignment>.ipynb, for autograde
   --timeout SECONDS    per cell (default 120)
   --memory-limit MB    resident memory per notebook's kernel (default 2048; 0 = none)
+  --student NAME       only this student's submissions (autograde, feedback; may be repeated)
   --jobs N             submissions graded side by side (default: what cores and memory allow)
   --no-sandbox         run students' code without bubblewrap, with your rights (warns; one at a time)
 Students' kernels run in a bubblewrap sandbox: no network, only their own folder writable,
@@ -666,6 +687,7 @@ function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
         timeout: { type: "string" },
         "memory-limit": { type: "string" },
         jobs: { type: "string" },
+        student: { type: "string", multiple: true },
         "no-sandbox": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -684,6 +706,7 @@ function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
     opts.memoryLimitMb = wholeNumber("--memory-limit", values["memory-limit"], 0, 1 << 20);
   if (values.jobs !== undefined) opts.jobs = wholeNumber("--jobs", values.jobs, 1, 256);
   if (values["no-sandbox"]) opts.sandbox = false;
+  if (values.student?.length) opts.students = values.student;
   return { command: command as Command, opts };
 }
 
@@ -704,7 +727,7 @@ async function main(): Promise<void> {
       generate(opts);
       break;
     case "validate": {
-      const results = validate(opts);
+      const results = await validate(opts);
       for (const r of results)
         console.log(
           `${r.ok ? "ok  " : "FAIL"} ${r.expected === "pass" ? "passes" : "fails "} ${path.relative(opts.course, r.notebook)}`,
@@ -723,7 +746,7 @@ async function main(): Promise<void> {
         // Every submission failing the same way is the grading machine's problem: say it once.
         const reasons = new Set(report.failed.map((f) => f.replace(/^[^:]*: could not grade: /, "")));
         throw new CourseError(
-          reasons.size === 1 && report.skipped.length === 0
+          reasons.size === 1
             ? `no submission could be graded: ${[...reasons][0]}`
             : "no submission could be graded (see above)",
         );

@@ -12,42 +12,46 @@ import * as course from "../scripts/course";
 
 const ASSIGNMENTS = ["normalize-split", "training-curves", "early-stopping", "confusion"];
 
-test("assignments: instructor versions pass, student versions fail every graded test", { timeout: 30 * 60_000 }, () => {
-  const tmp = makeTempDir("fmnist-assignments-");
-  const saved = { mirror: process.env.FASHION_MNIST_MIRROR, data: process.env.FMNIST_DATA_DIR };
-  try {
-    const root = copyCourse(tmp, ASSIGNMENTS);
-    process.env.FASHION_MNIST_MIRROR = sharedDataDir;
-    process.env.FMNIST_DATA_DIR = path.join(tmp, "data");
-    const opts: course.CourseOptions = { course: root, assignments: ASSIGNMENTS, timeout: 120, quiet: true };
-    course.generate(opts);
-    for (const a of ASSIGNMENTS) {
-      const released = JSON.stringify(readNb(path.join(root, "release", a, `${a}.ipynb`)));
-      assert.doesNotMatch(
-        released,
-        /BEGIN HIDDEN TESTS|BEGIN SOLUTION/,
-        `${a}: the student version leaks hidden tests or solutions`,
+test(
+  "assignments: instructor versions pass, student versions fail every graded test",
+  { timeout: 30 * 60_000 },
+  async () => {
+    const tmp = makeTempDir("fmnist-assignments-");
+    const saved = { mirror: process.env.FASHION_MNIST_MIRROR, data: process.env.FMNIST_DATA_DIR };
+    try {
+      const root = copyCourse(tmp, ASSIGNMENTS);
+      process.env.FASHION_MNIST_MIRROR = sharedDataDir;
+      process.env.FMNIST_DATA_DIR = path.join(tmp, "data");
+      const opts: course.CourseOptions = { course: root, assignments: ASSIGNMENTS, timeout: 120, quiet: true };
+      course.generate(opts);
+      for (const a of ASSIGNMENTS) {
+        const released = JSON.stringify(readNb(path.join(root, "release", a, `${a}.ipynb`)));
+        assert.doesNotMatch(
+          released,
+          /BEGIN HIDDEN TESTS|BEGIN SOLUTION/,
+          `${a}: the student version leaks hidden tests or solutions`,
+        );
+      }
+      const results = await course.validate(opts);
+      const summary = results.map((r) => [path.relative(root, r.notebook), r.expected, r.ok]);
+      const expected = ASSIGNMENTS.flatMap((a) => [
+        [path.join("source", a, `${a}.ipynb`), "pass", true],
+        [path.join("release", a, `${a}.ipynb`), "fail", true],
+      ]);
+      assert.deepEqual(
+        summary,
+        expected,
+        results
+          .filter((r) => !r.ok)
+          .map((r) => `--- ${r.notebook} (expected to ${r.expected})\n${r.output}`)
+          .join("\n"),
       );
+    } finally {
+      process.env.FASHION_MNIST_MIRROR = saved.mirror;
+      process.env.FMNIST_DATA_DIR = saved.data;
+      if (saved.mirror === undefined) delete process.env.FASHION_MNIST_MIRROR;
+      if (saved.data === undefined) delete process.env.FMNIST_DATA_DIR;
+      removeDir(tmp);
     }
-    const results = course.validate(opts);
-    const summary = results.map((r) => [path.relative(root, r.notebook), r.expected, r.ok]);
-    const expected = ASSIGNMENTS.flatMap((a) => [
-      [path.join("source", a, `${a}.ipynb`), "pass", true],
-      [path.join("release", a, `${a}.ipynb`), "fail", true],
-    ]);
-    assert.deepEqual(
-      summary,
-      expected,
-      results
-        .filter((r) => !r.ok)
-        .map((r) => `--- ${r.notebook} (expected to ${r.expected})\n${r.output}`)
-        .join("\n"),
-    );
-  } finally {
-    process.env.FASHION_MNIST_MIRROR = saved.mirror;
-    process.env.FMNIST_DATA_DIR = saved.data;
-    if (saved.mirror === undefined) delete process.env.FASHION_MNIST_MIRROR;
-    if (saved.data === undefined) delete process.env.FMNIST_DATA_DIR;
-    removeDir(tmp);
-  }
-});
+  },
+);

@@ -293,7 +293,7 @@ test("course grades: nothing graded yet gives empty tables; a folder that is not
 });
 
 test(
-  "course autograde: misplaced and malformed submissions are named, the rest of the class is graded; an unknown assignment is named first",
+  "course autograde: misplaced and malformed submissions are named, the rest of the class is graded; unknown assignments and students are named; a setup cell that fails is 'could not grade'",
   { timeout: 10 * 60_000 },
   () => {
     const tmp = makeTempDir("fmnist-edges-");
@@ -351,6 +351,34 @@ test(
         fs.existsSync(path.join(root, "autograded", "alice", "idx-parsing", "idx-parsing.ipynb")),
         "alice was graded",
       );
+      // An unknown student is named, with the closest one.
+      const typo = spawnSync(process.execPath, [course, "autograde", "--course", root, "--student", "alcie"], {
+        encoding: "utf8",
+        env,
+      });
+      assert.equal(typo.status, 1);
+      assert.match(typo.stderr, /--student alcie: no submissions from "alcie" in .*; did you mean alice\?/);
+      // A course whose notebooks cannot load the library (no node_modules above it): every submission
+      // "could not grade" with the reason, said once more as the run's failure, and no score recorded.
+      const elsewhere = makeTempDir("fmnist-nolib-");
+      try {
+        const bare = copyCourse(elsewhere, ["idx-parsing"]);
+        fs.unlinkSync(path.join(elsewhere, "node_modules"));
+        assert.equal(spawnSync(process.execPath, [course, "generate", "--course", bare], { env }).status, 0);
+        const nolib = spawnSync(process.execPath, [course, "autograde", "--course", bare, "--submissions", subs], {
+          encoding: "utf8",
+          env,
+        });
+        assert.equal(nolib.status, 1, nolib.stdout);
+        assert.match(
+          nolib.stdout,
+          /\[1\/1\] alice\/idx-parsing: could not grade: the setup cell idx-parsing-setup-1 failed: .*fashion-mnist-lib/,
+        );
+        assert.match(nolib.stderr, /no submission could be graded: the setup cell idx-parsing-setup-1 failed/);
+        assert.ok(!fs.existsSync(path.join(bare, "autograded", "alice", "idx-parsing")), "no graded copy, no score");
+      } finally {
+        removeDir(elsewhere);
+      }
     } finally {
       removeDir(tmp);
     }

@@ -49,7 +49,7 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
     assert.match(releasedText, /throw new Error\(\\"not implemented/, "student stub throws a clear error");
 
     // Instructor version passes everything; student version fails every graded test.
-    const validation = course.validate({ ...opts, assignments: [A] });
+    const validation = await course.validate({ ...opts, assignments: [A] });
     assert.deepEqual(
       validation.map((v) => [path.basename(path.dirname(path.dirname(v.notebook))), v.expected, v.ok]),
       [
