@@ -15,7 +15,18 @@ from nbgrader.preprocessors import GetGrades  # noqa: E402
 _memory = os.environ.get("COURSE_MEMORY_LIMIT_MB", "2048")
 if not _memory.strip().isdigit():
     raise ValueError("COURSE_MEMORY_LIMIT_MB must be a whole number of MB (0 = no limit), got %r" % _memory)
-tslab_grading.install(memory_limit_mb=int(_memory))
+# Small runs while nbgrader executes a notebook (an explicit value in the
+# environment wins); kernels started outside grading keep the full sizes.
+tslab_grading.install(
+    memory_limit_mb=int(_memory),
+    kernel_env={
+        "FMNIST_TRAIN_LIMIT": "2000",
+        "FMNIST_TEST_LIMIT": "1000",
+        "FMNIST_EPOCHS": "2",
+        "FMNIST_SEED": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    },
+)
 
 c = get_config()  # noqa: F821
 
@@ -46,15 +57,3 @@ c.Autograde.create_student = True
 
 # Feedback: the hidden tests are removed from what students get back.
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, tslab_grading.StripHiddenTests]
-
-# Small runs while nbgrader executes notebooks (nbgrader itself sets
-# NBGRADER_EXECUTION for the kernel; these are inherited from this process).
-# An explicit value in the environment wins.
-for name, value in {
-    "FMNIST_TRAIN_LIMIT": "2000",
-    "FMNIST_TEST_LIMIT": "1000",
-    "FMNIST_EPOCHS": "2",
-    "FMNIST_SEED": "1",
-    "TF_CPP_MIN_LOG_LEVEL": "2",
-}.items():
-    os.environ.setdefault(name, value)

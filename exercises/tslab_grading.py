@@ -175,16 +175,21 @@ def _mb(kb: int) -> int:
     return int(round(kb / 1024))
 
 
-def install(memory_limit_mb: int = 0) -> None:
+def install(memory_limit_mb: int = 0, kernel_env=None) -> None:
     """Patches nbgrader's Execute preprocessor (used by validate, autograde and
     generate_solution). Patching the class, not subclassing, because
     nbgrader's Validator hard-codes its preprocessor list.
 
     ``memory_limit_mb``: resident memory allowed to each notebook's kernel
-    (with the processes it starts); 0 measures without a limit."""
+    (with the processes it starts); 0 measures without a limit.
+    ``kernel_env``: variables set for the kernels nbgrader starts (the grading
+    run sizes) unless already set; only while nbgrader runs a notebook, so
+    kernels a user starts in a JupyterLab that loaded this configuration keep
+    the full sizes."""
     if memory_limit_mb < 0:
         raise ValueError("memory limit must be >= 0 MB, got %r" % memory_limit_mb)
     Execute._tslab_memory_limit_mb = memory_limit_mb
+    Execute._tslab_kernel_env = dict(kernel_env or {})
     if getattr(Execute, "_tslab_patched", False):
         return
     Execute._tslab_patched = True
@@ -236,9 +241,13 @@ def install(memory_limit_mb: int = 0) -> None:
         self._tslab_halted = None
         self._tslab_watchdog = None
         started = time.monotonic()
+        added = {k: v for k, v in Execute._tslab_kernel_env.items() if k not in os.environ}
+        os.environ.update(added)
         try:
             return original_preprocess(self, nb, resources, km)
         finally:
+            for name in added:
+                os.environ.pop(name, None)
             watchdog = self._tslab_watchdog
             if watchdog is not None:
                 watchdog.stop()

@@ -20,6 +20,9 @@ if (!configPath) {
   console.error("usage: node tslab-ipc-kernel.js CONNECTION_FILE");
   process.exit(2);
 }
+// The command line tslab itself is started with, for code that asks whether it
+// runs in a kernel (fashion-mnist-lib's inNotebook reads process.argv).
+process.argv = [process.argv[0], require.resolve("tslab/bin/tslab"), "kernel", "--config-path", configPath];
 // enableFindLocal: false, so a tslab copy in the notebook's own folder (which a
 // student controls) is never the one started.
 startKernel({ configPath, enableFindLocal: false });

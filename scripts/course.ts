@@ -4,7 +4,8 @@
 //   npm run course -- validate   [assignment...]   instructor versions pass, student versions fail every test
 //   npm run course -- autograde  [assignment...] [--submissions DIR]   grade exercises/submitted/ (DIR is copied in first)
 //   npm run course -- feedback   [assignment...]   feedback HTML into exercises/feedback/ (hidden tests removed)
-//   npm run course -- grades                      grades.csv plus a per-exercise summary
+//   npm run course -- collect --zip FILE [assignment]   a Canvas or Moodle archive of submissions into exercises/submitted/
+//   npm run course -- grades [--format canvas|moodle]   grades.csv plus a per-exercise summary (and the LMS's import file)
 //
 // Options: --course DIR (default exercises/), --timeout SECONDS (per cell, default 120),
 // --memory-limit MB (per notebook's kernel, default 2048; 0 = none); --help lists them.
@@ -20,8 +21,9 @@ import { estimateRunMemoryMb } from "fashion-mnist-lib/dist/runtime/memory";
 import { defaultCacheDir, FILES } from "fashion-mnist-lib/dist/data/dataset";
 import { fetchToCache, progressBar } from "fashion-mnist-lib/dist/data/download";
 import { readCommandLine, runMain, UsageError, wholeNumber } from "./cli";
+import { collectZip, GRADES_FORMATS, type GradesFormat, writeLmsGrades } from "./course-lms";
 
-const COMMANDS = ["generate", "validate", "autograde", "feedback", "grades"] as const;
+const COMMANDS = ["generate", "validate", "collect", "autograde", "feedback", "grades"] as const;
 type Command = (typeof COMMANDS)[number];
 
 export class CourseError extends Error {}
@@ -635,8 +637,9 @@ export function grades(opts: CourseOptions): { csv: string; table: pl.DataFrame;
   // nbgrader's export lists every student in its database for every
   // assignment (0 where nothing was handed in); keep the graded submissions.
   // Typed: with nothing graded yet the file has only its header, which polars would read as text.
+  // Every column read as text (ids such as 00123 stay as they are), then the scores as numbers.
   const all = pl
-    .readCSV(fs.readFileSync(csv, "utf8"))
+    .readCSV(fs.readFileSync(csv, "utf8"), { inferSchemaLength: 0 })
     .select("assignment", "student_id", "score", "max_score")
     .withColumns(pl.col("score").cast(pl.Float64), pl.col("max_score").cast(pl.Float64));
   const graded = (all.toRecords() as { assignment: string; student_id: string }[]).map((r) =>
@@ -660,12 +663,15 @@ export function grades(opts: CourseOptions): { csv: string; table: pl.DataFrame;
 const USAGE = `usage: npm run course -- <${COMMANDS.join("|")}> [assignment...] [options]
   generate  [assignment...]   student versions into release/
   validate  [assignment...]   instructor versions pass, student versions fail every test
+  collect   [assignment] --zip FILE   a Canvas or Moodle "download all submissions" archive into submitted/
   autograde [assignment...]   grade submitted/ (--submissions DIR is copied in first)
   feedback  [assignment...]   feedback pages into feedback/ (hidden tests removed)
-  grades                      grades.csv and a per-assignment summary
+  grades    [assignment...]   grades.csv and a per-assignment summary (--format canvas|moodle: also grades-<F>.csv)
 options:
   --course DIR         the nbgrader course (default exercises/)
   --submissions DIR    <DIR>/<student>/<assignment>/<assignment>.ipynb, for autograde
+  --zip FILE           the LMS's archive, for collect (the assignment is read from its name unless given)
+  --format F           for grades: csv (default), canvas or moodle (a file that LMS's gradebook imports)
   --timeout SECONDS    per cell (default 120)
   --memory-limit MB    resident memory per notebook's kernel (default 2048; 0 = none)
   --student NAME       only this student's submissions (autograde, feedback; may be repeated)
@@ -676,7 +682,7 @@ no access to source/, the gradebook or other submissions; CPU seconds per kernel
 COURSE_CPU_LIMIT_S (default 900).
 Relative folders are taken from the folder the command is typed in.`;
 
-function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
+function parseArgs(argv: string[]): { command: Command; opts: CourseOptions; zip?: string; format: GradesFormat } {
   const { values, positionals } = readCommandLine(
     {
       args: argv,
@@ -689,6 +695,8 @@ function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
         jobs: { type: "string" },
         student: { type: "string", multiple: true },
         "no-sandbox": { type: "boolean" },
+        zip: { type: "string" },
+        format: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     },
@@ -707,11 +715,21 @@ function parseArgs(argv: string[]): { command: Command; opts: CourseOptions } {
   if (values.jobs !== undefined) opts.jobs = wholeNumber("--jobs", values.jobs, 1, 256);
   if (values["no-sandbox"]) opts.sandbox = false;
   if (values.student?.length) opts.students = values.student;
-  return { command: command as Command, opts };
+  if (values.zip !== undefined && command !== "collect") throw new UsageError("--zip is for collect");
+  if (command === "collect" && values.zip === undefined)
+    throw new UsageError("collect needs --zip FILE (the archive Canvas or Moodle gives for an assignment)");
+  if (command === "collect" && assignments.length > 1)
+    throw new UsageError(`collect takes one assignment, got ${assignments.join(", ")}`);
+  if (values.format !== undefined && command !== "grades") throw new UsageError("--format is for grades");
+  const format = values.format ?? "csv";
+  if (!(GRADES_FORMATS as readonly string[]).includes(format))
+    throw new UsageError(`--format needs one of ${GRADES_FORMATS.join(", ")}, got ${JSON.stringify(format)}`);
+  const zip = values.zip === undefined ? undefined : userPath(values.zip);
+  return { command: command as Command, opts, zip, format: format as GradesFormat };
 }
 
 async function main(): Promise<void> {
-  const { command, opts } = parseArgs(process.argv.slice(2));
+  const { command, opts, zip, format } = parseArgs(process.argv.slice(2));
   // A memory limit below what a training notebook needs at the grading sizes is said now, not as zeros later.
   const limit = opts.memoryLimitMb ?? Number(process.env.COURSE_MEMORY_LIMIT_MB ?? 2048);
   const need = kernelMemoryMb();
@@ -733,6 +751,16 @@ async function main(): Promise<void> {
           `${r.ok ? "ok  " : "FAIL"} ${r.expected === "pass" ? "passes" : "fails "} ${path.relative(opts.course, r.notebook)}`,
         );
       if (results.some((r) => !r.ok)) throw new CourseError("validation failed (see above)");
+      break;
+    }
+    case "collect": {
+      const report = collectZip(opts, zip ?? "", opts.assignments[0]);
+      for (const line of [...report.unmatched.map((u) => `not imported: ${u}`), ...report.misnamed])
+        console.log(`course: ${line}`);
+      console.log(
+        `course: ${report.imported.length} notebook(s) imported into ${path.join(opts.course, "submitted")}, ` +
+          `${report.unmatched.length} file(s) not imported`,
+      );
       break;
     }
     case "autograde": {
@@ -762,6 +790,7 @@ async function main(): Promise<void> {
       console.log(table.toString());
       console.log(summary.toString());
       console.log(`written: ${csv}`);
+      if (format !== "csv") console.log(`written: ${writeLmsGrades(opts, format, csv)}`);
       break;
     }
   }

@@ -87,9 +87,8 @@ fi
 # this environment). Rewritten only when it differs.
 mkdir -p .venv/etc/jupyter
 export_dir=$(.venv/bin/python -c 'import sys; print(repr(sys.argv[1]))' "$ROOT/jupyter")
-for conf in nbconvert:configure server:configure nbgrader:configure_feedback; do
-  file=.venv/etc/jupyter/${conf%%:*}_config.py
-  [ "${conf%%:*}" = nbgrader ] || file=.venv/etc/jupyter/jupyter_${conf%%:*}_config.py
+for conf in nbconvert:configure server:configure; do
+  file=.venv/etc/jupyter/jupyter_${conf%%:*}_config.py
   want=$(printf '%s\n' \
     "# Written by fashion-mnist-cnn-ts's scripts/setup.sh: charts survive HTML export." \
     "import sys" \
@@ -98,6 +97,8 @@ for conf in nbconvert:configure server:configure nbgrader:configure_feedback; do
     "fm_export.${conf#*:}(get_config())")
   [ "$(cat "$file" 2>/dev/null)" = "$want" ] || printf '%s\n' "$want" > "$file"
 done
+# nbgrader_config.py: feedback export, and the course's grading in JupyterLab (Validate, Formgrader, Assignment List)
+bash scripts/setup-lab-grading.sh
 
 # Notebooks: git compares them without outputs (scripts/nbclean.py, named in
 # .gitattributes), so running one in Lab leaves `git status` clean.

@@ -12,66 +12,14 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as net from "net";
 import * as path from "path";
 import type { Page } from "playwright-core";
+import { Fatal, freePort, menuCommand, waitFor } from "./lab";
 import { removeDir, repoRoot, smallRunEnv } from "./helpers";
 import { artifactsDir, checkExportedPage, checkRendering, launchChromium, screenshot } from "./browser";
 import { PLOTLY_MIME } from "fashion-mnist-lib/dist/display/display";
 
 const venv = path.join(repoRoot, ".venv", "bin");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Thrown from a waitFor probe to stop waiting at once. */
-class Fatal extends Error {}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      if (err instanceof Fatal) throw err;
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(
-    `timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}`,
-  );
-}
-
-/** Clicks a menu bar menu, then the item that runs `command`, as a user would. */
-async function menuCommand(page: Page, menu: string, command: string): Promise<void> {
-  const bar = page.locator(".lm-MenuBar-item", { hasText: new RegExp(`^${menu}$`) });
-  const item = page.locator(`.lm-Menu-item[data-command='${command}']`);
-  await waitFor(`the ${menu} menu item ${command}`, 60_000, async () => {
-    if (!(await item.isVisible())) await bar.click({ timeout: 5_000 });
-    await item.waitFor({ timeout: 5_000 });
-    return true;
-  }).catch(async (err) => {
-    await screenshot(page, "jupyterlab-menu-failed.png").catch(() => undefined);
-    const items = await page.evaluate(() =>
-      Array.from(document.querySelectorAll(".lm-Menu-item, .lm-MenuBar-item")).map(
-        (e) => `${e.className}|${e.getAttribute("data-command")}|${(e.textContent ?? "").trim()}`,
-      ),
-    );
-    throw new Error(`${String(err)}\nmenu items: ${items.join("; ")}`);
-  });
-  await item.click();
-}
 
 interface SavedNotebook {
   cells: {
