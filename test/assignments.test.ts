@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "path";
-import { copyCourse, makeTempDir, readNb, removeDir, sharedDataDir } from "./helpers";
+import { copyCourse, makeTempDir, readNb, removeDir, useCourseData } from "./helpers";
 import * as course from "../scripts/course";
 
 const ASSIGNMENTS = ["normalize-split", "training-curves", "early-stopping", "confusion"];
@@ -17,11 +17,9 @@ test(
   { timeout: 30 * 60_000 },
   async () => {
     const tmp = makeTempDir("fmnist-assignments-");
-    const saved = { mirror: process.env.FASHION_MNIST_MIRROR, data: process.env.FMNIST_DATA_DIR };
+    const restoreEnv = useCourseData(tmp);
     try {
       const root = copyCourse(tmp, ASSIGNMENTS);
-      process.env.FASHION_MNIST_MIRROR = sharedDataDir;
-      process.env.FMNIST_DATA_DIR = path.join(tmp, "data");
       const opts: course.CourseOptions = { course: root, assignments: ASSIGNMENTS, timeout: 120, quiet: true };
       course.generate(opts);
       for (const a of ASSIGNMENTS) {
@@ -47,10 +45,7 @@ test(
           .join("\n"),
       );
     } finally {
-      process.env.FASHION_MNIST_MIRROR = saved.mirror;
-      process.env.FMNIST_DATA_DIR = saved.data;
-      if (saved.mirror === undefined) delete process.env.FASHION_MNIST_MIRROR;
-      if (saved.data === undefined) delete process.env.FMNIST_DATA_DIR;
+      restoreEnv();
       removeDir(tmp);
     }
   },

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { copyCourse, makeTempDir, removeDir, repoRoot, sharedDataDir } from "./helpers";
+import { copyCourse, makeTempDir, removeCourseDir, repoRoot, useCourseData } from "./helpers";
 import * as course from "../scripts/course";
 import * as lms from "../scripts/course-lms";
 
@@ -55,11 +55,9 @@ test(
   { timeout: 10 * 60_000 },
   async () => {
     const tmp = makeTempDir("fmnist-lms-");
-    const saved = { mirror: process.env.FASHION_MNIST_MIRROR, data: process.env.FMNIST_DATA_DIR };
+    const restoreEnv = useCourseData(tmp);
     try {
       const root = copyCourse(tmp, [A]);
-      process.env.FASHION_MNIST_MIRROR = sharedDataDir;
-      process.env.FMNIST_DATA_DIR = path.join(tmp, "data");
       const opts: course.CourseOptions = { course: root, assignments: [], timeout: 60, quiet: true };
       course.generate(opts);
       const solved = fs.readFileSync(path.join(root, "source", A, `${A}.ipynb`), "utf8");
@@ -205,12 +203,8 @@ test(
       );
       assert.deepEqual(snapshot(path.join(root, "submitted")), before, "refused archives change no submission");
     } finally {
-      if (saved.mirror === undefined) delete process.env.FASHION_MNIST_MIRROR;
-      else process.env.FASHION_MNIST_MIRROR = saved.mirror;
-      if (saved.data === undefined) delete process.env.FMNIST_DATA_DIR;
-      else process.env.FMNIST_DATA_DIR = saved.data;
-      if (!process.env.KEEP_COURSE_TMP) removeDir(tmp);
-      else console.log(`kept ${tmp}`);
+      restoreEnv();
+      removeCourseDir(tmp);
     }
   },
 );

@@ -12,10 +12,11 @@ import {
   copyCourse,
   makeTempDir,
   type Notebook,
+  partialReader,
   readNb,
-  removeDir,
-  sharedDataDir,
+  removeCourseDir,
   text,
+  useCourseData,
   withSolution,
   writeNb,
 } from "./helpers";
@@ -29,12 +30,10 @@ const CELL_TIMEOUT = 60;
 
 test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeout: 40 * 60_000 }, async () => {
   const tmp = makeTempDir("fmnist-course-");
-  const saved = { mirror: process.env.FASHION_MNIST_MIRROR, data: process.env.FMNIST_DATA_DIR };
+  const restoreEnv = useCourseData(tmp);
   try {
     // A course copy with two assignments; node_modules is linked so notebooks find fashion-mnist-lib.
     const root = copyCourse(tmp, [A, B, C]);
-    process.env.FASHION_MNIST_MIRROR = sharedDataDir;
-    process.env.FMNIST_DATA_DIR = path.join(tmp, "data");
     const opts: course.CourseOptions = { course: root, assignments: [A, B, C], timeout: CELL_TIMEOUT, quiet: true };
 
     // Student version: stubs instead of solutions, no hidden tests.
@@ -64,17 +63,7 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
     const submit = (student: string, assignment: string, nb: Notebook) =>
       writeNb(path.join(root, "submitted", student, assignment, `${assignment}.ipynb`), nb);
     // The reader without any input checks: passes 3 of the 4 test cells (6 of 8 points).
-    const partial = withSolution(source, (s) =>
-      s.replace(
-        /\/\/ BEGIN SOLUTION[\s\S]*\/\/ END SOLUTION/,
-        [
-          "const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);",
-          "const dims: number[] = [];",
-          "for (let i = 0; i < bytes[3]; i++) dims.push(view.getUint32(4 + 4 * i, false));",
-          "return { dims, data: bytes.subarray(4 + 4 * dims.length) };",
-        ].join("\n"),
-      ),
-    );
+    const partial = partialReader(source);
     // The same, with the failing test cell emptied (it would pass if graded as submitted) and a passing one deleted.
     const tampered = structuredClone(partial);
     cellById(tampered, `${A}-test-errors`).source = "// looks fine to me\n";
@@ -169,11 +158,7 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
       "the summary counts submissions, not every student in the database",
     );
   } finally {
-    if (saved.mirror === undefined) delete process.env.FASHION_MNIST_MIRROR;
-    else process.env.FASHION_MNIST_MIRROR = saved.mirror;
-    if (saved.data === undefined) delete process.env.FMNIST_DATA_DIR;
-    else process.env.FMNIST_DATA_DIR = saved.data;
-    if (!process.env.KEEP_COURSE_TMP) removeDir(tmp);
-    else console.log(`kept ${tmp}`);
+    restoreEnv();
+    removeCourseDir(tmp);
   }
 });

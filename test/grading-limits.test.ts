@@ -19,9 +19,9 @@ import {
   makeTempDir,
   type Notebook,
   readNb,
-  removeDir,
-  sharedDataDir,
+  removeCourseDir,
   text,
+  useCourseData,
   withSolution,
   writeNb,
 } from "./helpers";
@@ -55,11 +55,9 @@ test(
   { timeout: 15 * 60_000 },
   async () => {
     const tmp = makeTempDir("fmnist-limits-");
-    const saved = { mirror: process.env.FASHION_MNIST_MIRROR, data: process.env.FMNIST_DATA_DIR };
+    const restoreEnv = useCourseData(tmp);
     try {
       const root = copyCourse(tmp, [A]);
-      process.env.FASHION_MNIST_MIRROR = sharedDataDir;
-      process.env.FMNIST_DATA_DIR = path.join(tmp, "data");
       const opts: course.CourseOptions = {
         course: root,
         assignments: [A],
@@ -180,12 +178,8 @@ test(
       );
       assert.equal(score("forger"), undefined, "the forger's own grades are not recorded");
     } finally {
-      if (saved.mirror === undefined) delete process.env.FASHION_MNIST_MIRROR;
-      else process.env.FASHION_MNIST_MIRROR = saved.mirror;
-      if (saved.data === undefined) delete process.env.FMNIST_DATA_DIR;
-      else process.env.FMNIST_DATA_DIR = saved.data;
-      if (!process.env.KEEP_COURSE_TMP) removeDir(tmp);
-      else console.log(`kept ${tmp}`);
+      restoreEnv();
+      removeCourseDir(tmp);
     }
   },
 );

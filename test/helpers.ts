@@ -154,6 +154,44 @@ export function copyCourse(tmp: string, assignments: string[]): string {
   return root;
 }
 
+/**
+ * A grading machine's data settings for a course test: downloads from the
+ * shared copy of the dataset, the cache in <tmp>/data (empty at first).
+ * Returns what puts the environment back.
+ */
+export function useCourseData(tmp: string): () => void {
+  const saved = { mirror: process.env.FASHION_MNIST_MIRROR, data: process.env.FMNIST_DATA_DIR };
+  process.env.FASHION_MNIST_MIRROR = sharedDataDir;
+  process.env.FMNIST_DATA_DIR = path.join(tmp, "data");
+  return () => {
+    if (saved.mirror === undefined) delete process.env.FASHION_MNIST_MIRROR;
+    else process.env.FASHION_MNIST_MIRROR = saved.mirror;
+    if (saved.data === undefined) delete process.env.FMNIST_DATA_DIR;
+    else process.env.FMNIST_DATA_DIR = saved.data;
+  };
+}
+
+/** Removes a course test's folder, or keeps it (and says where) with KEEP_COURSE_TMP=1. */
+export function removeCourseDir(tmp: string): void {
+  if (!process.env.KEEP_COURSE_TMP) removeDir(tmp);
+  else console.log(`kept ${tmp}`);
+}
+
+/** idx-parsing's instructor version with a reader that checks no input: 3 of its 4 test cells pass (6 of 8 points). */
+export function partialReader(source: Notebook): Notebook {
+  return withSolution(source, (s) =>
+    s.replace(
+      /\/\/ BEGIN SOLUTION[\s\S]*\/\/ END SOLUTION/,
+      [
+        "const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);",
+        "const dims: number[] = [];",
+        "for (let i = 0; i < bytes[3]; i++) dims.push(view.getUint32(4 + 4 * i, false));",
+        "return { dims, data: bytes.subarray(4 + 4 * dims.length) };",
+      ].join("\n"),
+    ),
+  );
+}
+
 /** What a Node process run by runNode did: its exit code (null when killed), signal and output. */
 export interface NodeRun {
   code: number | null;
