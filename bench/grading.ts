@@ -78,8 +78,10 @@ interface Run {
 
 /** Grades the inbox from scratch as a whole process: `course autograde --jobs N`. */
 function grade(root: string, inbox: string, jobs: number, count: number): Run {
+  // From scratch: no graded copies, no submissions, a gradebook that knows only the assignment.
   for (const f of ["autograded", "submitted", "gradebook.db", "feedback"])
     fs.rmSync(path.join(root, f), { recursive: true, force: true });
+  course.generate({ course: root, assignments: [A], quiet: true });
   const started = process.hrtime.bigint();
   const res = spawnSync(
     process.execPath,

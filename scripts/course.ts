@@ -95,6 +95,14 @@ function nbgraderAsync(opts: CourseOptions, args: string[]): Promise<{ code: num
   });
 }
 
+/** The line that says why an nbgrader run failed: its last exception's message, else its last line. */
+function nbgraderFailure(output: string): string {
+  const exceptions = [...output.matchAll(/^\s*[\w.]+(?:Error|Exception|MissingEntry): (.+)$/gm)];
+  const why = exceptions.length ? exceptions[exceptions.length - 1][1].trim() : lastLines(output, 1);
+  const missing = /No assignment with ID '([^']+)' exists in the database/.exec(why);
+  return missing ? `${why} (run \`npm run course -- generate ${missing[1]}\` first)` : why;
+}
+
 function lastLines(text: string, n: number): string {
   return text.trimEnd().split("\n").slice(-n).join("\n");
 }
@@ -415,16 +423,18 @@ interface NotebookCell {
 }
 
 /**
- * Why a graded notebook says nothing about its student: a cell the student
- * cannot edit (the instructor's setup, e.g. the import of the library or the
- * dataset load) failed, so no test could run. A failure that follows an error
- * in the student's own code (cells marked not run) is the student's.
+ * Why a graded notebook says nothing about its student: one of the
+ * instructor's setup cells that run before any of the student's code (the
+ * import of the library, the dataset load) failed, so no test could run. A
+ * setup cell that fails after the student's code ran may fail because of it:
+ * that is graded as usual.
  */
 export function couldNotRun(notebook: string): string | undefined {
   const nb = JSON.parse(fs.readFileSync(notebook, "utf8")) as { cells: NotebookCell[] };
   for (const cell of nb.cells) {
     const meta = cell.metadata?.nbgrader;
-    if (cell.cell_type !== "code" || !meta?.locked || meta.grade || meta.solution) continue;
+    if (meta?.solution || meta?.grade) return undefined;
+    if (cell.cell_type !== "code" || !meta?.locked) continue;
     const error = cell.outputs?.find((o) => o.output_type === "error");
     if (!error || error.ename === "NotRun") continue;
     const text = (t?: string | string[]) => (Array.isArray(t) ? t.join("") : (t ?? ""));
@@ -547,9 +557,8 @@ export async function autograde(
       const peak = /peak kernel memory (\d+) MB/.exec(output)?.[1];
       const figures = `${seconds} s${peak ? `, peak ${peak} MB` : ""}`;
       done += 1;
-      say(
-        `[${done}/${queue.length}] ${settle(opts, s, code === 0 ? undefined : lastLines(output, 1), report)} (${figures})`,
-      );
+      const failure = code === 0 ? undefined : nbgraderFailure(output) || `nbgrader exit ${code}`;
+      say(`[${done}/${queue.length}] ${settle(opts, s, failure, report)} (${figures})`);
     }
   };
   await Promise.all(Array.from({ length: Math.min(jobs, queue.length) }, worker));
@@ -585,7 +594,7 @@ function gradeGuarded(opts: CourseOptions, queue: Submission[], report: Autograd
     } catch (err) {
       // One submission nbgrader cannot grade does not stop the class.
       if (!(err instanceof CourseError)) throw err;
-      failed = lastLines(err.message, 1);
+      failed = nbgraderFailure(err.message);
     } finally {
       gradebook?.discard();
     }
