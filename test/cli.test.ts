@@ -296,7 +296,7 @@ test("course grades: nothing graded yet gives empty tables; a folder that is not
 });
 
 test(
-  "course autograde: misplaced and malformed submissions are named, the rest of the class is graded; unknown assignments and students are named; a setup cell that fails is 'could not grade'",
+  "course autograde: misplaced and malformed submissions are named, the rest of the class is graded; unknown assignments and students are named; a setup cell that fails is 'could not grade'; no bubblewrap refuses, --no-sandbox warns",
   { timeout: 10 * 60_000 },
   () => {
     const tmp = makeTempDir("fmnist-edges-");
@@ -354,6 +354,27 @@ test(
         fs.existsSync(path.join(root, "autograded", "alice", "idx-parsing", "idx-parsing.ipynb")),
         "alice was graded",
       );
+      // No bubblewrap on this PATH: grading refuses, naming the cause and --no-sandbox;
+      // with --no-sandbox it warns and grades (one at a time, checked after each).
+      const noBwrap = {
+        ...env,
+        PATH: [path.dirname(process.execPath), path.join(repoRoot, ".venv", "bin")].join(path.delimiter),
+      };
+      const refused = spawnSync(process.execPath, [course, "autograde", "--course", root, "--student", "alice"], {
+        encoding: "utf8",
+        env: noBwrap,
+      });
+      assert.equal(refused.status, 1, refused.stdout);
+      assert.match(refused.stderr, /cannot sandbox students' code: bubblewrap \(bwrap\) is not installed/);
+      assert.match(refused.stderr, /--no-sandbox/);
+      const unsafe = spawnSync(
+        process.execPath,
+        [course, "autograde", "--course", root, "--student", "alice", "--no-sandbox"],
+        { encoding: "utf8", env: noBwrap },
+      );
+      assert.equal(unsafe.status, 0, `${unsafe.stdout}\n${unsafe.stderr}`);
+      assert.match(unsafe.stderr, /warning: --no-sandbox: students' code runs with your rights/);
+      assert.match(unsafe.stdout, /\[1\/1\] alice\/idx-parsing: 8 of 8 points/);
       // An unknown student is named, with the closest one.
       const typo = spawnSync(process.execPath, [course, "autograde", "--course", root, "--student", "alcie"], {
         encoding: "utf8",
