@@ -40,8 +40,6 @@ FILE_SIZE_LIMIT = 1 << 30
 # Environment variables a notebook may see (by prefix), besides the ones set here.
 PASS_PREFIXES = ("FMNIST_", "FASHION_MNIST_", "NBGRADER_", "TF_", "CHALLENGE_MODEL_DIR", "LANG", "LC_")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
 
 class SandboxUnavailable(RuntimeError):
     pass
