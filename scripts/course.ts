@@ -312,6 +312,8 @@ export interface AutogradeReport {
   failed: string[];
   /** "student/folder: reason" for what was not a submission it could grade (misplaced, malformed). */
   skipped: string[];
+  /** "student/assignment: removed FILE ..." for links and other non-files taken out before nbgrader copies them. */
+  removed: string[];
 }
 
 /** The closest name within a few edits (a third of the name's length), for "did you mean". */
@@ -345,6 +347,30 @@ function submissionProblem(folder: string, a: string): string | undefined {
     return `${a}.ipynb is not a notebook (invalid JSON)`;
   }
   return undefined;
+}
+
+/**
+ * Removes what is not a plain file or folder under `dir` (symbolic links,
+ * FIFOs, sockets, devices) and returns their paths relative to it. nbgrader
+ * copies a submission's other files with shutil.copy, which follows links: a
+ * link a student made (in the submission, or from their code while it was
+ * graded) to the instructor's source would come back in their feedback, and
+ * a FIFO would hang the copy.
+ */
+export function removeSpecialFiles(dir: string): string[] {
+  const removed: string[] = [];
+  const walk = (folder: string) => {
+    for (const entry of fs.readdirSync(folder, { withFileTypes: true })) {
+      const full = path.join(folder, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (!entry.isFile()) {
+        fs.rmSync(full, { force: true });
+        removed.push(path.relative(dir, full));
+      }
+    }
+  };
+  if (fs.existsSync(dir)) walk(dir);
+  return removed;
 }
 
 /** One submission to grade: submitted/<student>/<assignment>/. */
@@ -473,6 +499,8 @@ function scoreOf(opts: CourseOptions, s: Submission): { score: number; max: numb
 function settle(opts: CourseOptions, s: Submission, failure: string | undefined, report: AutogradeReport): string {
   const id = `${s.student}/${s.assignment}`;
   const notebook = path.join(opts.course, "autograded", s.student, s.assignment, `${s.assignment}.ipynb`);
+  for (const f of removeSpecialFiles(path.dirname(notebook)))
+    report.removed.push(`${id}: removed ${f}, made while it was graded (not a plain file)`);
   const why = failure ?? (fs.existsSync(notebook) ? couldNotRun(notebook) : "nbgrader wrote no graded notebook");
   if (why) {
     report.failed.push(`${id}: could not grade: ${why}`);
@@ -494,7 +522,7 @@ function settle(opts: CourseOptions, s: Submission, failure: string | undefined,
  */
 export async function autograde(
   opts: CourseOptions,
-  report: AutogradeReport = { graded: [], failed: [], skipped: [] },
+  report: AutogradeReport = { graded: [], failed: [], skipped: [], removed: [] },
 ): Promise<string> {
   const names = assignments(opts); // an unknown assignment is named before anything else
   if (opts.submissions) importSubmissions(opts, opts.submissions);
@@ -525,6 +553,8 @@ export async function autograde(
     for (const student of everyone.sort()) {
       if (opts.students?.length && !opts.students.includes(student)) continue;
       if (!fs.existsSync(path.join(submitted, student, a))) continue;
+      for (const f of removeSpecialFiles(path.join(submitted, student, a)))
+        report.removed.push(`${student}/${a}: removed ${f} from the submission (not a plain file)`);
       const problem = submissionProblem(path.join(submitted, student, a), a);
       if (problem) report.skipped.push(`${student}/${a}: ${problem}`);
       else queue.push({ student, assignment: a });
@@ -623,6 +653,9 @@ function gradeGuarded(opts: CourseOptions, queue: Submission[], report: Autograd
 }
 
 export function feedback(opts: CourseOptions): void {
+  // Graded copies are read by nbgrader's copy, which follows links (see removeSpecialFiles).
+  for (const f of removeSpecialFiles(path.join(opts.course, "autograded")))
+    console.log(`course: removed autograded/${f} (not a plain file)`);
   for (const a of assignments(opts)) {
     const graded = path.join(opts.course, "autograded");
     if (!fs.existsSync(graded) || !fs.readdirSync(graded).some((s) => fs.existsSync(path.join(graded, s, a)))) continue;
@@ -773,9 +806,9 @@ async function main(): Promise<void> {
       break;
     }
     case "autograde": {
-      const report: AutogradeReport = { graded: [], failed: [], skipped: [] };
+      const report: AutogradeReport = { graded: [], failed: [], skipped: [], removed: [] };
       await autograde(opts, report);
-      for (const line of [...report.skipped, ...report.failed]) console.log(`course: ${line}`);
+      for (const line of [...report.removed, ...report.skipped, ...report.failed]) console.log(`course: ${line}`);
       console.log(
         `course: ${report.graded.length} graded, ${report.failed.length} could not be graded, ${report.skipped.length} skipped`,
       );

@@ -99,7 +99,7 @@ test(
       );
 
       // Both graded for real: the solution gets every point, the untouched student version none.
-      const report: course.AutogradeReport = { graded: [], failed: [], skipped: [] };
+      const report: course.AutogradeReport = { graded: [], failed: [], skipped: [], removed: [] };
       await course.autograde({ ...opts, assignments: [A] }, report);
       assert.deepEqual(report.graded.sort(), [`48213/${A}`, `51007/${A}`], JSON.stringify(report));
       course.nbgrader(opts, [

@@ -4,12 +4,13 @@
 // notebook holds a correct reader, so the sandbox alone decides whether its
 // attack works; each must fail at its goal while the class is graded right:
 // reading hidden tests (source/, release/, the gradebook), reading another
-// student's notebook, writing outside its own folder, connecting to a server
+// student's notebook, writing outside its own folder, leaving links to the
+// instructor's files for nbgrader to copy into feedback, connecting to a server
 // on the grader's 127.0.0.1, leaving a setsid daemon behind, eating memory,
 // spinning forever (stopped by the CPU-time limit), editing the test cells.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
@@ -86,6 +87,7 @@ test("sandboxed grading: hostile submissions fail at their goal, the class is gr
     const source = readNb(path.join(root, "source", A, `${A}.ipynb`));
     const release = readNb(path.join(root, "release", A, `${A}.ipynb`));
     const inbox = path.join(tmp, "inbox");
+    const solution = path.join(root, "source", A, `${A}.ipynb`);
     const submit = (student: string, nb: Notebook) => writeNb(path.join(inbox, student, A, `${A}.ipynb`), nb);
     const secrets = [
       path.join(root, "source", A, `${A}.ipynb`),
@@ -105,9 +107,24 @@ test("sandboxed grading: hostile submissions fail at their goal, the class is gr
       `/tmp/planted-${process.pid}.txt`,
       path.join(repoRoot, "node_modules", "planted.txt"),
     ];
+    // An honest notebook, handed in with a link to the instructor's notebook beside it.
     submit("good", source);
+    fs.symlinkSync(solution, path.join(inbox, "good", A, "notes.txt"));
     submit("reader", withPrelude(source, tryRead([...secrets, ...others])));
-    submit("writer", withPrelude(source, [...tryWrite(outside), 'fs.writeFileSync("own.txt", "mine");']));
+    // Besides writes outside its folder, links and a FIFO inside it: nbgrader copies a graded folder's files
+    // into the feedback with a copy that follows links (the instructor's notebook would come back) and
+    // blocks on a FIFO.
+    submit(
+      "writer",
+      withPrelude(source, [
+        ...tryWrite(outside),
+        'fs.writeFileSync("own.txt", "mine");',
+        `fs.symlinkSync(${JSON.stringify(solution)}, "answers.txt");`,
+        'fs.symlinkSync("/etc/passwd", "accounts.txt");',
+        'import { execFileSync } from "child_process";',
+        'execFileSync("mkfifo", ["pipe"]);',
+      ]),
+    );
     submit(
       "caller",
       withPrelude(source, [
@@ -122,7 +139,7 @@ test("sandboxed grading: hostile submissions fail at their goal, the class is gr
     submit(
       "daemon",
       withPrelude(source, [
-        'import { spawn } from "child_process";',
+        'import { spawn, spawnSync } from "child_process";',
         'spawn("setsid", ["sleep", "4242"], { detached: true, stdio: "ignore" }).unref();',
         'spawn("setsid", ["sh", "-c", "while true; do date >> beacon.txt; sleep 1; done"], { detached: true, stdio: "ignore" }).unref();',
         'console.log("daemon started");',
@@ -192,6 +209,20 @@ test("sandboxed grading: hostile submissions fail at their goal, the class is gr
       assert.ok(!fs.existsSync(p), `${p} was written`);
     }
     assert.equal(fs.readFileSync(path.join(root, "autograded", "writer", A, "own.txt"), "utf8"), "mine");
+    for (const f of ["answers.txt", "accounts.txt", "pipe"]) {
+      assert.match(run.output, new RegExp(`writer/${A}: removed ${f}, made while it was graded`));
+      assert.ok(!fs.existsSync(path.join(root, "autograded", "writer", A, f)), f);
+    }
+    assert.match(run.output, new RegExp(`good/${A}: removed notes.txt from the submission`));
+    assert.ok(!fs.existsSync(path.join(root, "autograded", "good", A, "notes.txt")));
+    // Its feedback holds its own file and nothing the links pointed to.
+    const feedback = spawnSync(
+      "npm",
+      ["run", "--silent", "course", "--", "feedback", A, "--course", root, "--student", "writer"],
+      { cwd: repoRoot, encoding: "utf8" },
+    );
+    assert.equal(feedback.status, 0, feedback.stderr);
+    assert.deepEqual(fs.readdirSync(path.join(root, "feedback", "writer", A)).sort(), [`${A}.html`, "own.txt"]);
     // No network: the grader's own 127.0.0.1 server saw nobody.
     const caller = outputsOf(graded("caller"));
     assert.match(caller, /blocked connect: ECONNREFUSED/, caller);
