@@ -8,7 +8,8 @@
 //   npm run course -- grades [--format canvas|moodle]   grades.csv plus a per-exercise summary (and the LMS's import file)
 //
 // Options: --course DIR (default exercises/), --timeout SECONDS (per cell, default 120),
-// --memory-limit MB (per notebook's kernel, default 2048; 0 = none); --help lists them.
+// --memory-limit MB (per notebook's kernel, default 2048; 0 = none), --jobs N, --student NAME,
+// --no-sandbox; --help lists them. Every kernel that runs a notebook is sandboxed (kernel_sandbox.py).
 // Submissions are laid out as nbgrader expects: <DIR>/<student>/<assignment>/<assignment>.ipynb.
 import { spawn, spawnSync } from "child_process";
 import { createHash } from "crypto";
