@@ -19,14 +19,10 @@ ROOT=$PWD
 HUB_PYTHON=${HUB_PYTHON:-/usr/bin/python3}
 VENV=.cache/hub/venv
 PROXY_VERSION=5.3.0
-STAMPS=.cache/stamps
-mkdir -p "$STAMPS"
+source scripts/stamps.sh
 
 log() { echo "[setup-hub] $*" >&2; }
 die() { echo "setup-hub: $*" >&2; exit 1; }
-hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
-stamp_ok() { local name=$1; shift; [ -f "$STAMPS/$name" ] && [ "$(cat "$STAMPS/$name")" = "$(hash_of "$@")" ]; }
-stamp_set() { local name=$1; shift; hash_of "$@" > "$STAMPS/$name"; }
 
 command -v node >/dev/null ||
   die "no node on PATH (run through \`npm run hub\`, or put scripts/node-version.sh 24's folder first)"

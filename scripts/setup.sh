@@ -21,16 +21,10 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 PYTHON=${PYTHON:-python3}
-STAMPS=.cache/stamps
-mkdir -p "$STAMPS"
+source scripts/stamps.sh
 
 log() { echo "[setup] $*" >&2; }
 die() { echo "setup: $*" >&2; exit 1; }
-
-# stamp_ok NAME INPUT...: true when step NAME already ran with these inputs.
-hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
-stamp_ok() { local name=$1; shift; [ -f "$STAMPS/$name" ] && [ "$(cat "$STAMPS/$name")" = "$(hash_of "$@")" ]; }
-stamp_set() { local name=$1; shift; hash_of "$@" > "$STAMPS/$name"; }
 
 # --- 0. Node.js and Python versions -------------------------------------------
 node_version=$(node --version 2>/dev/null) || die "Node.js is not installed: install Node.js 22, 24 or 26."
