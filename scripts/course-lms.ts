@@ -255,12 +255,12 @@ function field(value: string): string {
  * path of the file asked for.
  */
 export function writeGradesFile(opts: CourseOptions, format: GradesFormat): string {
-  const { csv } = grades(opts);
-  return format === "csv" ? csv : writeLmsGrades(opts, format, csv);
+  const { csv, graded } = grades(opts);
+  return format === "csv" ? csv : writeLmsGrades(opts, format, graded);
 }
 
 /**
- * The LMS file from an exported grades.csv, written atomically (a temporary
+ * The LMS file from the graded rows of nbgrader's export (grades().graded), written atomically (a temporary
  * file, then renamed), one row per student with a graded submission and one
  * column per assignment: the ones named in opts.assignments, else every one
  * with a graded submission (so a course with nothing graded gives the header
@@ -280,20 +280,14 @@ export function writeGradesFile(opts: CourseOptions, format: GradesFormat): stri
  * is mapped to the assignment of that name for you. Email comes from
  * nbgrader's student list (nbgrader db student import), empty when unknown.
  */
-export function writeLmsGrades(opts: CourseOptions, format: "canvas" | "moodle", csv: string): string {
-  // Every column as text: an id like 00123 stays 00123, and a header-only file has no types to guess.
-  const rows = (
-    pl.readCSV(fs.readFileSync(csv, "utf8"), { inferSchemaLength: 0 }).toRecords() as Record<string, string | null>[]
-  )
-    .map((r) => ({
-      student: r.student_id ?? "",
-      assignment: r.assignment ?? "",
-      score: Number(r.score),
-      name: [r.last_name, r.first_name].filter((n) => n).join(", "),
-      email: r.email ?? "",
-    }))
-    // nbgrader lists every student for every assignment; graded ones have a graded copy (as grades() keeps).
-    .filter((r) => fs.existsSync(path.join(opts.course, "autograded", r.student, r.assignment)));
+export function writeLmsGrades(opts: CourseOptions, format: "canvas" | "moodle", graded: pl.DataFrame): string {
+  const rows = (graded.toRecords() as Record<string, string | null>[]).map((r) => ({
+    student: r.student_id ?? "",
+    assignment: r.assignment ?? "",
+    score: Number(r.score),
+    name: [r.last_name, r.first_name].filter((n) => n).join(", "),
+    email: r.email ?? "",
+  }));
   const columns = opts.assignments.length ? assignments(opts) : [...new Set(rows.map((r) => r.assignment))].sort();
   const kept = rows.filter((r) => columns.includes(r.assignment));
   const students = [...new Set(kept.map((r) => r.student))].sort();
@@ -312,8 +306,8 @@ export function writeLmsGrades(opts: CourseOptions, format: "canvas" | "moodle",
           ["Username", "Email address", ...columns.map((a) => `Assignment: ${a} (Real)`)],
           ...students.map((s) => [s, person(s).email, ...columns.map((a) => cell(s, a))]),
         ];
-  const out = path.join(path.dirname(csv), `grades-${format}.csv`);
-  const tmp = path.join(path.dirname(csv), `.grades-${format}.${process.pid}.csv`);
+  const out = path.join(opts.course, `grades-${format}.csv`);
+  const tmp = path.join(opts.course, `.grades-${format}.${process.pid}.csv`);
   try {
     fs.writeFileSync(tmp, table.map((row) => row.map(field).join(",") + "\n").join(""));
     fs.renameSync(tmp, out);

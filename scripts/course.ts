@@ -666,8 +666,17 @@ export function feedback(opts: CourseOptions): void {
   assertNothingLeaks(filesUnder(path.join(opts.course, "feedback"), ".html"), "feedback", [HIDDEN]);
 }
 
-/** Exports grades.csv (atomically) and returns it with a per-assignment summary. */
-export function grades(opts: CourseOptions): { csv: string; table: pl.DataFrame; summary: pl.DataFrame } {
+/**
+ * Exports grades.csv (atomically) and returns it with the graded submissions:
+ * `graded`, every column of the export as text (an id such as 00123 stays as
+ * it is), `table` its scores as numbers, and a per-assignment summary.
+ */
+export function grades(opts: CourseOptions): {
+  csv: string;
+  graded: pl.DataFrame;
+  table: pl.DataFrame;
+  summary: pl.DataFrame;
+} {
   assignments(opts); // a folder that is not a course: said before anything is written there
   const csv = path.join(opts.course, "grades.csv");
   const tmp = path.join(opts.course, `.grades.${process.pid}.csv`);
@@ -679,17 +688,17 @@ export function grades(opts: CourseOptions): { csv: string; table: pl.DataFrame;
   }
   // nbgrader's export lists every student in its database for every
   // assignment (0 where nothing was handed in); keep the graded submissions.
-  // Typed: with nothing graded yet the file has only its header, which polars would read as text.
-  // Every column read as text (ids such as 00123 stay as they are), then the scores as numbers.
-  const all = pl
-    .readCSV(fs.readFileSync(csv, "utf8"), { inferSchemaLength: 0 })
-    .select("assignment", "student_id", "score", "max_score")
-    .withColumns(pl.col("score").cast(pl.Float64), pl.col("max_score").cast(pl.Float64));
-  const graded = (all.toRecords() as { assignment: string; student_id: string }[]).map((r) =>
-    fs.existsSync(path.join(opts.course, "autograded", String(r.student_id), String(r.assignment))),
+  // Read as text, then typed: with nothing graded yet the file is its header
+  // alone, and the empty table still has number columns.
+  const all = pl.readCSV(fs.readFileSync(csv, "utf8"), { inferSchemaLength: 0 });
+  const isGraded = (all.toRecords() as { assignment: string; student_id: string }[]).map((r) =>
+    fs.existsSync(path.join(opts.course, "autograded", r.student_id, r.assignment)),
   );
-  // (Typed, so that a course with nothing graded yet gives an empty table, not a polars error.)
-  const table = all.filter(pl.Series("graded", graded, pl.Bool)).sort(["assignment", "student_id"]);
+  const graded = all.filter(pl.Series("graded", isGraded, pl.Bool));
+  const table = graded
+    .select("assignment", "student_id", "score", "max_score")
+    .withColumns(pl.col("score").cast(pl.Float64), pl.col("max_score").cast(pl.Float64))
+    .sort(["assignment", "student_id"]);
   const summary = table
     .groupBy("assignment")
     .agg(
@@ -700,7 +709,7 @@ export function grades(opts: CourseOptions): { csv: string; table: pl.DataFrame;
       pl.col("max_score").first().alias("max_score"),
     )
     .sort("assignment");
-  return { csv, table, summary };
+  return { csv, graded, table, summary };
 }
 
 const USAGE = `usage: npm run course -- <${COMMANDS.join("|")}> [assignment...] [options]
@@ -829,11 +838,11 @@ async function main(): Promise<void> {
       console.log(`feedback in ${path.join(opts.course, "feedback")}`);
       break;
     case "grades": {
-      const { csv, table, summary } = grades(opts);
+      const { csv, graded, table, summary } = grades(opts);
       console.log(table.toString());
       console.log(summary.toString());
       console.log(`written: ${csv}`);
-      if (format !== "csv") console.log(`written: ${writeLmsGrades(opts, format, csv)}`);
+      if (format !== "csv") console.log(`written: ${writeLmsGrades(opts, format, graded)}`);
       break;
     }
   }
