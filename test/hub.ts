@@ -84,13 +84,25 @@ export function processesOf(uids: Set<number>): string[] {
   return out;
 }
 
+/** What a caller adds to startHub's command line (e.g. `--extra-config FILE`) and environment. */
+export interface HubOptions {
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
 /** Starts `scripts/hub.sh --roster R --state S --port P` and waits (bounded) until the hub answers. */
-export async function startHub(roster: string, state: string, port: number, dataDir: string): Promise<RunningHub> {
+export async function startHub(
+  roster: string,
+  state: string,
+  port: number,
+  dataDir: string,
+  options: HubOptions = {},
+): Promise<RunningHub> {
   const out: string[] = [];
   const child: ChildProcess = spawn(
     "bash",
-    [HUB_SCRIPT, "--roster", roster, "--state", state, "--port", String(port)],
-    { env: hubEnv({ FMNIST_DATA_DIR: dataDir }), stdio: ["ignore", "pipe", "pipe"] },
+    [HUB_SCRIPT, "--roster", roster, "--state", state, "--port", String(port), ...(options.args ?? [])],
+    { env: hubEnv({ FMNIST_DATA_DIR: dataDir, ...options.env }), stdio: ["ignore", "pipe", "pipe"] },
   );
   child.stdout!.on("data", (b: Buffer) => out.push(b.toString()));
   child.stderr!.on("data", (b: Buffer) => out.push(b.toString()));
