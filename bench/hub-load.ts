@@ -88,6 +88,7 @@ interface Rung {
   peakClassRssMb: number;
   peakClassPssMb: number;
   peakHubProxyRssMb: number;
+  availableStartMb: number;
   minAvailableMb: number;
   hubProxyCpuSeconds: number;
   machineBusyCpuSeconds: number;
@@ -508,6 +509,7 @@ async function rung(
     minFreeMb,
   );
   const loadStart = loadavg();
+  const availableStartMb = Math.round(availableMb());
   const t0 = performance.now();
   const deadline = Date.now() + timeoutS * 1000;
   const timer = setTimeout(() => stop(`the rung's time limit (--timeout ${timeoutS} s) passed`), timeoutS * 1000);
@@ -571,6 +573,7 @@ async function rung(
     peakClassRssMb: Math.round(mb(sampler.peakClassRssKb)),
     peakClassPssMb: Math.round(mb(sampler.peakClassPssKb)),
     peakHubProxyRssMb: Math.round(mb(sampler.peakHubKb)),
+    availableStartMb,
     minAvailableMb: Math.round(sampler.minAvailableMb),
     hubProxyCpuSeconds: r1(sampler.hubCpuSeconds()),
     machineBusyCpuSeconds: r1(sampler.machineBusySeconds()),
@@ -587,6 +590,9 @@ const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.l
 
 interface Sizing {
   perStudentMb: number;
+  /** The largest rung's fall of the machine's available memory, per student (shared pages counted once). */
+  usedPerStudentMb: number;
+  studentsPerGbUsed: number;
   hubProxyMb: number;
   studentsPerGb: number;
   cpuSecondsPerRun: number;
@@ -608,8 +614,12 @@ function sizing(rungs: Rung[], trainingCell: number, scaleEpochs: number | undef
     return s.cpuSeconds + train * (DEFAULT_EPOCHS / scaleEpochs - 1);
   });
   const cpuSecondsPerRun = mean(cpu);
+  const top = ok[ok.length - 1];
+  const usedPerStudentMb = Math.round((top.availableStartMb - top.minAvailableMb) / top.n);
   return {
     perStudentMb,
+    usedPerStudentMb,
+    studentsPerGbUsed: r1(1024 / usedPerStudentMb),
     hubProxyMb: max(ok.map((r) => r.peakHubProxyRssMb)),
     studentsPerGb: r1(1024 / perStudentMb),
     cpuSecondsPerRun: r1(cpuSecondsPerRun),
@@ -619,7 +629,20 @@ function sizing(rungs: Rung[], trainingCell: number, scaleEpochs: number | undef
   };
 }
 
-function report(rungs: Rung[], mode: string, sizes: Record<string, string>, size: Sizing | null): string[] {
+interface NotTried {
+  n: number;
+  needMb: number;
+  availableMb: number;
+}
+
+function report(
+  rungs: Rung[],
+  mode: string,
+  sizes: Record<string, string>,
+  size: Sizing | null,
+  notTried: NotTried | undefined,
+  minFreeMb: number,
+): string[] {
   const held = rungs.filter((r) => r.finished).map((r) => r.n);
   const lines = [
     `# Hub load (${new Date().toISOString()})`,
@@ -636,7 +659,7 @@ function report(rungs: Rung[], mode: string, sizes: Record<string, string>, size
     "",
     "| N | finished | servers ready (s) | class run (s) | slowest student (s) | peak RSS/student, max (MB) | " +
       "peak PSS/student, max (MB) | class peak RSS incl. hub+proxy (MB) | CPU s/student, mean | " +
-      "machine busy CPU s | min available (MB) | load avg start → end |",
+      "machine busy CPU s | available memory fell by (MB) | load avg start → end |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rungs.map(
       (r) =>
@@ -644,14 +667,21 @@ function report(rungs: Rung[], mode: string, sizes: Record<string, string>, size
         `${r.classRunS ?? "-"} | ${max(r.students.map((s) => s.runS ?? 0)) || "-"} | ` +
         `${max(r.students.map((s) => s.peakRssMb))} | ${max(r.students.map((s) => s.peakPssMb))} | ` +
         `${r.peakClassRssMb} | ${r1(mean(r.students.map((s) => s.cpuSeconds)))} | ${r.machineBusyCpuSeconds} | ` +
-        `${r.minAvailableMb} | ${r.loadStart} → ${r.loadEnd} |`,
+        `${r.availableStartMb - r.minAvailableMb} | ${r.loadStart} → ${r.loadEnd} |`,
     ),
     "",
     held.length
       ? `Largest N with every run finished: **${max(held)}**` +
-        (rungs.some((r) => !r.finished) ? "." : " (the top of the ladder: larger N were not tried).")
+        (rungs.some((r) => !r.finished) || notTried ? "." : " (the top of the ladder: larger N were not tried).")
       : "No rung finished.",
   ];
+  if (notTried)
+    lines.push(
+      "",
+      `N=${notTried.n} was not tried: it would need about ${notTried.needMb} MB (N times the largest fall of ` +
+        `the machine's available memory per student in the rungs before, plus a tenth) and ${notTried.availableMb} MB were available, less the ` +
+        `--min-free-mb ${minFreeMb} MB kept free.`,
+    );
   for (const r of rungs.filter((x) => !x.finished)) {
     lines.push("", `N=${r.n} failed${r.stoppedBecause ? `: ${r.stoppedBecause}` : ""}.`);
     for (const s of r.students.filter((x) => x.error)) lines.push(`- ${s.user}: ${s.error!.slice(0, 400)}`);
@@ -661,16 +691,20 @@ function report(rungs: Rung[], mode: string, sizes: Record<string, string>, size
   if (size)
     lines.push(
       "",
-      "Sizing from the rungs that finished: memory per student = the largest per-student peak RSS; students " +
+      "Sizing from the rungs that finished: memory per student = the largest per-student peak RSS (an upper " +
+        "bound), and what the machine's available memory fell by per student in the largest rung (shared pages " +
+        "counted once; other work on the machine moves it); students " +
         `per core = a ${size.windowS / 60}-minute window / mean CPU seconds per run` +
         (size.scaledFromEpochs
           ? ` (training cell's CPU scaled from ${size.scaledFromEpochs} to ${DEFAULT_EPOCHS} epochs)`
           : "") +
         `; add the hub and proxy (${size.hubProxyMb} MB) once.`,
       "",
-      "| per student: peak RSS (MB) | students per GB | CPU s per run | students per core |",
-      "| --- | --- | --- | --- |",
-      `| ${size.perStudentMb} | ${size.studentsPerGb} | ${size.cpuSecondsPerRun} | ${size.studentsPerCore} |`,
+      "| per student: peak RSS (MB) | students per GB (RSS) | available memory used per student (MB) | " +
+        "students per GB (used) | CPU s per run | students per core |",
+      "| --- | --- | --- | --- | --- | --- |",
+      `| ${size.perStudentMb} | ${size.studentsPerGb} | ${size.usedPerStudentMb} | ${size.studentsPerGbUsed} | ` +
+        `${size.cpuSecondsPerRun} | ${size.studentsPerCore} |`,
     );
   return lines;
 }
@@ -764,6 +798,7 @@ async function main(): Promise<void> {
 
   const rungs: Rung[] = [];
   let hubPid: number | undefined;
+  let notTried: NotTried | undefined;
   try {
     const port = await freePort();
     console.log(`bench:hub: starting a hub for ${students.length} students on 127.0.0.1:${port} (users ${prefix}-*)`);
@@ -774,6 +809,17 @@ async function main(): Promise<void> {
     hubPid = hub.pid;
     const api = new Api(hub.base, token);
     for (const n of ladder) {
+      // A rung that would run the machine short of memory is not started (others use it too): the need is
+      // what the machine's available memory fell by per student in earlier rungs (RSS sums count shared
+      // pages once per process and overstate it), with a tenth more for safety.
+      const perStudent = max(rungs.map((r) => (r.availableStartMb - r.minAvailableMb) / r.n));
+      const available = availableMb();
+      const needMb = Math.round(1.1 * n * perStudent);
+      if (perStudent && needMb > available - minFreeMb) {
+        notTried = { n, needMb, availableMb: Math.round(available) };
+        console.log(`bench:hub: N=${n} not tried: it needs about ${needMb} MB, ${notTried.availableMb} MB available`);
+        break;
+      }
       console.log(`bench:hub: N=${n}: starting ${n} servers, then the notebook in each (load ${loadavg()})`);
       const r = await rung(api, hub, students.slice(0, n), cells, preamble, timeoutS, minFreeMb);
       rungs.push(r);
@@ -798,7 +844,7 @@ async function main(): Promise<void> {
     full && epochs !== undefined && epochs < DEFAULT_EPOCHS ? epochs : undefined,
     full ? FULL_WINDOW_S : CLASS_WINDOW_S,
   );
-  const lines = report(rungs, mode, sizes, size);
+  const lines = report(rungs, mode, sizes, size, notTried, minFreeMb);
   console.log(lines.join("\n"));
   fs.mkdirSync(out, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "").slice(0, 17);
@@ -818,6 +864,7 @@ async function main(): Promise<void> {
         users: everyone,
         hubPid,
         rungs,
+        notTried,
         sizing: size,
       },
       null,
