@@ -60,7 +60,8 @@ write_if_changed "$VENV/etc/jupyter/jupyter_nbconvert_config.py" "$(printf '%s\n
   "sys.path.insert(0, $jupyter_dir)" \
   "import fm_export" \
   "fm_export.configure(get_config())")"
-# The server: the same export, and a stop from the hub (SIGINT) shuts the user's kernels down (fm_hub_server).
+# The server: the same export, a stop from the hub (SIGINT) shuts the user's kernels down, and what the
+# submission checks decide is shown in the Assignments tab and kept by the Formgrader (fm_hub_server).
 write_if_changed "$VENV/etc/jupyter/jupyter_server_config.py" "$(printf '%s\n' \
   "# Written by fashion-mnist-cnn-ts's scripts/setup-hub.sh: charts survive HTML export; a stop shuts kernels down." \
   "import sys" \
@@ -69,9 +70,11 @@ write_if_changed "$VENV/etc/jupyter/jupyter_server_config.py" "$(printf '%s\n' \
   "import fm_export" \
   "fm_export.configure(get_config())" \
   "import fm_hub_server" \
-  "fm_hub_server.stop_cleanly_on_sigint()")"
+  "fm_hub_server.stop_cleanly_on_sigint()" \
+  "fm_hub_server.show_submission_checks()")"
 # nbgrader in every hub user's Lab: the course's configuration and the tslab adaptation
-# (the instructor's course from FM_COURSE_DIR, the exchange from FM_NBGRADER_EXCHANGE: both set by the hub).
+# (the instructor's course from FM_COURSE_DIR, the exchange from FM_NBGRADER_EXCHANGE: both set by the hub),
+# and the class's submission checks: unreadable notebooks refused, deadlines published (fm_exchange).
 write_if_changed "$VENV/etc/jupyter/nbgrader_config.py" "$(printf '%s\n' \
   "# Written by fashion-mnist-cnn-ts's scripts/setup-hub.sh: do not edit (see jupyter/fm_grading.py)." \
   "import sys" \
@@ -80,6 +83,9 @@ write_if_changed "$VENV/etc/jupyter/nbgrader_config.py" "$(printf '%s\n' \
   "fm_export.configure_feedback(get_config())" \
   "import fm_grading" \
   "fm_grading.configure(get_config(), $(py_str "$ROOT"))" \
+  "sys.path.insert(0, $hub_dir)" \
+  "import fm_exchange" \
+  "fm_exchange.configure(get_config())" \
   "# The Formgrader's Generate Feedback button uses nbgrader's own template name: no CDN there either." \
   "c = get_config()" \
   "c.HTMLExporter.extra_template_basedirs = [$(py_str "$ROOT/jupyter/hub/templates")] + \\" \

