@@ -29,7 +29,10 @@ export interface GraphAddon {
   addConst(g: Graph, values: Values, shape: number[]): [number, number];
   newSession(g: Graph, config: Uint8Array | null): void;
   prepare(g: Graph, feeds: number[], fetches: number[], targets: number[]): number;
-  run(g: Graph, runner: number, values: Values[], shapes: number[][]): Values[];
+  /** With trace, a serialized RunMetadata (step stats of a FULL_TRACE run) follows the fetched values. */
+  run(g: Graph, runner: number, values: Values[], shapes: number[][], trace?: boolean): (Values | Uint8Array)[];
+  /** TF_AddGradients: output ids of d(sum dys . ys)/dxs, from TensorFlow's C++ gradient registry. */
+  addGradients(g: Graph, ys: number[], xs: number[], dys: number[]): number[];
 }
 
 export const ADDON_PATH = path.join(repoRoot(), "build", "graph-step", "graph_step.node");
@@ -115,6 +118,11 @@ interface BatchGraph {
 export interface GraphTrainerOptions {
   /** Serialized ConfigProto for the session (threadConfig), or null for TensorFlow's defaults. */
   config?: Uint8Array | null;
+  /**
+   * "passes" (default): the native path's hand-written backward passes; "registry": TF_AddGradients
+   * (TensorFlow's C++ gradient functions) from the gradient at the logits.
+   */
+  gradients?: "passes" | "registry";
 }
 
 /** The seed's kind of model trained by one TF_SessionRun per step. */
@@ -135,6 +143,7 @@ export class GraphTrainer {
   private metricRunner: number;
   private resetRunner: number;
   private sampleSize: number;
+  private gradientSource: "passes" | "registry";
   step = 0;
   seen = 0;
 
@@ -149,6 +158,7 @@ export class GraphTrainer {
     this.plan = plan;
     this.steps = lower(plan);
     this.sampleSize = size(plan.inputShape);
+    this.gradientSource = options.gradients ?? "passes";
     this.graph = addon.newGraph();
     this.gb = new GraphBinding(addon, this.graph, real);
     this.n = new Native(this.gb);
@@ -283,23 +293,35 @@ export class GraphTrainer {
     addTo(this.vars[3 * k], tr.lossSum);
     addTo(this.vars[3 * k + 1], tr.correct);
     let g = n.run1("Mul", [T], [tr.dLogits, this.kit.floatConst(1 / batch)], null);
-    const grads = new Array<number>(k);
-    const firstWeighted = this.steps.findIndex((s) => s.op === "patches+pool" || s.op === "conv" || s.op === "matmul");
-    for (let i = this.steps.length - 1; i >= firstWeighted; i--) {
-      const step = this.steps[i];
-      g = passesFor(step).backward(step, g, {
-        kit: this.kit,
-        batch,
-        weights: tr.weights,
-        scratch: [],
-        training: true,
-        saved: tr.saved,
-        index: i,
-        input: tr.acts[i],
-        output: tr.acts[i + 1],
-        grads,
-        needInputGrad: i > firstWeighted,
-      });
+    let grads = new Array<number>(k);
+    if (this.gradientSource === "registry") {
+      const raw = this.addon.addGradients(
+        this.graph,
+        [this.gb.raw(tr.acts[tr.acts.length - 1])],
+        tr.weights.map((w) => this.gb.raw(w)),
+        [this.gb.raw(g)],
+      );
+      grads = raw.map((id) => id + ID_BASE);
+    } else {
+      const firstWeighted = this.steps.findIndex(
+        (s) => s.op === "patches+pool" || s.op === "conv" || s.op === "matmul",
+      );
+      for (let i = this.steps.length - 1; i >= firstWeighted; i--) {
+        const step = this.steps[i];
+        g = passesFor(step).backward(step, g, {
+          kit: this.kit,
+          batch,
+          weights: tr.weights,
+          scratch: [],
+          training: true,
+          saved: tr.saved,
+          index: i,
+          input: tr.acts[i],
+          output: tr.acts[i + 1],
+          grads,
+          needInputGrad: i > firstWeighted,
+        });
+      }
     }
     const p = this.plan;
     const consts = [p.learningRate, p.beta1, p.beta2, p.epsilon].map((c) => this.kit.floatConst(c));
@@ -364,24 +386,35 @@ export class GraphTrainer {
     return { xs, ys, xShape };
   }
 
-  /** One optimizer step on samples order[start .. start+batch): one TF_SessionRun. */
-  trainBatch(data: LabeledImages<Float32Array>, order: Int32Array | null, start: number, batch: number): void {
+  /**
+   * One optimizer step on samples order[start .. start+batch): one TF_SessionRun.
+   * With trace, returns the run's serialized RunMetadata (per-node times; for profiling).
+   */
+  trainBatch(
+    data: LabeledImages<Float32Array>,
+    order: Int32Array | null,
+    start: number,
+    batch: number,
+    trace = false,
+  ): Uint8Array | undefined {
     const bg = this.batchGraph(batch);
     const { xs, ys, xShape } = this.makeBatch(data, order, start, batch);
     const t = ++this.step;
     const p = this.plan;
-    this.addon.run(
+    const out = this.addon.run(
       this.graph,
       bg.train,
       [xs, ys, Float32Array.of(Math.pow(p.beta1, t)), Float32Array.of(Math.pow(p.beta2, t))],
       [xShape, [batch], [], []],
+      trace,
     );
     this.seen += batch;
+    return trace ? (out[0] as Uint8Array) : undefined;
   }
 
   /** Mean loss and accuracy since the last reset (one run fetching two scalars). */
   metrics(): { loss: number; accuracy: number } {
-    const [loss, correct] = this.addon.run(this.graph, this.metricRunner, [], []);
+    const [loss, correct] = this.addon.run(this.graph, this.metricRunner, [], []) as Float32Array[];
     return { loss: loss[0] / this.seen, accuracy: correct[0] / this.seen };
   }
 
@@ -398,7 +431,7 @@ export class GraphTrainer {
       const batch = Math.min(batchSize, data.count - start);
       const bg = this.batchGraph(batch);
       const { xs, ys, xShape } = this.makeBatch(data, null, start, batch);
-      const [l, c] = this.addon.run(this.graph, bg.evaluate, [xs, ys], [xShape, [batch]]);
+      const [l, c] = this.addon.run(this.graph, bg.evaluate, [xs, ys], [xShape, [batch]]) as Float32Array[];
       loss += l[0];
       correct += c[0];
     }

@@ -11,7 +11,10 @@
 //   4. optionally (--profile), the native step's time per op name.
 //
 //   bash bench/graph-step/build.sh && node_modules/.bin/tsc -b tsconfig.json
-//   node build/bench/graph-step/run.js [--turns 12] [--steps 50] [--intra 0] [--inter 0] [--profile]
+//   node build/bench/graph-step/run.js [--turns 12] [--steps 50] [--intra 0] [--inter 0] [--config-hex HEX] [--profile]
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { parseArgs } from "util";
 import type * as Fm from "fashion-mnist-lib";
 import type * as NativeTrain from "fashion-mnist-lib/dist/training/native/native-train";
@@ -25,8 +28,12 @@ const { values: args } = parseArgs({
     steps: { type: "string", default: "50" },
     intra: { type: "string", default: "0" },
     inter: { type: "string", default: "0" },
+    // Any serialized ConfigProto, as hex (e.g. from Python's tf.compat.v1.ConfigProto(...).SerializeToString().hex()).
+    "config-hex": { type: "string" },
     seed: { type: "string", default: "1" },
     profile: { type: "boolean", default: false },
+    // passes: the native path's hand-written gradients in the graph; registry: TF_AddGradients.
+    gradients: { type: "string", default: "passes" },
   },
 });
 const TURNS = Number(args.turns);
@@ -79,10 +86,15 @@ async function main(): Promise<void> {
   });
   const { train } = fm.splitValidation(data.train, 12000);
   const seed = Number(args.seed);
-  const config = Number(args.intra) || Number(args.inter) ? threadConfig(Number(args.intra), Number(args.inter)) : null;
+  const gradients = args.gradients === "registry" ? "registry" : "passes";
+  const config = args["config-hex"]
+    ? Uint8Array.from(Buffer.from(args["config-hex"], "hex"))
+    : Number(args.intra) || Number(args.inter)
+      ? threadConfig(Number(args.intra), Number(args.inter))
+      : null;
   console.log(
-    `node ${process.version}, batch ${BATCH}, ${train.count} training images, session config ${
-      config ? `intra ${args.intra} inter ${args.inter}` : "default"
+    `node ${process.version}, batch ${BATCH}, ${train.count} training images, gradients: ${gradients}, session config ${
+      args["config-hex"] ? `hex ${args["config-hex"]}` : config ? `intra ${args.intra} inter ${args.inter}` : "default"
     }`,
   );
 
@@ -121,7 +133,7 @@ async function main(): Promise<void> {
     const batch = fm.takeFirst(train, BATCH);
     const native = NativeTrainer.create(model);
     if (typeof native === "string") throw new Error(native);
-    const graph = new GraphTrainer(addon, model, { config });
+    const graph = new GraphTrainer(addon, model, { config, gradients });
     try {
       const nGrads = native.gradients(batch);
       // The graph's gradient the same way: one Adam step from zero moments at t = 1, m1 = (1 - beta1) g.
@@ -169,7 +181,7 @@ async function main(): Promise<void> {
   const gModel = fm.createModel({ seed });
   const native = NativeTrainer.create(nModel);
   if (typeof native === "string") throw new Error(native);
-  const graph = new GraphTrainer(addon, gModel, { config });
+  const graph = new GraphTrainer(addon, gModel, { config, gradients });
   const perStep = {
     native: { cpu: [] as number[], wall: [] as number[] },
     graph: { cpu: [] as number[], wall: [] as number[] },
@@ -255,6 +267,18 @@ async function main(): Promise<void> {
     );
     for (const [name, e] of rows)
       console.log(`  ${name.padEnd(36)} ${fmt(e.n / steps, 1).padStart(5)}x ${fmt(e.ms / steps, 3)} ms`);
+  }
+  // ---- 5. the graph step's time per node (RunMetadata of traced runs, summed by bench/graph-step/step_stats.py) --
+  if (args.profile) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "graph-step-trace-"));
+    const traced = 50;
+    for (let s = 0; s < traced; s++) {
+      const meta = graph.trainBatch(train, order, (s % stepsPerEpoch) * BATCH, BATCH, true)!;
+      fs.writeFileSync(path.join(dir, `step${s}.pb`), meta);
+    }
+    console.log(
+      `graph step traces: ${traced} RunMetadata files in ${dir} (python bench/graph-step/step_stats.py ${dir})`,
+    );
   }
   native.dispose();
 }
