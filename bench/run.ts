@@ -1,11 +1,14 @@
 // `npm run bench`: the project's training and a Keras reference of the seed,
 // side by side in one invocation, on the same data, alternating epoch by epoch
 // so machine noise hits both. Also data loading, notebook kernel start-up and a
-// small notebook end to end. Writes bench/results/<stamp>.json, a Plotly chart
-// (.html, plotly.js embedded) and a Markdown table (.md).
+// small notebook end to end. In full mode then whole processes
+// (bench/processes.ts): pairs of the project's CLI and the Keras reference,
+// alternating which goes first (the headline CPU-time ratio), and seconds per
+// epoch over training sizes and batch sizes. Writes bench/results/<stamp>.json,
+// a Plotly chart (.html, plotly.js embedded) and a Markdown table (.md).
 //
-//   npm run bench                        # 3 epochs x 48,000 samples (~5 min)
-//   npm run bench -- --quick             # 2 epochs x 6,000 samples (~1 min)
+//   npm run bench                        # 3 epochs x 48,000 samples, 3 pairs, scaling (~30 min)
+//   npm run bench -- --quick             # 2 epochs x 6,000 samples, no pairs (~1 min)
 //   npm run bench -- --epochs 10 --samples 48000 --label after
 //   npm run bench -- --help
 import * as fs from "fs";
@@ -15,6 +18,7 @@ import * as readline from "readline";
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "child_process";
 import { repoRoot, userPath } from "fashion-mnist-lib/dist/runtime/paths";
 import { readCommandLine, runMain, UsageError, wholeNumber } from "../scripts/cli";
+import { pairsMarkdown, runPairs, runScaling, scalingMarkdown, type PairsSummary, type ScalingRow } from "./processes";
 
 const ROOT = repoRoot();
 const BENCH_VENV = path.join(ROOT, ".venv-bench");
@@ -33,6 +37,10 @@ export interface BenchOptions {
   /** yes: create .venv-bench if needed; if-installed: skip Keras when it is missing; no: skip. */
   keras: "yes" | "no" | "if-installed";
   notebook: boolean;
+  /** Pairs of whole-process runs (CLI and Keras reference), alternating which goes first; 0 to skip. */
+  pairs: number;
+  /** Seconds per epoch over training sizes and batch sizes, both sides, whole processes. */
+  scaling: boolean;
   outDir: string;
   label: string;
 }
@@ -50,6 +58,11 @@ const HELP = `usage: npm run bench -- [options]
   --quick             2 epochs x 6,000 samples, 1,500 validation, 2,000 test (about a minute)
   --keras MODE        yes (default; creates .venv-bench on first use) | if-installed | no
   --no-notebook       skip the notebook kernel start-up and end-to-end timings
+  --pairs N           whole-process pairs after the side-by-side run: the project's CLI
+                      and the Keras reference on the same settings, alternating which
+                      goes first (default 3; 0 with --quick)
+  --no-scaling        skip seconds per epoch at 6,000-48,000 images and batch 32-128
+                      (both sides, whole processes; on by default, off with --quick)
   --out DIR           results folder (default bench/results)
   --label TEXT        added to the result file names
 Data: the cached Fashion-MNIST files (FMNIST_DATA_DIR, default data/), downloaded
@@ -70,6 +83,8 @@ export function parseArgs(argv: string[]): BenchOptions {
         quick: { type: "boolean" },
         keras: { type: "string" },
         "no-notebook": { type: "boolean" },
+        pairs: { type: "string" },
+        "no-scaling": { type: "boolean" },
         out: { type: "string" },
         label: { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -92,6 +107,8 @@ export function parseArgs(argv: string[]): BenchOptions {
     seeds: [],
     keras: "yes",
     notebook: values["no-notebook"] !== true,
+    pairs: typeof values.pairs === "string" ? wholeNumber("--pairs", values.pairs, 0, 50) : quick ? 0 : 3,
+    scaling: !quick && values["no-scaling"] !== true,
     outDir: values.out !== undefined ? userPath(values.out) : path.join(ROOT, "bench", "results"),
     label: (values.label ?? "").replace(/[^\w.-]+/g, "-"),
   };
@@ -341,6 +358,11 @@ export function markdownTable(r: BenchResult): string {
   } else if (typeof r.notebook === "string") {
     lines.push(`Notebook timings ${r.notebook}.`);
   }
+  lines.push(
+    "",
+    typeof r.whole_process === "string" ? `Whole-process pairs ${r.whole_process}.` : pairsMarkdown(r.whole_process),
+  );
+  lines.push("", typeof r.scaling === "string" ? `Scaling ${r.scaling}.` : scalingMarkdown(r.scaling));
   return lines.join("\n") + "\n";
 }
 
@@ -401,6 +423,9 @@ export interface BenchResult {
   keras_skipped: string | null;
   data_loading: { project_seconds: number; keras_numpy_seconds: number | null };
   notebook: Record<string, unknown> | string;
+  /** Whole processes (bench/processes.ts): pairs on these settings, and the scaling table. */
+  whole_process: PairsSummary | string;
+  scaling: ScalingRow[] | string;
   summary: {
     project: ReturnType<typeof sideSummary>;
     keras: ReturnType<typeof sideSummary> | null;
@@ -559,7 +584,24 @@ export async function runBench(o: BenchOptions, command: string): Promise<{ resu
       keras.send("finish");
       kFinish = await expect<Finish>(keras, "finish");
     }
+    for (const w of workers) w.proc.kill(); // (finished) out of the way of the whole-process runs
     const notebook = o.notebook ? notebookTimings(String(pReady.data_dir)) : "skipped: --no-notebook";
+    const dataDir = String(pReady.data_dir);
+    const log = (line: string) => console.error(`[bench] ${line}`);
+    const settings = {
+      samples: o.samples,
+      validation: o.validation,
+      test: o.test,
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      seed: o.seed,
+    };
+    const noKeras = kerasSkipped ? `skipped: Keras reference ${kerasSkipped}` : null;
+    const wholeProcess =
+      o.pairs === 0 ? "skipped: --pairs 0" : (noKeras ?? (await runPairs(settings, o.pairs, dataDir, BENCH_PY, log)));
+    const scaling = !o.scaling
+      ? "skipped (--no-scaling or --quick)"
+      : (noKeras ?? (await runScaling(settings, [6000, 12000, 24000, 48000], [32, 64, 128], dataDir, BENCH_PY, log)));
     const pSum = sideSummary(pEpochs, pFinish, o.samples);
     const kSum = kFinish ? sideSummary(kEpochs, kFinish, o.samples) : null;
     const perEpoch = kFinish ? pEpochs.map((p, i) => p.seconds / kEpochs[i].seconds) : [];
@@ -587,6 +629,8 @@ export async function runBench(o: BenchOptions, command: string): Promise<{ resu
         keras_numpy_seconds: kReady ? Number(kReady.load_seconds) : null,
       },
       notebook,
+      whole_process: wholeProcess,
+      scaling,
       summary: {
         project: pSum,
         keras: kSum,
@@ -635,6 +679,8 @@ if (require.main === module) {
         ...o,
         seed,
         notebook: o.notebook && i === 0,
+        pairs: 0, // (--seeds compares side by side per seed; the pairs already take a seed each)
+        scaling: false,
         label: [o.label, `seed${seed}`].filter(Boolean).join("-"),
       };
       const { result, files } = await runBench(one, command);

@@ -8,6 +8,7 @@ import * as path from "path";
 import { spawnSync } from "child_process";
 import { repoRoot, makeTempDir, removeDir, sharedDataDir } from "./helpers";
 import { parseArgs, median, seedsSummary, seedsMarkdown, type BenchResult } from "../bench/run";
+import { runProcess } from "../bench/processes";
 
 test("bench options: defaults, --quick and bad values", () => {
   const d = parseArgs([]);
@@ -18,6 +19,9 @@ test("bench options: defaults, --quick and bad values", () => {
   const q = parseArgs(["--quick"]);
   assert.deepEqual([q.epochs, q.samples, q.validation, q.test], [2, 6000, 1500, 2000]);
   assert.equal(parseArgs(["--samples", "400"]).validation, 100);
+  assert.deepEqual([d.pairs, d.scaling, q.pairs, q.scaling], [3, true, 0, false]);
+  assert.equal(parseArgs(["--pairs", "5", "--no-scaling"]).scaling, false);
+  assert.throws(() => parseArgs(["--pairs", "two"]), /--pairs needs a whole number from 0 to 50/);
   assert.throws(() => parseArgs(["--samples", "50000"]), /--samples needs a whole number from 1 to 48000, got "50000"/);
   assert.throws(() => parseArgs(["--epochs", "x"]), /--epochs/);
   assert.throws(() => parseArgs(["--keras", "maybe"]), /--keras takes yes, no or if-installed/);
@@ -78,6 +82,9 @@ test("npm run bench smoke run writes JSON, chart and table", (t) => {
         "--test",
         "64",
         "--no-notebook",
+        "--pairs",
+        "1",
+        "--no-scaling",
         "--keras",
         "if-installed",
         "--out",
@@ -127,9 +134,17 @@ test("npm run bench smoke run writes JSON, chart and table", (t) => {
       );
       assert.equal(res.summary.ratio.per_epoch.length, 2);
       assert.ok(res.summary.ratio.epoch_seconds > 0);
+      const [pair] = res.whole_process.pairs;
+      assert.equal(res.whole_process.pairs.length, 1);
+      for (const run of [pair.project, pair.keras]) {
+        assert.equal(run.epoch_seconds.length, 2, `${run.side}: two epochs`);
+        assert.ok(run.cpu_seconds > 0 && run.first_step_seconds > 0 && run.first_step_seconds < run.wall_seconds);
+      }
+      assert.ok(pair.cpu_ratio > 0 && pair.wall_ratio > 0, JSON.stringify(pair));
     } else {
       assert.match(res.keras_skipped, /skipped/);
       assert.equal(res.summary.ratio, null);
+      assert.match(res.whole_process, /skipped/);
     }
     const html = fs.readFileSync(path.join(out, files[0]), "utf8");
     assert.ok(html.includes("Plotly.newPlot"), "the chart is drawn");
@@ -139,6 +154,27 @@ test("npm run bench smoke run writes JSON, chart and table", (t) => {
     assert.match(md, /Command: `([A-Z_]+=\S+ )*npm run bench -- --epochs 2 --samples 96/);
   } finally {
     removeDir(out);
+    removeDir(data);
+  }
+});
+
+test("a whole process's cost comes from the kernel's accounting: the project's CLI, 2 epochs", async () => {
+  const data = makeTempDir("fmnist-bench-process-");
+  const saved = process.env.FASHION_MNIST_MIRROR;
+  try {
+    // The CLI fills its cache from the mirror (the same path a user's first run takes).
+    process.env.FASHION_MNIST_MIRROR = sharedDataDir;
+    const settings = { samples: 256, validation: 64, test: 128, epochs: 2, batchSize: 32, seed: 3 };
+    const run = await runProcess("project", settings, path.join(data, "fashion-mnist"), "unused");
+    assert.equal(run.epoch_seconds.length, 2);
+    assert.ok(run.test_accuracy > 0 && run.test_accuracy <= 1, `test accuracy ${run.test_accuracy}`);
+    // TensorFlow alone makes the process hold well over 100 MB; its CPU time includes loading it.
+    assert.ok(run.peak_rss_mb > 100, `peak ${run.peak_rss_mb} MB`);
+    assert.ok(run.cpu_seconds > 0.5 && Math.abs(run.cpu_seconds - run.user_seconds - run.system_seconds) < 1e-6);
+    assert.ok(run.first_step_seconds > 0 && run.first_step_seconds < run.wall_seconds, JSON.stringify(run));
+  } finally {
+    if (saved === undefined) delete process.env.FASHION_MNIST_MIRROR;
+    else process.env.FASHION_MNIST_MIRROR = saved;
     removeDir(data);
   }
 });
