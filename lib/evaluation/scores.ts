@@ -5,7 +5,8 @@
  * names the offending argument (empty, mismatched lengths, NaN, out-of-range
  * classes); the checks are shared with the figures in display/.
  */
-import pl from "nodejs-polars";
+import type pl from "nodejs-polars";
+import { polars } from "../runtime/polars";
 import { CLASS_NAMES } from "../data/samples";
 
 // ---------------------------------------------------------------------------
@@ -162,6 +163,7 @@ export function classReport(
       support: n,
     },
   ];
+  const pl = polars();
   const column = <K extends keyof ClassScores>(name: string, key: K, dtype: Parameters<typeof pl.Series>[2]) =>
     pl.Series(
       name,

@@ -1,6 +1,7 @@
 // Training, evaluation and prediction for the seed's model, with progress that
 // shows in a notebook (one live output) and in a terminal (a progress bar).
-import pl from "nodejs-polars";
+import type pl from "nodejs-polars";
+import { polars } from "../runtime/polars";
 import { tf } from "../runtime/tf";
 import { inNotebook } from "../runtime/reporting";
 import { NativeTrainer } from "./native/native-train";
@@ -333,6 +334,7 @@ function shuffled(x: tf.Tensor4D, y: tf.Tensor2D, random: () => number): [tf.Ten
 
 /** Epoch metrics as a polars DataFrame (validation columns only when present). */
 export function historyFrame(history: EpochLog[]): pl.DataFrame {
+  const pl = polars();
   const col = (k: keyof EpochLog) => history.map((h) => (h[k] ?? NaN) as number);
   const columns: Record<string, pl.Series> = {
     epoch: pl.Series("epoch", col("epoch"), pl.Int32),
