@@ -109,6 +109,8 @@ test("deploy: the image's install script sets up a fresh copy outside the reposi
   const tmp = makeTempDir("fmnist-deploy-install-");
   const app = path.join(tmp, "app");
   try {
+    // Servers run as other users than the one who installed (setup-hub.sh checks): the folder must be open to them.
+    fs.chmodSync(tmp, 0o755);
     for (const f of checkoutFiles()) {
       fs.mkdirSync(path.dirname(path.join(app, f)), { recursive: true });
       fs.copyFileSync(path.join(repoRoot, f), path.join(app, f));
