@@ -172,7 +172,7 @@ function procsOf(uids: Set<number>): ProcSample[] {
 
 function machineBusyTicks(): number {
   const [, ...v] = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/);
-  const n = v.map(Number);
+  const n = v.slice(0, 8).map(Number); // (guest time is counted in user time already)
   return n.reduce((a, b) => a + b, 0) - n[3] - n[4]; // all but idle and iowait
 }
 
@@ -678,9 +678,9 @@ function report(
   if (notTried)
     lines.push(
       "",
-      `N=${notTried.n} was not tried: it would need about ${notTried.needMb} MB (N times the largest fall of ` +
-        `the machine's available memory per student in the rungs before, plus a tenth) and ${notTried.availableMb} MB were available, less the ` +
-        `--min-free-mb ${minFreeMb} MB kept free.`,
+      `N=${notTried.n} was not tried: it would need about ${notTried.needMb} MB (N times what the machine's ` +
+        "available memory fell by per student in the rung before, plus a tenth) and " +
+        `${notTried.availableMb} MB were available, less the --min-free-mb ${minFreeMb} MB kept free.`,
     );
   for (const r of rungs.filter((x) => !x.finished)) {
     lines.push("", `N=${r.n} failed${r.stoppedBecause ? `: ${r.stoppedBecause}` : ""}.`);
@@ -810,9 +810,10 @@ async function main(): Promise<void> {
     const api = new Api(hub.base, token);
     for (const n of ladder) {
       // A rung that would run the machine short of memory is not started (others use it too): the need is
-      // what the machine's available memory fell by per student in earlier rungs (RSS sums count shared
-      // pages once per process and overstate it), with a tenth more for safety.
-      const perStudent = max(rungs.map((r) => (r.availableStartMb - r.minAvailableMb) / r.n));
+      // what the machine's available memory fell by per student in the rung before, the largest so far (RSS
+      // sums count shared pages once per process and overstate it), with a tenth more for safety.
+      const last = rungs[rungs.length - 1];
+      const perStudent = last ? (last.availableStartMb - last.minAvailableMb) / last.n : 0;
       const available = availableMb();
       const needMb = Math.round(1.1 * n * perStudent);
       if (perStudent && needMb > available - minFreeMb) {
