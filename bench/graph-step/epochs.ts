@@ -19,6 +19,27 @@ const { values: args } = parseArgs({
   },
 });
 
+/** fit's shuffle (lib/training/train.ts: mulberry32, one stream over the epochs), so both trainers see one batch order. */
+function fitOrders(n: number, seed: number): () => Int32Array {
+  let a = seed >>> 0;
+  const random = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return () => {
+    const p = new Int32Array(n);
+    for (let i = 0; i < n; i++) p[i] = i;
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [p[i], p[j]] = [p[j], p[i]];
+    }
+    return p;
+  };
+}
+
 const cpuSeconds = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -57,9 +78,12 @@ async function main(): Promise<void> {
     if (r.trainer !== "native") throw new Error(`fit took the ${r.trainer} path`);
   } else {
     const graph = new GraphTrainer(loadAddon(), model);
+    const nextOrder = fitOrders(train.count, seed);
     for (let e = 0; e < epochs; e++) {
       const c0 = cpuSeconds();
-      const order = seededPermutation(train.count, seed + e);
+      const order = nextOrder();
+      const first = e === 0 ? seededPermutation(train.count, seed) : null;
+      if (first && order.some((v, i) => v !== first[i])) throw new Error("fitOrders no longer matches fit's shuffle");
       graph.resetMetrics();
       for (let start = 0; start < train.count; start += 32)
         graph.trainBatch(train, order, start, Math.min(32, train.count - start));
