@@ -276,12 +276,26 @@ class Api {
     private token: string,
   ) {}
   async call(method: string, url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-    const res = await fetch(`${this.base}${url}`, {
-      method,
-      headers: { Authorization: `token ${this.token}`, "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
-    });
+    let res: Response | undefined;
+    // A GET is tried again after a network error (a reused keep-alive connection the server had just
+    // closed, under load), as a browser would; other methods are not repeated. The error names its cause.
+    for (let attempt = 1; !res; attempt++) {
+      try {
+        res = await fetch(`${this.base}${url}`, {
+          method,
+          headers: { Authorization: `token ${this.token}`, "Content-Type": "application/json" },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: AbortSignal.timeout(60_000),
+        });
+      } catch (err) {
+        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+        const why = `${method} ${url}: ${(err as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ""}`;
+        if (method !== "GET" || attempt >= 3 || (err as Error).name === "TimeoutError")
+          throw new Error(why, { cause: err });
+        console.error(`bench:hub: ${why}; trying again`);
+        await sleep(500);
+      }
+    }
     const text = await res.text();
     let json: unknown = text;
     try {
@@ -310,7 +324,7 @@ async function startServer(api: Api, user: string, deadline: number, abort: Abor
       servers?: Record<string, { ready?: boolean }>;
     };
     if (model.servers?.[""]?.ready) return (performance.now() - t0) / 1000;
-    await sleep(250);
+    await sleep(500);
   }
   throw new Error(`${user}'s server was not ready in time`);
 }
