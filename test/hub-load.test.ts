@@ -71,9 +71,10 @@ test(
     child.stdout.on("data", (b: Buffer) => (log += b.toString()));
     child.stderr.on("data", (b: Buffer) => (log += b.toString()));
     const code = await new Promise<number | null>((resolve) => {
-      // Bounded: Ctrl-C's signal first (the bench cleans up on it), then a kill.
-      const term = setTimeout(() => child.kill("SIGTERM"), 7 * 60_000);
-      const kill = setTimeout(() => child.kill("SIGKILL"), 8 * 60_000);
+      // Bounded: Ctrl-C's signal first (the bench cleans up on it), then a kill. About 40 s here; the
+      // first hub start on a fresh clone also builds .cache/hub/venv from PyPI (minutes, once).
+      const term = setTimeout(() => child.kill("SIGTERM"), 14 * 60_000);
+      const kill = setTimeout(() => child.kill("SIGKILL"), 15 * 60_000);
       child.once("exit", (c) => {
         clearTimeout(term);
         clearTimeout(kill);
