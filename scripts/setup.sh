@@ -7,8 +7,9 @@
 #   0. a supported Node.js (22, 24 or 26) and Python (3.11+)
 #   1. node_modules from package-lock.json (install scripts off: see step 2),
 #      with the library lib/ linked as the workspace package fashion-mnist-lib
-#   2. libtensorflow from the tensorflow-cpu wheel on PyPI and the tfjs-node
-#      addon built from source: the library's own `fashion-mnist-setup`
+#   2. libtensorflow from the tensorflow-cpu wheel on PyPI, the tfjs-node
+#      addon built from source and the library's graph-step addon
+#      (lib/native/): the library's own `fashion-mnist-setup`
 #      (lib/bin/setup-native.sh), the same step users of the package run
 #   3. a project-local Python environment (.venv) with JupyterLab, nbclient,
 #      nbconvert, plotly and nbgrader, pinned in requirements.txt
@@ -49,11 +50,15 @@ if ! stamp_ok npm package-lock.json package.json lib/package.json || [ ! -d node
   stamp_set npm package-lock.json package.json lib/package.json
 fi
 
-# --- 2. libtensorflow and the tfjs-node addon ----------------------------------
-# The check for "already done" is two file tests, so it runs every time: if
-# npm reinstalled tfjs-node, its deps/ and addon are back to nothing.
+# --- 2. libtensorflow, the tfjs-node addon, the graph-step addon ----------------
+# The check for "already done" is two file tests and the graph-step addon's
+# stamp (its sources' hash, as setup-native.sh writes it; a failed build
+# counts as done), so it runs every time: if npm reinstalled tfjs-node, its
+# deps/ and addons are back to nothing.
+graph_hash=$(cat lib/native/graph_step.cc lib/native/binding.gyp | sha256sum | cut -d' ' -f1)
 if [ ! -f node_modules/@tensorflow/tfjs-node/deps/fm-tensorflow-version ] ||
-   ! ls node_modules/@tensorflow/tfjs-node/lib/napi-v*/tfjs_binding.node >/dev/null 2>&1; then
+   ! ls node_modules/@tensorflow/tfjs-node/lib/napi-v*/tfjs_binding.node >/dev/null 2>&1 ||
+   [ "$(cut -d' ' -f1 node_modules/@tensorflow/tfjs-node/lib/fm-graph-step/stamp 2>/dev/null)" != "$graph_hash" ]; then
   FMNIST_WHEEL_DIR="$ROOT/.cache/wheels" PYTHON="$PYTHON" lib/bin/setup-native.sh
 fi
 

@@ -9,7 +9,11 @@
 #      (libtensorflow_cc.so.2, libtensorflow_framework.so.2, the C headers);
 #      they go to tfjs-node's deps/ folder, where its build looks for them;
 #   2. the tfjs-node addon, built from source against them and the running
-#      Node's headers (N-API: one build serves every Node version).
+#      Node's headers (N-API: one build serves every Node version);
+#   3. the library's own graph-step addon (native/graph_step.cc: the training
+#      step as one TensorFlow graph), built the same way into tfjs-node's
+#      lib/fm-graph-step/. Optional: if it cannot be built, setup says so in
+#      one line and training falls back to the eager native path.
 # Each step is skipped when already done, so a second run is instant.
 #
 # Environment: PYTHON (with pip; default python3) downloads the wheel;
@@ -55,21 +59,22 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$TF_VERSION" ] || [ ! -e "$tfjs/deps/lib/
     ln -s libtensorflow_cc.so.2 libtensorflow.so.2.9.1 &&
     ln -s libtensorflow_framework.so.2 libtensorflow_framework.so)
   echo "$TF_VERSION" > "$tmp/deps/fm-tensorflow-version"
-  rm -rf "$tfjs/deps" "$tfjs"/lib/napi-v*
+  rm -rf "$tfjs/deps" "$tfjs"/lib/napi-v* "$tfjs/lib/fm-graph-step"
   mv "$tmp/deps" "$tfjs/deps"
   rm -rf "$tmp"
+fi
+
+node_home=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+# node-gyp comes with npm; node-pre-gyp finds it through this variable.
+if [ -z "${npm_config_node_gyp:-}" ]; then
+  npm_root=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+  export npm_config_node_gyp="$npm_root/node_modules/node-gyp/bin/node-gyp.js"
 fi
 
 # --- 2. the addon -------------------------------------------------------------
 if ! ls "$tfjs"/lib/napi-v*/tfjs_binding.node >/dev/null 2>&1; then
   log "building the tfjs-node addon against TensorFlow $TF_VERSION (about a minute)"
-  node_home=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
   [ -f "$node_home/include/node/node_api.h" ] || die "Node's headers are missing from $node_home/include/node (a Node.js install without headers)"
-  # node-gyp comes with npm; node-pre-gyp finds it through this variable.
-  if [ -z "${npm_config_node_gyp:-}" ]; then
-    npm_root=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
-    export npm_config_node_gyp="$npm_root/node_modules/node-gyp/bin/node-gyp.js"
-  fi
   pre_gyp=$(cd "$tfjs" && node -p "require.resolve('@mapbox/node-pre-gyp/bin/node-pre-gyp')")
   # Built in a scratch copy of the addon's sources: make cannot build in a
   # path with spaces ("~/My Projects/..."). deps/ is linked, not copied; the
@@ -82,4 +87,29 @@ if ! ls "$tfjs"/lib/napi-v*/tfjs_binding.node >/dev/null 2>&1; then
     --nodedir="$node_home" >&2) || die "building the tfjs-node addon failed (needs a C++ compiler, make and Python 3; see the output above)"
   mkdir -p "$tfjs/lib"
   cp -R "$build"/lib/napi-v* "$tfjs/lib/"
+fi
+
+# --- 3. the graph-step addon (optional) ------------------------------------------
+# Its stamp is the hash of its sources and the outcome, kept beside the build:
+# a reinstalled tfjs-node or changed sources rebuild it, and a failed build is
+# not retried on every run (scripts/setup.sh reads the same stamp).
+graph_dir="$tfjs/lib/fm-graph-step"
+graph_hash=$(cat "$package/native/graph_step.cc" "$package/native/binding.gyp" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$graph_dir/stamp" 2>/dev/null | cut -d' ' -f1)" != "$graph_hash" ]; then
+  log "building the graph-step addon (the training step as one TensorFlow graph, ~20 s)"
+  gbuild=$(mktemp -d /tmp/fm-graph-step.XXXXXX)
+  outcome=failed
+  cp "$package/native/graph_step.cc" "$package/native/binding.gyp" "$gbuild/"
+  if [ -f "$node_home/include/node/node_api.h" ] &&
+    (cd "$gbuild" && node "$npm_config_node_gyp" rebuild --nodedir="$node_home" -- -Dtf_deps="$tfjs/deps") >"$gbuild/log" 2>&1; then
+    mkdir -p "$graph_dir"
+    cp "$gbuild/build/Release/graph_step.node" "$graph_dir/graph_step.node"
+    outcome=ok
+  else
+    rm -f "$graph_dir/graph_step.node"
+    echo "fashion-mnist-setup: the graph-step addon did not build (needs a C++ compiler and make); training uses the eager native path instead." >&2
+  fi
+  rm -rf "$gbuild"
+  mkdir -p "$graph_dir"
+  echo "$graph_hash $outcome" > "$graph_dir/stamp"
 fi

@@ -1,6 +1,8 @@
-# The graph-step spike's addon, linked like tfjs-node's own (binding.gyp there):
-# against the wheel's libtensorflow in tfjs-node's deps/, passed in as
-# tf_deps, with that folder as rpath so no LD_LIBRARY_PATH is needed.
+# The graph-step addon (graph_step.cc), linked like tfjs-node's own: against
+# the wheel's libtensorflow in tfjs-node's deps/ (passed in as tf_deps, for the
+# link only). It is installed into tfjs-node's lib/fm-graph-step/, two levels
+# below deps/ like tfjs_binding.node, so the same relative rpath finds the one
+# libtensorflow_cc.so.2 tfjs-node loads, wherever node_modules is moved.
 {
   'targets': [{
     'target_name': 'graph_step',
@@ -8,7 +10,7 @@
     'include_dirs': ['<(tf_deps)/include'],
     'cflags_cc': ['-std=c++17', '-O2'],
     'libraries': [
-      '-Wl,-rpath,<(tf_deps)/lib',
+      '-Wl,-rpath,\$$ORIGIN/../../deps/lib',
       '-L<(tf_deps)/lib',
       '-ltensorflow',
       '-ltensorflow_framework',

@@ -6,6 +6,8 @@
 //
 // Handles given to JavaScript: operations by index in the graph's op list,
 // outputs as op * 8 + output index (no op used here has more than 8 outputs).
+// dispose(graph) closes the session and frees the graph at once (the trainer
+// calls it; the garbage collector's finalizer is only the backstop).
 #include <node_api.h>
 #include <tensorflow/c/c_api.h>
 
@@ -30,14 +32,20 @@ struct Graph {
   TF_Status* status = TF_NewStatus();
   std::vector<TF_Operation*> ops;
   std::vector<Runner> runners;
-  ~Graph() {
+  void Release() {
     if (session) {
       TF_CloseSession(session, status);
       TF_DeleteSession(session, status);
+      session = nullptr;
     }
-    TF_DeleteGraph(graph);
-    TF_DeleteStatus(status);
+    if (graph) TF_DeleteGraph(graph);
+    if (status) TF_DeleteStatus(status);
+    graph = nullptr;
+    status = nullptr;
+    ops.clear();
+    runners.clear();
   }
+  ~Graph() { Release(); }
 };
 
 #define NAPI_OK(call)                          \
@@ -80,7 +88,12 @@ Graph* GetGraph(napi_env env, napi_value v) {
     napi_throw_type_error(env, nullptr, "not a graph");
     return nullptr;
   }
-  return static_cast<Graph*>(p);
+  Graph* g = static_cast<Graph*>(p);
+  if (!g->graph) {
+    napi_throw_error(env, nullptr, "the graph was disposed");
+    return nullptr;
+  }
+  return g;
 }
 
 bool GetString(napi_env env, napi_value v, std::string* out) {
@@ -429,6 +442,16 @@ napi_value AddGradients(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// dispose(graph): closes the session and frees the graph now; later calls with it throw.
+napi_value Dispose(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!GetArgs(env, info, 1, argv)) return nullptr;
+  void* p = nullptr;
+  if (napi_get_value_external(env, argv[0], &p) != napi_ok || !p) return Throw(env, "dispose: not a graph");
+  static_cast<Graph*>(p)->Release();
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"newGraph", nullptr, NewGraph, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -438,6 +461,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"prepare", nullptr, Prepare, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"run", nullptr, Run, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"addGradients", nullptr, AddGradients, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"dispose", nullptr, Dispose, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

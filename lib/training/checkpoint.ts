@@ -27,7 +27,7 @@ export interface CheckpointInfo {
   /** How many numbers the shuffling generator has drawn (so the next epoch shuffles as it would have). */
   randomDraws: number;
   history: EpochLog[];
-  trainer: "native" | "layers";
+  trainer: "graph" | "native" | "layers";
 }
 
 export async function writeCheckpoint(

@@ -4,7 +4,8 @@ import type pl from "nodejs-polars";
 import { polars } from "../runtime/polars";
 import { tf } from "../runtime/tf";
 import { inNotebook } from "../runtime/reporting";
-import { NativeTrainer } from "./native/native-train";
+import { NativeTrainer, type FastTrainer } from "./native/native-train";
+import { GraphTrainer } from "./graph/graph-trainer";
 import type { LabeledImages } from "../data/samples";
 import { makeProgress, TrainingGuard, type TrainingProgress } from "./progress";
 import { checkSet, floatImages, toTensors } from "./tensors";
@@ -45,9 +46,12 @@ export interface TrainOptions {
 export interface TrainResult {
   history: EpochLog[];
   seconds: number;
-  /** Which trainer ran: the native fast path, or tfjs-layers' model.fit. */
-  trainer: "native" | "layers";
-  /** Why the fast path did not run (undefined when it did). */
+  /**
+   * Which trainer ran: "graph" (the native fast path, each step one TensorFlow
+   * graph run), "native" (the same step op by op), or "layers" (tfjs-layers' model.fit).
+   */
+  trainer: "graph" | "native" | "layers";
+  /** Why a faster trainer did not run (undefined when the graph step ran). */
   declined?: string;
   /** The history as a polars DataFrame: epoch, loss, accuracy, val_loss, val_accuracy, seconds. */
   frame(): pl.DataFrame;
@@ -91,10 +95,12 @@ function permutation(n: number, random: () => number): Int32Array {
  * Trains with the seed's settings (10 epochs, batch 32, validation data),
  * shuffling every epoch with our own seedable permutation.
  *
- * Models built like the seed's (Conv2D/MaxPooling2D/Flatten/Dense, softmax,
- * sparse categorical cross-entropy, Adam) train on a native TensorFlow path
- * (lib/native-train.ts, about 3x faster than model.fit; see BENCHMARKS.md);
- * any other model, or FMNIST_TRAINER=layers, uses tfjs-layers' model.fit.
+ * Models built like the seed's (Conv2D/MaxPooling2D/Flatten/Dropout/Dense,
+ * softmax, sparse categorical cross-entropy, Adam) train on the native fast
+ * path: each step one TensorFlow graph run (training/graph/, when its addon is
+ * built), else the same step op by op (training/native/); any other model uses
+ * tfjs-layers' model.fit. FMNIST_TRAINER picks one: "graph" (the default, with
+ * those fallbacks), "native" (op by op) or "layers".
  */
 export async function fit(
   model: tf.LayersModel,
@@ -118,10 +124,10 @@ export async function fit(
   };
   const start = await resumePoint(model, train, validation, { ...options, epochs, batchSize }, say);
   for (let i = 0; i < start.randomDraws; i++) random();
-  const native =
-    process.env.FMNIST_TRAINER === "layers" ? "FMNIST_TRAINER=layers asks for it" : NativeTrainer.create(model);
-  const trainer = typeof native === "string" ? "layers" : "native";
-  noteTrainer(model, trainer);
+  const { fast, declined } = chooseTrainer(model);
+  const trainer = fast ? fast.kind : "layers";
+  // Both fast trainers keep Adam's state in the same place.
+  noteTrainer(model, fast ? "native" : "layers");
   // After each epoch: the checkpoint (when asked for), then the caller's callback.
   const afterEpoch = async (log: EpochLog, history: EpochLog[]) => {
     if (options.checkpoint) {
@@ -141,11 +147,12 @@ export async function fit(
   };
   const progress = makeProgress(options.progress ?? "auto", epochs, Math.ceil(train.count / batchSize));
   const guard = new TrainingGuard(inNotebook());
-  // One line says which trainer runs, and why when it is the slower one.
-  if (typeof native !== "string") {
-    say(`Training on the native fast path (${epochs} epoch${epochs === 1 ? "" : "s"}, batches of ${batchSize}).`);
+  // One line says which trainer runs, and why when it is a slower one.
+  if (fast) {
+    const how = fast.kind === "graph" || !declined ? "" : `, op by op because ${declined.replace(/\.$/, "")}`;
+    say(`Training on the native fast path (${epochs} epoch${epochs === 1 ? "" : "s"}, batches of ${batchSize})${how}.`);
     try {
-      return await fitNative(native, train, validation, {
+      return await fitNative(fast, declined, train, validation, {
         epochs,
         batchSize,
         random,
@@ -159,8 +166,9 @@ export async function fit(
       guard.dispose();
     }
   }
+  const why = declined ?? "it was not chosen";
   say(
-    `Training with tfjs-layers' model.fit, 2-3x slower than the native fast path, because ${native.replace(/\.$/, "")}.`,
+    `Training with tfjs-layers' model.fit, 2-3x slower than the native fast path, because ${why.replace(/\.$/, "")}.`,
   );
 
   const trainT = toTensors(train, "training data");
@@ -215,7 +223,31 @@ export async function fit(
     guard.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
-  return { history, seconds, trainer: "layers", declined: native, frame: () => historyFrame(history) };
+  return { history, seconds, trainer: "layers", declined, frame: () => historyFrame(history) };
+}
+
+/**
+ * The fastest trainer FMNIST_TRAINER allows that takes the model: the graph
+ * step, the eager native step, or none (tfjs-layers), with the reason the
+ * first choice was passed over.
+ */
+function chooseTrainer(model: tf.LayersModel): { fast?: FastTrainer; declined?: string } {
+  const asked = (process.env.FMNIST_TRAINER ?? "").trim();
+  const choice = asked || "native";
+  if (choice === "layers") return { declined: "FMNIST_TRAINER=layers asks for it" };
+  if (choice !== "graph" && choice !== "native")
+    throw new Error(`FMNIST_TRAINER must be graph, native or layers (or unset), not "${choice}"`);
+  let declined: string | undefined;
+  if (choice === "graph") {
+    const graph = GraphTrainer.create(model);
+    if (typeof graph !== "string") return { fast: graph };
+    declined = graph;
+  } else {
+    declined = asked ? "FMNIST_TRAINER=native asks for it" : undefined;
+  }
+  const native = NativeTrainer.create(model);
+  // A model the plan declines is declined by both: report that reason alone.
+  return typeof native === "string" ? { declined: native } : { fast: native, declined };
 }
 
 /**
@@ -266,7 +298,8 @@ async function resumePoint(
 }
 
 async function fitNative(
-  native: NativeTrainer,
+  native: FastTrainer,
+  declined: string | undefined,
   train: LabeledImages,
   validation: LabeledImages | undefined,
   o: {
@@ -322,7 +355,7 @@ async function fitNative(
     o.progress.done();
   }
   const seconds = (performance.now() - started) / 1000;
-  return { history, seconds, trainer: "native", frame: () => historyFrame(history) };
+  return { history, seconds, trainer: native.kind, declined, frame: () => historyFrame(history) };
 }
 
 function shuffled(x: tf.Tensor4D, y: tf.Tensor2D, random: () => number): [tf.Tensor4D, tf.Tensor2D] {

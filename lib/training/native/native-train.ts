@@ -36,8 +36,28 @@ export interface EpochMetrics {
   accuracy: number;
 }
 
-/** Trains one model natively; create with NativeTrainer.create, always dispose(). */
-export class NativeTrainer {
+/** What fit needs of a fast trainer: this eager one, or the graph one (../graph/graph-trainer.ts). */
+export interface FastTrainer {
+  readonly kind: "graph" | "native";
+  /** When set (tests only), every dropout mask a training step draws is read back here. */
+  recordedMasks: Float32Array[] | null;
+  trainBatch(data: LabeledImages<Float32Array>, order: Int32Array | null, start: number, batch: number): void;
+  metrics(): EpochMetrics;
+  evaluate(data: LabeledImages<Float32Array>, batchSize?: number): EpochMetrics;
+  trainEpoch(
+    data: LabeledImages<Float32Array>,
+    order: Int32Array | null,
+    batchSize: number,
+    onBatch?: (done: number, metrics: () => EpochMetrics) => void,
+  ): Promise<EpochMetrics>;
+  syncToModel(): void;
+  gradients(data: LabeledImages<Float32Array>): Float32Array[];
+  dispose(): void;
+}
+
+/** Trains one model natively, op by op; create with NativeTrainer.create, always dispose(). */
+export class NativeTrainer implements FastTrainer {
+  readonly kind = "native" as const;
   private n: Native;
   private kit: Kit;
   private vars: Variable[];
