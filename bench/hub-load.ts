@@ -790,12 +790,16 @@ async function main(): Promise<void> {
   const dataDir = process.env.FMNIST_DATA_DIR ? userPath(process.env.FMNIST_DATA_DIR) : path.join(ROOT, "data");
   // The dataset's source, as `npm run hub` would use it: the user's mirror, else the shared copy if present.
   const mirror = process.env.FASHION_MNIST_MIRROR || (fs.existsSync(sharedDataDir) ? sharedDataDir : undefined);
-  let hub: RunningHub | undefined;
-  let cleaned = false;
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
-    await hub?.stop();
+  let starting: Promise<RunningHub> | undefined;
+  let cleaning: Promise<void> | undefined;
+  let interrupted = false;
+  // One clean-up, whoever asks first (Ctrl-C or the end of main); both wait for it to finish.
+  const cleanup = () => (cleaning ??= removeClass());
+  const removeClass = async () => {
+    await starting?.then(
+      (h) => h.stop(),
+      () => undefined,
+    );
     const teardown = hubCommand(["--teardown", "--state", state]);
     if (teardown.status !== 0) console.error(`bench:hub: --teardown failed:\n${teardown.output}`);
     for (const u of everyone) if (userExists(u)) spawnSync("userdel", ["--remove", "--force", u], { timeout: 30_000 });
@@ -804,6 +808,7 @@ async function main(): Promise<void> {
     if (left.length) console.error(`bench:hub: could not remove the users ${left.join(", ")}`);
   };
   const onSignal = (sig: NodeJS.Signals) => {
+    interrupted = true;
     console.error(`bench:hub: ${sig}: stopping the hub and removing the class's users`);
     void cleanup().finally(() => process.exit(130));
   };
@@ -816,10 +821,11 @@ async function main(): Promise<void> {
   try {
     const port = await freePort();
     console.log(`bench:hub: starting a hub for ${students.length} students on 127.0.0.1:${port} (users ${prefix}-*)`);
-    hub = await startHub(roster, state, port, dataDir, {
+    starting = startHub(roster, state, port, dataDir, {
       args: ["--extra-config", extra],
       env: { FASHION_MNIST_MIRROR: mirror },
     });
+    const hub = await starting;
     hubPid = hub.pid;
     const api = new Api(hub.base, token);
     for (const n of ladder) {
@@ -848,6 +854,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await cleanup();
+    if (interrupted) process.exit(130); // (the signal's handler exits too, once the same clean-up is done)
     process.removeListener("SIGINT", onSignal);
     process.removeListener("SIGTERM", onSignal);
   }
