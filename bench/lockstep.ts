@@ -6,8 +6,12 @@
 // Adam); after more steps they drift apart, because Adam turns rounding-size
 // differences in near-zero gradients into steps of the full learning rate.
 //
+// The project's side is fit's default trainer, the graph step
+// (lib/training/graph/); --trainer native takes the eager step instead.
+//
 //   npm run lockstep                 # 1 and 10 steps of batch 32
 //   npm run lockstep -- --steps 100
+//   npm run lockstep -- --trainer native
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -15,8 +19,9 @@ import { spawnSync } from "child_process";
 import { repoRoot } from "fashion-mnist-lib/dist/runtime/paths";
 import type * as Fm from "fashion-mnist-lib";
 import type * as NativeTrain from "fashion-mnist-lib/dist/training/native/native-train";
+import type * as GraphTrain from "fashion-mnist-lib/dist/training/graph/graph-trainer";
 import type * as Train from "fashion-mnist-lib/dist/training/train";
-import { readCommandLine, runMain, wholeNumber } from "../scripts/cli";
+import { readCommandLine, runMain, UsageError, wholeNumber } from "../scripts/cli";
 
 const ROOT = repoRoot();
 const BENCH_PY = path.join(ROOT, ".venv-bench", "bin", "python");
@@ -30,15 +35,22 @@ export interface LockstepRow {
   max_moved: number;
 }
 
-const USAGE = `usage: npm run lockstep -- [--steps N] [--seed N]
-  --steps N   training steps of batch 32 compared (default 10, at most 1500)
-  --seed N    the project's initialization and batch order (default 1)`;
+const USAGE = `usage: npm run lockstep -- [--steps N] [--seed N] [--trainer graph|native]
+  --steps N     training steps of batch 32 compared (default 10, at most 1500)
+  --seed N      the project's initialization and batch order (default 1)
+  --trainer T   the project's step: graph (fit's default, one TensorFlow graph a step) or native (op by op)`;
 
-export async function lockstep(steps: number, seed: number, dir: string): Promise<LockstepRow[]> {
+export async function lockstep(
+  steps: number,
+  seed: number,
+  dir: string,
+  kind: "graph" | "native" = "graph",
+): Promise<LockstepRow[]> {
   // TensorFlow loads here, not when the command line is read (--help stays instant).
   const { assertNativeBackend, createModel, defaultCacheDir, loadFashionMnist, splitValidation } =
     require("fashion-mnist-lib") as typeof Fm;
   const { NativeTrainer } = require("fashion-mnist-lib/dist/training/native/native-train") as typeof NativeTrain;
+  const { GraphTrainer } = require("fashion-mnist-lib/dist/training/graph/graph-trainer") as typeof GraphTrain;
   const { seededPermutation } = require("fashion-mnist-lib/dist/training/train") as typeof Train;
   assertNativeBackend();
   if (!fs.existsSync(BENCH_PY))
@@ -56,8 +68,8 @@ export async function lockstep(steps: number, seed: number, dir: string): Promis
   const order = seededPermutation(train.count, seed);
   const used = order.subarray(0, steps * 32);
   fs.writeFileSync(path.join(dir, "order.i32"), Buffer.from(used.buffer, used.byteOffset, used.byteLength));
-  const trainer = NativeTrainer.create(model);
-  if (typeof trainer === "string") throw new Error(`the seed's model should take the native path: ${trainer}`);
+  const trainer = kind === "graph" ? GraphTrainer.create(model) : NativeTrainer.create(model);
+  if (typeof trainer === "string") throw new Error(`the seed's model should take the ${kind} path: ${trainer}`);
   try {
     const batchData = { images: train.images, labels: train.labels, count: train.count };
     for (let s = 1; s <= steps; s++) {
@@ -91,14 +103,24 @@ export async function lockstep(steps: number, seed: number, dir: string): Promis
 if (require.main === module) {
   runMain("lockstep", async () => {
     const { values } = readCommandLine(
-      { options: { steps: { type: "string" }, seed: { type: "string" }, help: { type: "boolean", short: "h" } } },
+      {
+        options: {
+          steps: { type: "string" },
+          seed: { type: "string" },
+          trainer: { type: "string" },
+          help: { type: "boolean", short: "h" },
+        },
+      },
       USAGE,
     );
     const steps = values.steps === undefined ? 10 : wholeNumber("--steps", values.steps, 1, 1500);
     const seed = values.seed === undefined ? 1 : wholeNumber("--seed", values.seed, 0);
+    const kind = values.trainer ?? "graph";
+    if (kind !== "graph" && kind !== "native") throw new UsageError(`--trainer must be graph or native, not "${kind}"`);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fmnist-lockstep-"));
     try {
-      const rows = await lockstep(steps, seed, dir);
+      const rows = await lockstep(steps, seed, dir, kind);
+      console.log(`The project's side: the ${kind} trainer.\n`);
       console.log(
         `| step | weight | max abs difference Keras - project | max move from start (Keras) | difference / move |`,
       );

@@ -49,7 +49,7 @@ function assertSameHistory(a: EpochLog[], b: EpochLog[], what: string): void {
   }
 }
 
-for (const trainer of ["native", "layers"]) {
+for (const trainer of ["graph", "native", "layers"]) {
   test(
     `${trainer} trainer: stopped after epoch 1 and resumed, a seeded run ends as the uninterrupted one`,
     { timeout: 10 * 60_000 },

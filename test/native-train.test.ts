@@ -1,13 +1,20 @@
-// The native training path (lib/native-train.ts) that fit uses for the seed's
-// model: its gradients must be tfjs's autodiff gradients, it must free every
-// TensorFlow handle it makes, and it must train as well as model.fit does.
+// The native training path (lib/training/native/) that fit uses for the seed's
+// model, op by op and as one graph a step (lib/training/graph/): both
+// trainers' gradients must be tfjs's autodiff gradients, they must free every
+// TensorFlow handle they make, and train as well as model.fit does.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { tf } from "fashion-mnist-lib/dist/runtime/tf";
 import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "fashion-mnist-lib/dist/data/dataset";
 import { compileModel, createModel, kernelInitializers } from "fashion-mnist-lib/dist/model/model";
 import { fit, evaluate } from "fashion-mnist-lib/dist/training/train";
-import { NativeTrainer, nativeHandleCount, planFor } from "fashion-mnist-lib/dist/training/native/native-train";
+import {
+  NativeTrainer,
+  nativeHandleCount,
+  planFor,
+  type FastTrainer,
+} from "fashion-mnist-lib/dist/training/native/native-train";
+import { GraphTrainer } from "fashion-mnist-lib/dist/training/graph/graph-trainer";
 import { loadSharedDataset } from "./helpers";
 
 let data: FashionMnist;
@@ -17,21 +24,36 @@ before(async () => {
 });
 
 /**
- * The native path's gradients of the mean loss on `count` images equal tfjs's
- * autodiff gradients. Dropout layers are applied with the masks the native
- * step drew (read back through the trainer's test hook), so both sides drop
- * the same values.
+ * Both fast trainers' gradients of the mean loss on `count` images equal
+ * tfjs's autodiff gradients (then the model is disposed). Dropout layers are
+ * applied with the masks the trainer's step drew (read back through its test
+ * hook: handles read eagerly, outputs fetched from the graph), so both sides
+ * drop the same values.
  */
 function assertGradientsMatchAutodiff(model: tf.LayersModel, count: number): void {
+  try {
+    for (const create of [NativeTrainer.create, GraphTrainer.create]) assertTrainerGradients(model, count, create);
+  } finally {
+    model.dispose();
+  }
+  assert.equal(nativeHandleCount(), 0, "every native handle is freed");
+}
+
+function assertTrainerGradients(
+  model: tf.LayersModel,
+  count: number,
+  create: (model: tf.LayersModel) => FastTrainer | string,
+): void {
   const batch = normalizeSet(takeFirst(data.train, count));
-  const trainer = NativeTrainer.create(model);
+  const trainer = create(model);
   assert.ok(typeof trainer !== "string", `the model takes the native path (${trainer})`);
+  const kind = trainer.kind;
   try {
     trainer.recordedMasks = [];
     const native = trainer.gradients(batch);
     const masks = trainer.recordedMasks;
     const dropouts = model.layers.filter((l) => l.getClassName() === "Dropout");
-    assert.equal(masks.length, dropouts.length, "one mask per dropout layer");
+    assert.equal(masks.length, dropouts.length, `${kind}: one mask per dropout layer`);
     const x = tf.tensor4d(batch.images, [batch.count, 28, 28, 1]);
     const y = tf.tensor1d(Int32Array.from(batch.labels), "int32");
     const forward = () => {
@@ -55,18 +77,16 @@ function assertGradientsMatchAutodiff(model: tf.LayersModel, count: number): voi
         maxDiff = Math.max(maxDiff, Math.abs(auto[j] - native[i][j]));
         maxAbs = Math.max(maxAbs, Math.abs(auto[j]));
       }
-      assert.ok(maxAbs > 1e-4, `${w.name}: gradient is not all zero`);
+      assert.ok(maxAbs > 1e-4, `${kind} ${w.name}: gradient is not all zero`);
       assert.ok(
         maxDiff < 1e-5 * Math.max(1, maxAbs * 100),
-        `${w.name}: max |native - autodiff| = ${maxDiff} (max |g| ${maxAbs})`,
+        `${kind} ${w.name}: max |${kind} - autodiff| = ${maxDiff} (max |g| ${maxAbs})`,
       );
     });
     tf.dispose([x, y, value, ...Object.values(grads)]);
   } finally {
     trainer.dispose();
-    model.dispose();
   }
-  assert.equal(nativeHandleCount(), 0, "every native handle is freed");
 }
 
 test("native gradients equal tfjs autodiff gradients of the seed's loss", () => {
@@ -314,7 +334,7 @@ test("a model with Dropout trains on the fast path as well as model.fit trains i
   const saved = process.env.FMNIST_TRAINER;
   try {
     const results: Record<string, number> = {};
-    for (const trainer of ["native", "layers"]) {
+    for (const trainer of ["graph", "native", "layers"]) {
       process.env.FMNIST_TRAINER = trainer;
       const model = build();
       const r = await fit(model, train, validation, { epochs: 2, batchSize: 32, seed: 8, progress: "none" });
@@ -322,9 +342,9 @@ test("a model with Dropout trains on the fast path as well as model.fit trains i
       results[trainer] = r.history[1].val_accuracy!;
       model.dispose();
     }
-    assert.ok(results.native > 0.7 && results.layers > 0.7, JSON.stringify(results));
+    assert.ok(results.graph > 0.7 && results.native > 0.7 && results.layers > 0.7, JSON.stringify(results));
     assert.ok(
-      Math.abs(results.native - results.layers) < 0.05,
+      Math.abs(results.native - results.layers) < 0.05 && Math.abs(results.graph - results.layers) < 0.05,
       `same training within noise: ${JSON.stringify(results)}`,
     );
   } finally {

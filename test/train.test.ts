@@ -108,7 +108,7 @@ test("historyFrame leaves out validation columns when there was no validation", 
   assert.deepEqual(df.columns, ["epoch", "loss", "accuracy", "seconds"]);
 });
 
-for (const trainer of ["native", "layers"] as const) {
+for (const trainer of ["graph", "native", "layers"] as const) {
   test(`a NaN loss stops training with the epoch and batch (${trainer} path)`, async () => {
     const saved = process.env.FMNIST_TRAINER;
     process.env.FMNIST_TRAINER = trainer;
@@ -174,7 +174,7 @@ test("fit says which trainer runs, and why the fast path declined a model (a tan
     assert.match(r.declined ?? "", /layer my_tanh uses activation tanh/);
     const seed = createModel({ seed: 1 });
     const n = await fit(seed, train, undefined, { epochs: 1, batchSize: 50, progress: "terminal" });
-    assert.equal(n.trainer, "native");
+    assert.equal(n.trainer, "graph", `the graph step runs by default (${n.declined})`);
     assert.equal(n.declined, undefined);
     seed.dispose();
   } finally {

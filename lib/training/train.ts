@@ -233,7 +233,7 @@ export async function fit(
  */
 function chooseTrainer(model: tf.LayersModel): { fast?: FastTrainer; declined?: string } {
   const asked = (process.env.FMNIST_TRAINER ?? "").trim();
-  const choice = asked || "native";
+  const choice = asked || "graph";
   if (choice === "layers") return { declined: "FMNIST_TRAINER=layers asks for it" };
   if (choice !== "graph" && choice !== "native")
     throw new Error(`FMNIST_TRAINER must be graph, native or layers (or unset), not "${choice}"`);

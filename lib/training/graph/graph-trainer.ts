@@ -299,10 +299,8 @@ export class GraphTrainer implements FastTrainer {
 
     // Training: forward, metrics into the two sum variables, backward, Adam.
     const tr = build(true);
-    const targets = [
-      this.target("AssignAddVariableOp", [float], [this.vars[3 * k], tr.lossSum]),
-      this.target("AssignAddVariableOp", [float], [this.vars[3 * k + 1], tr.correct]),
-    ];
+    // targets[0], the loss sum's update, is set after the backward pass (below).
+    const targets = [-1, this.target("AssignAddVariableOp", [float], [this.vars[3 * k + 1], tr.correct])];
     let g = n.run1("Mul", [T], [tr.dLogits, this.kit.floatConst(1 / batch)], null);
     const grads = new Array<number>(k);
     const firstWeighted = this.steps.findIndex((s) => s.op === "patches+pool" || s.op === "conv" || s.op === "matmul");
@@ -322,6 +320,24 @@ export class GraphTrainer implements FastTrainer {
         needInputGrad: i > firstWeighted,
       });
     }
+    // oneDNN's fused ReLU in the graph turns NaN into 0, so a NaN pixel can
+    // poison the weights while the loss stays finite (the eager step's loss
+    // turns NaN). Adding 0 x (sum of every gradient) to the loss sum makes it
+    // NaN exactly when a gradient is not finite, so fit's divergence check
+    // stops the run as it does on the eager path (~0.1 ms a step).
+    const sumAttrs = [T, n.type("Tidx", n.b.TF_INT32), n.bool("keep_dims", false)];
+    let gradSum = -1;
+    for (const gi of grads) {
+      const flat = this.kit.reshape(gi, [-1], []);
+      const s = n.run1("Sum", sumAttrs, [flat, this.kit.axisConst(0)], null);
+      gradSum = gradSum < 0 ? s : n.run1("AddV2", [T], [gradSum, s], null);
+    }
+    const poison = n.run1("Mul", [T], [gradSum, this.kit.floatConst(0)], null);
+    targets[0] = this.target(
+      "AssignAddVariableOp",
+      [float],
+      [this.vars[3 * k], n.run1("AddV2", [T], [tr.lossSum, poison], null)],
+    );
     const p = this.plan;
     const consts = [p.learningRate, p.beta1, p.beta2, p.epsilon].map((c) => this.kit.floatConst(c));
     const adamAttrs = [T, n.bool("use_locking", false), n.bool("use_nesterov", false)];
