@@ -27,7 +27,11 @@ test(
       const tarball = path.join(tmp, (JSON.parse(packed) as { filename: string }[])[0].filename);
       const files = (JSON.parse(packed) as { files: { path: string }[] }[])[0].files.map((f) => f.path);
       assert.ok(
-        files.includes("dist/index.js") && files.includes("dist/index.d.ts") && files.includes("bin/setup-native.sh"),
+        files.includes("dist/index.js") &&
+          files.includes("dist/index.d.ts") &&
+          files.includes("bin/setup-native.sh") &&
+          files.includes("native/graph_step.cc") &&
+          files.includes("native/binding.gyp"),
         `packed files: ${files.join(", ")}`,
       );
       assert.ok(
@@ -68,16 +72,26 @@ fm.assertNativeBackend();
   const model = fm.createModel({ seed: 1 });
   const run = await fm.fit(model, train, validation, { epochs: 1, batchSize: 32, seed: 1, progress: "none" });
   const result = fm.evaluate(model, fm.takeFirst(data.test, 500));
-  console.log(JSON.stringify({ resolved: require.resolve("fashion-mnist-lib"), dataDir: fm.dataDir(), epochs: run.history.length, accuracy: result.accuracy }));
+  console.log(JSON.stringify({ resolved: require.resolve("fashion-mnist-lib"), dataDir: fm.dataDir(), epochs: run.history.length, accuracy: result.accuracy, trainer: run.trainer, declined: run.declined }));
 })().catch((e) => { console.error(e); process.exit(1); });
 `,
       );
-      const out = JSON.parse(run(process.execPath, ["train.js"], app, env).trim().split("\n").pop()!) as {
+      type TrainOut = {
         resolved: string;
         dataDir: string;
         epochs: number;
         accuracy: number;
+        trainer: string;
+        declined?: string;
       };
+      const train = () =>
+        JSON.parse(run(process.execPath, ["train.js"], app, env).trim().split("\n").pop()!) as TrainOut;
+      const out = train();
+      // The setup built the graph-step addon beside tfjs-node's, linked by a relative rpath, and fit uses it.
+      const graphAddon = path.join(app, "node_modules", "@tensorflow", "tfjs-node", "lib", "fm-graph-step");
+      assert.equal(out.trainer, "graph", `the graph step trains (${out.declined})`);
+      const binary = fs.readFileSync(path.join(graphAddon, "graph_step.node")).toString("latin1");
+      assert.ok(binary.includes("$ORIGIN/../../deps/lib") && !binary.includes(tmp), "a relative rpath only");
       assert.equal(
         out.resolved,
         path.join(app, "node_modules", "fashion-mnist-lib", "dist", "index.js"),
@@ -90,6 +104,24 @@ fm.assertNativeBackend();
       );
       assert.equal(out.epochs, 1);
       assert.ok(out.accuracy > 0.5, `a small run learns something: ${out.accuracy}`);
+
+      // A graph-step build that fails (here: no node-gyp) does not fail the setup: one line says so,
+      // and fit falls back to the eager step, saying why. Deleting the folder retries the build.
+      const setupEnv = { FMNIST_WHEEL_DIR: path.join(repoRoot, ".cache", "wheels") };
+      fs.rmSync(graphAddon, { recursive: true, force: true });
+      const failed = spawnSync("npx", ["fashion-mnist-setup"], {
+        cwd: app,
+        encoding: "utf8",
+        env: { ...process.env, ...setupEnv, npm_config_node_gyp: path.join(tmp, "no-node-gyp.js") },
+      });
+      assert.equal(failed.status, 0, `a failed graph-step build fails the setup:\n${failed.stderr}`);
+      assert.match(failed.stderr, /the graph-step addon did not build .*training uses the eager native path instead\./);
+      const fallback = train();
+      assert.equal(fallback.trainer, "native");
+      assert.match(fallback.declined ?? "", /the graph-step addon is not built/);
+      fs.rmSync(graphAddon, { recursive: true, force: true });
+      run("npx", ["fashion-mnist-setup"], app, setupEnv);
+      assert.ok(fs.existsSync(path.join(graphAddon, "graph_step.node")), "built again");
 
       // A notebook in a new folder of that project, run by the tslab kernel.
       const nbDir = path.join(app, "notebooks", "week 1");
@@ -109,7 +141,7 @@ fm.assertNativeBackend();
               'import * as fm from "fashion-mnist-lib";\nfm.assertNativeBackend();\nconsole.log("resolved", require.resolve("fashion-mnist-lib"));',
             ),
             code(
-              "const data = await fm.loadFashionMnist({ quiet: true, scale: true });\nconst { train, validation } = fm.splitValidation(fm.takeFirst(data.train, 1000), 200);\nconst model = fm.createModel({ seed: 2 });\nconst run = await fm.fit(model, train, validation, { epochs: 1, batchSize: 32, seed: 2 });\nconsole.log(`val accuracy ${run.history[0].val_accuracy}`);",
+              "const data = await fm.loadFashionMnist({ quiet: true, scale: true });\nconst { train, validation } = fm.splitValidation(fm.takeFirst(data.train, 1000), 200);\nconst model = fm.createModel({ seed: 2 });\nconst run = await fm.fit(model, train, validation, { epochs: 1, batchSize: 32, seed: 2 });\nconsole.log(`val accuracy ${run.history[0].val_accuracy} trainer ${run.trainer}`);",
             ),
           ],
           metadata: { kernelspec: { name: "tslab", display_name: "TypeScript", language: "typescript" } },
@@ -137,7 +169,7 @@ fm.assertNativeBackend();
           `resolved ${path.join(app, "node_modules", "fashion-mnist-lib", "dist", "index.js").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`,
         ),
       );
-      assert.match(nbOut, /val accuracy 0\.\d+/);
+      assert.match(nbOut, /val accuracy 0\.\d+ trainer graph/);
     } finally {
       removeDir(tmp);
     }

@@ -99,15 +99,18 @@ if [ "$(cat "$graph_dir/stamp" 2>/dev/null | cut -d' ' -f1)" != "$graph_hash" ];
   log "building the graph-step addon (the training step as one TensorFlow graph, ~20 s)"
   gbuild=$(mktemp -d /tmp/fm-graph-step.XXXXXX)
   outcome=failed
+  # As for tfjs-node's: a scratch folder with deps/ linked in, since make
+  # cannot take include or library paths with spaces.
   cp "$package/native/graph_step.cc" "$package/native/binding.gyp" "$gbuild/"
+  ln -s "$tfjs/deps" "$gbuild/deps"
   if [ -f "$node_home/include/node/node_api.h" ] &&
-    (cd "$gbuild" && node "$npm_config_node_gyp" rebuild --nodedir="$node_home" -- -Dtf_deps="$tfjs/deps") >"$gbuild/log" 2>&1; then
+    (cd "$gbuild" && node "$npm_config_node_gyp" rebuild --nodedir="$node_home" -- -Dtf_deps="$gbuild/deps") >"$gbuild/log" 2>&1; then
     mkdir -p "$graph_dir"
     cp "$gbuild/build/Release/graph_step.node" "$graph_dir/graph_step.node"
     outcome=ok
   else
     rm -f "$graph_dir/graph_step.node"
-    echo "fashion-mnist-setup: the graph-step addon did not build (needs a C++ compiler and make); training uses the eager native path instead." >&2
+    echo "fashion-mnist-setup: the graph-step addon did not build (needs a C++ compiler and make; to retry, delete $graph_dir and run this again): training uses the eager native path instead." >&2
   fi
   rm -rf "$gbuild"
   mkdir -p "$graph_dir"
