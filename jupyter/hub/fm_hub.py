@@ -288,6 +288,42 @@ def free_port() -> int:
     return port
 
 
+def server_ports(usernames: list) -> dict:
+    """A port for each user's server, free now and below the kernel's ephemeral range.
+
+    JupyterHub's LocalProcessSpawner otherwise picks a random ephemeral port when
+    a server starts. With a class starting at once (the load test, 28 servers
+    and their kernels' 5 ports each), two picks met: one student's server could
+    not bind, the hub found the other's server answering at that address, and
+    sent the first student's requests there. Ports fixed per user for this run
+    of the hub, taken outside the range the kernel hands out (kernels' own
+    ports come from there), cannot meet that way. The block starts at a random
+    place so two hubs on one machine seldom try the same ports.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    low, high = 10000, ephemeral_low - 1
+    ports, candidate = {}, low + secrets.randbelow(max(1, high - low - 4 * len(usernames)))
+    for name in usernames:
+        while True:
+            if candidate > high:
+                raise UsageError("no free ports left between %d and %d for the users' servers" % (low, high))
+            port, candidate = candidate, candidate + 1
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            finally:
+                s.close()
+            ports[name] = port
+            break
+    return ports
+
+
 # --- users and homes ---------------------------------------------------------------
 
 def run(cmd: list) -> None:
@@ -539,6 +575,7 @@ def start(args: dict) -> int:
         "FM_HUB_PORT": str(args["port"]),
         "FM_HUB_API_PORT": str(free_port()),
         "FM_HUB_PROXY_API_PORT": str(free_port()),
+        "FM_HUB_SERVER_PORTS": json.dumps(server_ports([x["username"] for x in people])),
         "FM_HUB_NODE_BIN": node_bin,
         "FM_HUB_DATA_DIR": data_dir,
         "FM_HUB_EXTRA_CONFIG": args["extra"],

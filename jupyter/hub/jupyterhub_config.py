@@ -101,8 +101,13 @@ def user_environment(spawner) -> dict:
     return env
 
 
+# Each user's server on its own port, picked by fm_hub.py (server_ports: why not random).
+SERVER_PORTS = json.loads(os.environ.get("FM_HUB_SERVER_PORTS") or "{}")
+
+
 def pre_spawn_hook(spawner) -> None:
     spawner.environment = user_environment(spawner)
+    spawner.port = SERVER_PORTS.get(spawner.user.name, 0)
     if ROSTER.get(spawner.user.name, {}).get("role") == "instructor":
         spawner.default_url = "/formgrader"
 
