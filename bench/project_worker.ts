@@ -132,7 +132,13 @@ async function main(): Promise<void> {
   await waitFor("finish");
   const ev = evaluate(model, testSet);
   emit({
-    finish: { test_loss: ev.loss, test_accuracy: ev.accuracy, peak_rss_mb: peakRssMb(), fit_seconds: run.seconds },
+    finish: {
+      test_loss: ev.loss,
+      test_accuracy: ev.accuracy,
+      peak_rss_mb: peakRssMb(),
+      fit_seconds: run.seconds,
+      trainer: run.trainer,
+    },
   });
   model.dispose();
   lines.return?.();

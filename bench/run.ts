@@ -231,6 +231,8 @@ interface Finish {
   test_loss: number;
   test_accuracy: number;
   peak_rss_mb: number;
+  /** Which of fit's trainers ran (the project side only). */
+  trainer?: string;
 }
 
 export function median(xs: number[]): number {
@@ -329,7 +331,7 @@ export function markdownTable(r: BenchResult): string {
             .join(", ")}`
         : ""),
     "",
-    `| ${r.options.epochs} epochs x ${r.options.samples} samples, batch ${r.options.batchSize} | project (tfjs-node) | Keras |`,
+    `| ${r.options.epochs} epochs x ${r.options.samples} samples, batch ${r.options.batchSize} | project (tfjs-node, ${r.project.finish.trainer ?? "?"} trainer) | Keras |`,
     "| --- | ---: | ---: |",
     row(
       "epoch seconds, median (min-max)",
