@@ -340,15 +340,10 @@ napi_value Prepare(napi_env env, napi_callback_info info) {
   return MakeInt(env, static_cast<int64_t>(g->runners.size()) - 1);
 }
 
-// run(graph, runner, values: (Float32Array | Int32Array)[], shapes: number[][], trace?: boolean) -> fetched
-// arrays; with trace, a serialized RunMetadata (per-node step stats of a FULL_TRACE run) follows them.
+// run(graph, runner, values: (Float32Array | Int32Array)[], shapes: number[][]) -> fetched arrays
 napi_value Run(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  size_t argc = 5;
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
-  if (argc < 4) return Throw(env, "run: too few arguments");
-  bool trace = false;
-  if (argc > 4) napi_get_value_bool(env, argv[4], &trace);
+  napi_value argv[4];
+  if (!GetArgs(env, info, 4, argv)) return nullptr;
   Graph* g = GetGraph(env, argv[0]);
   if (!g) return nullptr;
   if (!g->session) return Throw(env, "run: no session");
@@ -372,19 +367,11 @@ napi_value Run(napi_env env, napi_callback_info info) {
     }
   }
   std::vector<TF_Tensor*> outputs(r.fetches.size(), nullptr);
-  // RunOptions { trace_level: FULL_TRACE }.
-  static const char kFullTrace[] = {0x08, 0x03};
-  TF_Buffer* options = trace ? TF_NewBufferFromString(kFullTrace, sizeof(kFullTrace)) : nullptr;
-  TF_Buffer* metadata = trace ? TF_NewBuffer() : nullptr;
-  TF_SessionRun(g->session, options, r.feeds.data(), inputs.data(), static_cast<int>(inputs.size()),
+  TF_SessionRun(g->session, nullptr, r.feeds.data(), inputs.data(), static_cast<int>(inputs.size()),
                 r.fetches.data(), outputs.data(), static_cast<int>(outputs.size()), r.targets.data(),
-                static_cast<int>(r.targets.size()), metadata, g->status);
+                static_cast<int>(r.targets.size()), nullptr, g->status);
   freeInputs();
-  if (options) TF_DeleteBuffer(options);
-  if (TfFailed(env, g->status, "TF_SessionRun")) {
-    if (metadata) TF_DeleteBuffer(metadata);
-    return nullptr;
-  }
+  if (TfFailed(env, g->status, "TF_SessionRun")) return nullptr;
   napi_value result;
   NAPI_OK(napi_create_array_with_length(env, outputs.size(), &result));
   for (size_t i = 0; i < outputs.size(); i++) {
@@ -398,46 +385,6 @@ napi_value Run(napi_env env, napi_callback_info info) {
     NAPI_OK(napi_create_typedarray(env, isInt ? napi_int32_array : napi_float32_array, bytes / 4, buffer, 0, &array));
     NAPI_OK(napi_set_element(env, result, static_cast<uint32_t>(i), array));
     TF_DeleteTensor(t);
-  }
-  if (metadata) {
-    void* data = nullptr;
-    napi_value buffer, array;
-    size_t length = metadata->length;
-    NAPI_OK(napi_create_arraybuffer(env, length, &data, &buffer));
-    std::memcpy(data, metadata->data, length);
-    TF_DeleteBuffer(metadata);
-    NAPI_OK(napi_create_typedarray(env, napi_uint8_array, length, buffer, 0, &array));
-    NAPI_OK(napi_set_element(env, result, static_cast<uint32_t>(outputs.size()), array));
-  }
-  return result;
-}
-
-// addGradients(graph, ys: outputIds, xs: outputIds, dys: outputIds) -> outputIds of d(sum dys.ys)/dxs,
-// from TensorFlow's C++ gradient registry (TF_AddGradients); throws for an op without a registered gradient.
-napi_value AddGradients(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  if (!GetArgs(env, info, 4, argv)) return nullptr;
-  Graph* g = GetGraph(env, argv[0]);
-  if (!g) return nullptr;
-  std::vector<TF_Output> ys, xs, dys;
-  if (!GetOutputs(env, g, argv[1], &ys) || !GetOutputs(env, g, argv[2], &xs) || !GetOutputs(env, g, argv[3], &dys))
-    return Throw(env, "addGradients: bad ids");
-  std::vector<TF_Output> dxs(xs.size());
-  TF_AddGradients(g->graph, ys.data(), static_cast<int>(ys.size()), xs.data(), static_cast<int>(xs.size()),
-                  dys.empty() ? nullptr : dys.data(), g->status, dxs.data());
-  if (TfFailed(env, g->status, "TF_AddGradients")) return nullptr;
-  // The gradient outputs' ops get indices, so they can be used and fetched like any other output.
-  napi_value result;
-  NAPI_OK(napi_create_array_with_length(env, dxs.size(), &result));
-  for (size_t i = 0; i < dxs.size(); i++) {
-    int64_t index = -1;
-    for (size_t k = 0; k < g->ops.size(); k++)
-      if (g->ops[k] == dxs[i].oper) index = static_cast<int64_t>(k);
-    if (index < 0) {
-      g->ops.push_back(dxs[i].oper);
-      index = static_cast<int64_t>(g->ops.size()) - 1;
-    }
-    NAPI_OK(napi_set_element(env, result, static_cast<uint32_t>(i), MakeInt(env, index * kOutputsPerOp + dxs[i].index)));
   }
   return result;
 }
@@ -460,7 +407,6 @@ napi_value Init(napi_env env, napi_value exports) {
       {"newSession", nullptr, NewSession, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"prepare", nullptr, Prepare, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"run", nullptr, Run, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"addGradients", nullptr, AddGradients, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dispose", nullptr, Dispose, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
