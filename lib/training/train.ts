@@ -4,7 +4,7 @@ import type pl from "nodejs-polars";
 import { polars } from "../runtime/polars";
 import { tf } from "../runtime/tf";
 import { inNotebook } from "../runtime/reporting";
-import { NativeTrainer, type FastTrainer } from "./native/native-train";
+import { NativeTrainer, trainEpoch, type FastTrainer } from "./native/native-train";
 import { GraphTrainer } from "./graph/graph-trainer";
 import type { LabeledImages } from "../data/samples";
 import { makeProgress, TrainingGuard, type TrainingProgress } from "./progress";
@@ -323,7 +323,7 @@ async function fitNative(
       // The same permutation sequence as the model.fit path for the same seed.
       const order = o.shuffle ? permutation(train.count, o.random) : null;
       o.progress.epochStart(epoch);
-      const m = await native.trainEpoch(trainData, order, o.batchSize, (done, metrics) => {
+      const m = await trainEpoch(native, trainData, order, o.batchSize, (done, metrics) => {
         o.progress.batch(done, () => {
           const now = metrics();
           return { loss: now.loss, acc: now.accuracy };

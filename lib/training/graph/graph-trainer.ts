@@ -431,7 +431,7 @@ export class GraphTrainer implements FastTrainer {
     return { loss: loss[0] / this.seen, accuracy: correct[0] / this.seen };
   }
 
-  private resetMetrics(): void {
+  resetMetrics(): void {
     this.run(this.resetRunner);
     this.seen = 0;
   }
@@ -449,30 +449,6 @@ export class GraphTrainer implements FastTrainer {
       correct += c[0];
     }
     return { loss: loss / data.count, accuracy: correct / data.count };
-  }
-
-  /** One epoch over `data` in `order` (null: as stored), yielding to the event loop about every 50 ms. */
-  async trainEpoch(
-    data: LabeledImages<Float32Array>,
-    order: Int32Array | null,
-    batchSize: number,
-    onBatch?: (done: number, metrics: () => EpochMetrics) => void,
-  ): Promise<EpochMetrics> {
-    this.resetMetrics();
-    let lastYield = performance.now();
-    let done = 0;
-    for (let start = 0; start < data.count; start += batchSize) {
-      this.trainBatch(data, order, start, Math.min(batchSize, data.count - start));
-      done++;
-      onBatch?.(done, () => this.metrics());
-      if (performance.now() - lastYield > 50) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        lastYield = performance.now();
-      }
-    }
-    const result = this.metrics();
-    this.resetMetrics();
-    return result;
   }
 
   /** Copies the trained weights into the model (and Adam's state into host memory, where the eager trainer keeps it). */

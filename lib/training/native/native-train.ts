@@ -43,16 +43,40 @@ export interface FastTrainer {
   recordedMasks: Float32Array[] | null;
   trainBatch(data: LabeledImages<Float32Array>, order: Int32Array | null, start: number, batch: number): void;
   metrics(): EpochMetrics;
+  /** Starts the running loss and accuracy sums again (each epoch). */
+  resetMetrics(): void;
   evaluate(data: LabeledImages<Float32Array>, batchSize?: number): EpochMetrics;
-  trainEpoch(
-    data: LabeledImages<Float32Array>,
-    order: Int32Array | null,
-    batchSize: number,
-    onBatch?: (done: number, metrics: () => EpochMetrics) => void,
-  ): Promise<EpochMetrics>;
   syncToModel(): void;
   gradients(data: LabeledImages<Float32Array>): Float32Array[];
   dispose(): void;
+}
+
+/**
+ * One epoch over `data` in `order` (null: as stored) with either fast trainer. Yields to the event
+ * loop about every 50 ms so notebooks and progress bars stay live.
+ */
+export async function trainEpoch(
+  trainer: FastTrainer,
+  data: LabeledImages<Float32Array>,
+  order: Int32Array | null,
+  batchSize: number,
+  onBatch?: (done: number, metrics: () => EpochMetrics) => void,
+): Promise<EpochMetrics> {
+  trainer.resetMetrics();
+  let lastYield = performance.now();
+  let done = 0;
+  for (let start = 0; start < data.count; start += batchSize) {
+    trainer.trainBatch(data, order, start, Math.min(batchSize, data.count - start));
+    done++;
+    onBatch?.(done, () => trainer.metrics());
+    if (performance.now() - lastYield > 50) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+    }
+  }
+  const result = trainer.metrics();
+  trainer.resetMetrics();
+  return result;
 }
 
 /** Trains one model natively, op by op; create with NativeTrainer.create, always dispose(). */
@@ -206,7 +230,7 @@ export class NativeTrainer implements FastTrainer {
     return { loss: this.n.scalar(this.lossSum) / this.seen, accuracy: this.n.scalar(this.correctSum) / this.seen };
   }
 
-  private resetMetrics(): void {
+  resetMetrics(): void {
     this.n.free([this.lossSum, this.correctSum].filter((id) => id >= 0));
     this.lossSum = this.correctSum = -1;
     this.seen = 0;
@@ -320,33 +344,6 @@ export class NativeTrainer implements FastTrainer {
       n.free(weightScratch);
     }
     return { loss: loss / data.count, accuracy: correct / data.count };
-  }
-
-  /**
-   * One epoch over `data` in `order` (null: as stored). Yields to the event
-   * loop about every 50 ms so notebooks and progress bars stay live.
-   */
-  async trainEpoch(
-    data: LabeledImages<Float32Array>,
-    order: Int32Array | null,
-    batchSize: number,
-    onBatch?: (done: number, metrics: () => EpochMetrics) => void,
-  ): Promise<EpochMetrics> {
-    this.resetMetrics();
-    let lastYield = performance.now();
-    let done = 0;
-    for (let start = 0; start < data.count; start += batchSize) {
-      this.trainBatch(data, order, start, Math.min(batchSize, data.count - start));
-      done++;
-      onBatch?.(done, () => this.metrics());
-      if (performance.now() - lastYield > 50) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        lastYield = performance.now();
-      }
-    }
-    const result = this.metrics();
-    this.resetMetrics();
-    return result;
   }
 
   /** Copies the trained weights into the model (and Adam's state into host memory). */
