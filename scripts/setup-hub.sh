@@ -47,6 +47,19 @@ if ! stamp_ok hub-kernel package-lock.json || [ ! -f "$VENV/share/jupyter/kernel
     --binary="$ROOT/node_modules/.bin/tslab" >&2
   stamp_set hub-kernel package-lock.json
 fi
+# Kernels on Unix sockets (fm_hub_server.private_kernels): tslab through the wrapper that binds the
+# addresses jupyter_client gives an ipc kernel, with this Node.
+"$VENV/bin/python" - "$VENV/share/jupyter/kernels/tslab/kernel.json" "$(command -v node)" "$ROOT/jupyter/tslab-ipc-kernel.js" <<'PY'
+import json, sys
+path, node, wrapper = sys.argv[1:]
+with open(path) as f:
+    spec = json.load(f)
+argv = [node, wrapper, "{connection_file}"]
+if spec.get("argv") != argv:
+    spec["argv"] = argv
+    with open(path, "w") as f:
+        json.dump(spec, f, indent=1)
+PY
 py_str() { "$VENV/bin/python" -c 'import sys; print(repr(sys.argv[1]))' "$1"; }
 jupyter_dir=$(py_str "$ROOT/jupyter")
 write_if_changed() { # FILE CONTENT
@@ -71,6 +84,8 @@ write_if_changed "$VENV/etc/jupyter/jupyter_server_config.py" "$(printf '%s\n' \
   "fm_export.configure(get_config())" \
   "import fm_hub_server" \
   "fm_hub_server.stop_cleanly_on_sigint()" \
+  "fm_hub_server.private_kernels(get_config())" \
+  "fm_hub_server.terminal_path(get_config())" \
   "fm_hub_server.show_submission_checks()")"
 # nbgrader in every hub user's Lab: the course's configuration and the tslab adaptation
 # (the instructor's course from FM_COURSE_DIR, the exchange from FM_NBGRADER_EXCHANGE: both set by the hub),

@@ -393,13 +393,19 @@ def provision_home(p: dict, data_dir: str) -> None:
 
 
 def processes_of(uid: int) -> list:
+    """Live processes of a Unix user (zombies, already ended, left out)."""
     out = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                if os.stat("/proc/" + name).st_uid == uid:
-                    out.append(int(name))
-            except OSError:
+                if os.stat("/proc/" + name).st_uid != uid:
+                    continue
+                with open("/proc/%s/stat" % name) as f:
+                    stat = f.read()
+                if stat[stat.rindex(")") + 2:].startswith("Z"):
+                    continue
+                out.append(int(name))
+            except (OSError, ValueError):
                 pass
     return out
 
@@ -409,15 +415,16 @@ def remove_user(username: str, role: str, kept: str) -> str:
         entry = pwd.getpwnam(username)
     except KeyError:
         return "%s: no such account any more" % username
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in processes_of(entry.pw_uid):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.time() + 5
-        while processes_of(entry.pw_uid) and time.time() < deadline:
-            time.sleep(0.1)
+    for pid in processes_of(entry.pw_uid):  # a chance to end cleanly first
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + 5
+    while processes_of(entry.pw_uid) and time.time() < deadline:
+        time.sleep(0.1)
+    end_processes_of(entry.pw_uid)
+    shutil.rmtree(runtime_dir(entry.pw_uid), ignore_errors=True)
     note = ""
     course = os.path.join(entry.pw_dir, "course")
     if role == "instructor" and os.path.isdir(course):
@@ -454,15 +461,93 @@ def fill_dataset_cache(data_dir: str, node_bin: str) -> None:
         os.chmod(os.path.join(cache, name), 0o644)
 
 
+def course_id() -> str:
+    """The course's id, from exercises/nbgrader_config.py (the copy every instructor's ~/course starts from)."""
+    with open(os.path.join(REPO, "exercises", "nbgrader_config.py")) as f:
+        match = re.search(r"""^c\.CourseDirectory\.course_id\s*=\s*["']([^"']+)["']""", f.read(), re.M)
+    if not match:
+        raise RuntimeError("exercises/nbgrader_config.py sets no c.CourseDirectory.course_id")
+    return match.group(1)
+
+
 def prepare_state(state: str) -> dict:
     p = paths(state)
     os.makedirs(state, exist_ok=True)
     os.chmod(state, 0o755)  # the exchange inside must be reachable by every class user
     os.makedirs(p["private"], exist_ok=True)
     os.chmod(p["private"], 0o700)
-    os.makedirs(p["exchange"], exist_ok=True)
-    os.chmod(p["exchange"], 0o1777)  # what nbgrader's exchange needs: anyone writes, only owners remove
     return p
+
+
+def prepare_exchange(state: str, people: list) -> int:
+    """nbgrader's exchange, laid out so that no student writes in it; returns the group of inbound/.
+
+    - ``exchange/`` root's, 755: nobody else creates anything at its top;
+    - ``exchange/<course>/`` the (first) instructor's, 755: they release (outbound/),
+      publish due dates and feedback there; students read;
+    - ``exchange/<course>/inbound/`` root's, group of the instructors, 750: only the
+      submission service (fm_exchange_service.py, run by the hub as root) writes there;
+      instructors collect from it; students can neither list nor write it.
+    """
+    p = paths(state)
+    os.makedirs(p["exchange"], exist_ok=True)
+    os.chown(p["exchange"], 0, 0)
+    os.chmod(p["exchange"], 0o755)
+    instructors = [pwd.getpwnam(x["username"]) for x in people if x["role"] == "instructor"]
+    group = instructors[0].pw_gid
+    for other in instructors[1:]:  # every instructor collects: members of the first one's group
+        run(["usermod", "--append", "--groups", grp.getgrgid(group).gr_name, other.pw_name])
+    course = os.path.join(p["exchange"], course_id())
+    os.makedirs(course, exist_ok=True)
+    if os.stat(course).st_uid not in {x.pw_uid for x in instructors}:
+        os.chown(course, instructors[0].pw_uid, group)
+    os.chmod(course, 0o755)
+    inbound = os.path.join(course, "inbound")
+    os.makedirs(inbound, exist_ok=True)
+    os.chown(inbound, 0, group)
+    os.chmod(inbound, 0o750)
+    return group
+
+
+RUNTIME_ROOT = "/run/fm-hub"
+
+
+def runtime_dir(uid: int) -> str:
+    """A user's Jupyter runtime folder (connection files, kernels' Unix sockets): short, so a socket's
+    path stays inside the 107 characters Linux allows, and private (mode 700)."""
+    return os.path.join(RUNTIME_ROOT, str(uid))
+
+
+def ensure_runtime_dir(username: str) -> str:
+    entry = pwd.getpwnam(username)
+    os.makedirs(RUNTIME_ROOT, mode=0o755, exist_ok=True)
+    folder = runtime_dir(entry.pw_uid)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.chown(folder, entry.pw_uid, entry.pw_gid)
+    os.chmod(folder, 0o700)
+    return folder
+
+
+def end_processes_of(uid: int, rounds: int = 10) -> int:
+    """Kills every process of ``uid`` (how many were left), however it was started: setsid, nohup and
+    double forks stay the same user. kill(-1) from a child that has become the user reaches them all in
+    one call, so a process forking meanwhile cannot slip between a listing and a kill."""
+    for _ in range(rounds):
+        left = processes_of(uid)
+        if not left:
+            return 0
+        child = os.fork()
+        if child == 0:  # pragma: no cover (the child)
+            try:
+                os.setgroups([])
+                os.setgid(pwd.getpwuid(uid).pw_gid)
+                os.setuid(uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        time.sleep(0.05)
+    return len(processes_of(uid))
 
 
 def close_readable_sources() -> None:
@@ -533,6 +618,7 @@ def start(args: dict) -> int:
         provision_home(person, data_dir)
     write_private_json(p["users"], created)
     write_private_json(p["roster"], people)
+    exchange_group = prepare_exchange(state, people)
     check_sandbox(people, node_bin)
     sync_gradebooks(people)
     # Last before the hub starts, and printed as soon as stored: a password is never kept unseen.
@@ -576,6 +662,9 @@ def start(args: dict) -> int:
         "FM_HUB_API_PORT": str(free_port()),
         "FM_HUB_PROXY_API_PORT": str(free_port()),
         "FM_HUB_SERVER_PORTS": json.dumps(server_ports([x["username"] for x in people])),
+        "FM_HUB_EXCHANGE_PORT": str(free_port()),
+        "FM_HUB_EXCHANGE_GROUP": str(exchange_group),
+        "FM_HUB_COURSE": course_id(),
         "FM_HUB_NODE_BIN": node_bin,
         "FM_HUB_DATA_DIR": data_dir,
         "FM_HUB_EXTRA_CONFIG": args["extra"],

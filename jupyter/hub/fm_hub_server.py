@@ -8,6 +8,19 @@ then ends the server without shutting its kernels down, and tslab kernels (no
 parent-process watch, unlike ipykernel's) keep running, each holding up to a
 gigabyte with TensorFlow loaded. Here SIGINT stops the server the way SIGTERM
 does: kernels and terminals are shut down first.
+
+``private_kernels(c)``: kernels on the default TCP transport listen on
+127.0.0.1, where any user of the machine can subscribe to a kernel's output
+socket (message signing authenticates messages, it does not hide them). Here
+they talk over Unix sockets in the user's own runtime folder (mode 700, set
+by the hub), which no other user can open; tslab is started through
+jupyter/tslab-ipc-kernel.js, which binds the addresses jupyter_client expects.
+
+``terminal_path(c)``: a Lab terminal is a login shell by default, and
+/etc/profile puts the system's PATH back (Node 20 and no nbgrader, here).
+Terminals start an interactive shell whose rc file (jupyter/hub/terminal_rc.sh)
+keeps the PATH the server runs with: the kernel's Node and the hub's Python
+with nbgrader, as the README's commands expect.
 """
 
 import os
@@ -25,6 +38,16 @@ def _stop(sig, frame):
 
 def stop_cleanly_on_sigint() -> None:
     signal.signal(signal.SIGINT, _stop)
+
+
+def private_kernels(c) -> None:
+    c.KernelManager.transport = "ipc"
+
+
+def terminal_path(c) -> None:
+    os.environ["FM_SERVER_PATH"] = os.environ.get("PATH", "")
+    rc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "terminal_rc.sh")
+    c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "--rcfile", rc, "-i"]}
 
 
 def _refusal(traceback_text: str) -> str:

@@ -17,7 +17,14 @@ variables. Here:
   Formgrader; students' servers have no Formgrader, course list or
   create-assignment tools (jupyter/hub/student-config);
 - the hub's database, cookie secret and proxy pid live in the state folder's
-  private/ (mode 700), so a restart keeps accounts and servers' records.
+  private/ (mode 700), so a restart keeps accounts and servers' records;
+- submissions go through the `fm-exchange` service (fm_exchange_service.py), run
+  by the hub: filed under the name the hub authenticated, at its clock's time;
+- a user's kernels talk over Unix sockets in a runtime folder only they can open
+  (/run/fm-hub/<uid>, fm_hub_server.private_kernels);
+- when a user's server stops (logout, "Stop My Server", the admin page, the hub
+  stopping), every process of that Unix user ends with it; logging out stops
+  the server and makes every login cookie of that user worthless.
 """
 
 import json
@@ -26,6 +33,8 @@ import pwd
 import sys
 
 from jupyterhub.auth import Authenticator
+from jupyterhub.handlers.login import LogoutHandler
+from jupyterhub.orm import new_token
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -42,8 +51,28 @@ with open(PATHS["roster"]) as f:
 c = get_config()  # noqa: F821
 
 
+class EverywhereLogoutHandler(LogoutHandler):
+    """JupyterHub's logout clears the browser's cookies, but a copy of the login cookie saved before stays
+    valid (it names the user's cookie id). Here logging out also gives the user a new cookie id and
+    revokes their OAuth tokens: every login cookie and server cookie of theirs stops working."""
+
+    async def handle_logout(self):
+        user = self.current_user
+        if user is None:
+            return
+        user.orm_user.cookie_id = new_token()
+        for token in list(user.orm_user.api_tokens):
+            if token.oauth_client_id:
+                self.db.delete(token)
+        self.db.commit()
+        self.log.info("Logged %s out everywhere (new cookie id, server tokens revoked)", user.name)
+
+
 class RosterAuthenticator(Authenticator):
     """Username and the password fm_hub.py issued (only its scrypt hash is stored, in a file root alone reads)."""
+
+    def get_handlers(self, app):
+        return super().get_handlers(app) + [("/logout", EverywhereLogoutHandler)]
 
     async def authenticate(self, handler, data):
         username = self.normalize_username((data or {}).get("username") or "")
@@ -72,6 +101,21 @@ c.JupyterHub.db_url = "sqlite:///" + PATHS["db"]
 c.JupyterHub.cookie_secret_file = PATHS["cookie"]
 c.JupyterHub.pid_file = PATHS["pid"]
 c.JupyterHub.cleanup_servers = True  # stopping the hub stops everyone's server (their files stay)
+c.JupyterHub.shutdown_on_logout = True  # logging out ends the user's server and everything it started
+
+# The submission desk (fm_exchange_service.py), run by the hub as root: students never write in the exchange.
+EXCHANGE_URL = "http://127.0.0.1:%s/" % os.environ["FM_HUB_EXCHANGE_PORT"]
+c.JupyterHub.services = [{
+    "name": "fm-exchange",
+    "url": EXCHANGE_URL.rstrip("/"),
+    "command": [sys.executable, os.path.join(HERE, "fm_exchange_service.py")],
+    "environment": {
+        "FM_EXCHANGE_ROOT": PATHS["exchange"],
+        "FM_EXCHANGE_GROUP": os.environ["FM_HUB_EXCHANGE_GROUP"],
+        "FM_EXCHANGE_PORT": os.environ["FM_HUB_EXCHANGE_PORT"],
+        **{k: v for k, v in os.environ.items() if k.startswith("FM_EXCHANGE_MAX_")},
+    },
+}]
 
 # Each user's JupyterLab, as their own Unix user, in their home.
 c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"
@@ -90,6 +134,8 @@ def user_environment(spawner) -> dict:
     env = {
         "PATH": os.pathsep.join([VENV_BIN, NODE_BIN, "/usr/local/bin", "/usr/bin", "/bin"]),
         "FM_NBGRADER_EXCHANGE": PATHS["exchange"],
+        "FM_EXCHANGE_URL": EXCHANGE_URL,
+        "JUPYTER_RUNTIME_DIR": fm_hub.runtime_dir(pwd.getpwnam(name).pw_uid),
         "FMNIST_DATA_DIR": os.path.join(home, "data"),
         "SHELL": "/bin/bash",
     }
@@ -106,6 +152,7 @@ SERVER_PORTS = json.loads(os.environ.get("FM_HUB_SERVER_PORTS") or "{}")
 
 
 def pre_spawn_hook(spawner) -> None:
+    fm_hub.ensure_runtime_dir(spawner.user.name)
     spawner.environment = user_environment(spawner)
     spawner.port = SERVER_PORTS.get(spawner.user.name, 0)
     if ROSTER.get(spawner.user.name, {}).get("role") == "instructor":
@@ -113,6 +160,17 @@ def pre_spawn_hook(spawner) -> None:
 
 
 c.Spawner.pre_spawn_hook = pre_spawn_hook
+
+
+def post_stop_hook(spawner) -> None:
+    """Nothing of a user outlives their server: `setsid`, `nohup` or double-forked processes included."""
+    uid = pwd.getpwnam(spawner.user.name).pw_uid
+    left = fm_hub.end_processes_of(uid)
+    spawner.log.info("Ended the processes of %s after their server stopped%s", spawner.user.name,
+                     " (%d still there)" % left if left else "")
+
+
+c.Spawner.post_stop_hook = post_stop_hook
 
 # More configuration of the instructor's own (`npm run hub -- --extra-config FILE`), e.g. LTI 1.3 login.
 if os.environ.get("FM_HUB_EXTRA_CONFIG"):
