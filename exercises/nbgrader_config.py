@@ -15,10 +15,22 @@ from nbgrader.preprocessors import GetGrades  # noqa: E402
 _memory = os.environ.get("COURSE_MEMORY_LIMIT_MB", "2048")
 if not _memory.strip().isdigit():
     raise ValueError("COURSE_MEMORY_LIMIT_MB must be a whole number of MB (0 = no limit), got %r" % _memory)
+# Output (stream and display) each cell keeps while graded, and the whole
+# notebook (KB; 0 = no limit): the rest is dropped as it arrives and one line
+# says how much, so a notebook printing without end cannot fill the grader's
+# memory, the graded notebook or the Formgrader.
+_output = {}
+for _name, _default in (("COURSE_CELL_OUTPUT_LIMIT_KB", 1024), ("COURSE_NOTEBOOK_OUTPUT_LIMIT_KB", 10240)):
+    _value = os.environ.get(_name, str(_default))
+    if not _value.strip().isdigit():
+        raise ValueError("%s must be a whole number of KB (0 = no limit), got %r" % (_name, _value))
+    _output[_name] = int(_value)
 # Small runs while nbgrader executes a notebook (an explicit value in the
 # environment wins); kernels started outside grading keep the full sizes.
 tslab_grading.install(
     memory_limit_mb=int(_memory),
+    cell_output_limit_kb=_output["COURSE_CELL_OUTPUT_LIMIT_KB"],
+    notebook_output_limit_kb=_output["COURSE_NOTEBOOK_OUTPUT_LIMIT_KB"],
     kernel_env={
         "FMNIST_TRAIN_LIMIT": "2000",
         "FMNIST_TEST_LIMIT": "1000",
@@ -50,6 +62,10 @@ c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "120"))
 c.Execute.kernel_name = "tslab"
 c.Execute.startup_timeout = 120
+# A cell whose reply came but whose last output did not within iopub_timeout
+# (4 s; messages a flood of output lost) is finished, not timed out: it is
+# graded as it ran instead of stopping the notebook with "timed out after 4 s".
+c.Execute.raise_on_iopub_timeout = False
 
 # The submission's kernelspec is replaced by the source's (students cannot pick
 # another kernel); every submission starts on a clean kernel.

@@ -42,18 +42,46 @@ with tslab three things go wrong, fixed here:
 5. Students' code runs with the grader's rights in stock nbgrader
    (jupyter/nbgrader#483): every kernel started here runs inside bubblewrap
    (kernel_sandbox.py) unless COURSE_SANDBOX=none (`course --no-sandbox`).
+
+6. A kernel that cannot run the library (the wrong Node on PATH: the library
+   refuses Node 20 in every cell; no fashion-mnist-lib where the notebook is)
+   failed every cell, and nbgrader wrote 0 for every student over their
+   earlier grades. Before the first cell of a notebook that imports the
+   library, the kernel loads it the way notebooks do (a preflight); if that
+   fails, the notebook's run raises GradingKernelError naming the cause and
+   the fix: nbgrader reports an error for that submission and records no
+   grade (a submission that was never graded is taken out of the gradebook
+   again; an earlier grade stays as it was).
+
+7. Output: nbclient kept everything a cell printed, so a notebook printing
+   without end took the grader's (or the Jupyter server's) memory to GBs.
+   Each cell keeps at most ``cell_output_limit_kb`` of stream and display
+   output and each notebook ``notebook_output_limit_kb`` (counted as it
+   arrives); the rest is dropped, one stdout line says how much, and the last
+   4 KB of stderr are kept so a cell that wrote to stderr still scores 0.
+
+8. Where a failure came from, for StripHiddenTests: while a test cell with
+   hidden tests runs, the kernel is sent a copy with a marker write (a random
+   token on stdout) at its first line and at each BEGIN/END HIDDEN TESTS line;
+   the markers are taken out of the output as they arrive, and the cell's
+   metadata (``tslab_grading.visible_outputs``) lists digests of the outputs
+   produced outside hidden regions. Everything else counts as hidden.
 """
 
+import hashlib
+import json
 import os
 import re
 import signal
 import threading
 import time
+import uuid
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import Preprocessor
 from nbformat.notebooknode import NotebookNode
 from traitlets import Bool, Unicode
+from nbclient.client import NotebookClient
 
 from nbgrader.preprocessors.execute import Execute
 
@@ -65,6 +93,19 @@ MEMORY_LIMIT = "MemoryLimitExceeded"
 AFTER_ERROR_PAUSE = 0.5
 # How often the memory watchdog samples the kernel's processes (seconds).
 MEMORY_POLL_SECONDS = 0.2
+# Output kept per cell and per notebook while grading (KB; 0 = no limit).
+DEFAULT_CELL_OUTPUT_KB = 1024
+DEFAULT_NOTEBOOK_OUTPUT_KB = 10 * 1024
+# stderr kept (its last part) once a cell's output is over the limit.
+STDERR_TAIL = 4096
+LIBRARY = "fashion-mnist-lib"
+HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
+HIDDEN_END = "END HIDDEN TESTS"
+METADATA_KEY = "tslab_grading"
+
+
+class GradingKernelError(RuntimeError):
+    """The grading kernel cannot run the library: no notebook can be graded on it."""
 
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:
@@ -175,7 +216,218 @@ def _mb(kb: int) -> int:
     return int(round(kb / 1024))
 
 
-def install(memory_limit_mb: int = 0, kernel_env=None) -> None:
+def _size(text: str) -> int:
+    """UTF-8 size of ``text`` without copying it when it is ASCII (the usual case)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _data_size(data) -> int:
+    if isinstance(data, str):
+        return _size(data)
+    if isinstance(data, dict):
+        return sum(_data_size(v) for v in data.values())
+    if isinstance(data, list):
+        return sum(_data_size(v) for v in data)
+    return len(json.dumps(data))
+
+
+def _human(n: int) -> str:
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return "%d MB" % (n >> 20)
+    if n >= 1 << 20:
+        return "%.1f MB" % (n / (1 << 20))
+    if n >= 1 << 10:
+        return "%d KB" % (n >> 10)
+    return "%d bytes" % n
+
+
+def output_digest(output) -> str:
+    """A digest of what an output shows (kept in the cell's metadata; see StripHiddenTests)."""
+    keys = ("output_type", "name", "text", "data", "ename", "evalue")
+    shown = {}
+    for k in keys:
+        if k in output:
+            v = output[k]
+            shown[k] = "".join(v) if k == "text" and isinstance(v, list) else v
+    if isinstance(shown.get("data"), dict):
+        shown["data"] = {m: "".join(v) if isinstance(v, list) else v for m, v in shown["data"].items()}
+    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def instrument_hidden_tests(source: str):
+    """The source the kernel runs for a cell with hidden tests, and its marker tokens in order.
+
+    A marker write (``process.stdout.write("<token>\\n");``) goes in front of
+    the first line (token 0: the visible part starts) and of each BEGIN and
+    END HIDDEN TESTS line (tokens 1, 2, ...: hidden, visible, ...). Same lines,
+    same line numbers; each delimiter line must stand where a statement can
+    (nbgrader's own rule: the hidden region is whole lines of test code).
+    Returns (source, []) for a cell without hidden tests."""
+    if HIDDEN_BEGIN not in source:
+        return source, []
+    lines = source.split("\n")
+    tokens = [uuid.uuid4().hex]
+
+    def mark(token: str) -> str:
+        return 'void process.stdout.write("%s\\n"); ' % token
+
+    out = []
+    for i, line in enumerate(lines):
+        if HIDDEN_BEGIN in line or HIDDEN_END in line:
+            tokens.append(uuid.uuid4().hex)
+            indent = re.match(r"\s*", line).group(0)
+            line = indent + mark(tokens[-1]) + line[len(indent):]
+        if i == 0:
+            line = mark(tokens[0]) + line
+        out.append(line)
+    return "\n".join(out), tokens
+
+
+class CellOutputs:
+    """What one cell's output hook keeps: the size caps and the hidden-test markers."""
+
+    def __init__(self, cell_limit: int, notebook_limit: int, notebook_used: int, tokens=()):
+        self.cell_limit = cell_limit  # bytes, 0 = none
+        self.notebook_limit = notebook_limit  # bytes, 0 = none
+        self.notebook_used = notebook_used  # by earlier cells
+        self.used = 0
+        self.dropped = 0
+        self.note = None
+        self.stderr_tail = ""
+        self.tail_hidden = False
+        self.tokens = list(tokens)
+        self.next_token = 0
+        # With markers, output is visible only after marker 0 and between END and BEGIN.
+        self.visible = not self.tokens
+        self.broken = False
+        self.hidden_ids = set()
+
+    def budget(self):
+        """Bytes this cell may still keep (None: no limit)."""
+        left = []
+        if self.cell_limit:
+            left.append(self.cell_limit - self.used)
+        if self.notebook_limit:
+            left.append(self.notebook_limit - self.notebook_used - self.used)
+        return max(0, min(left)) if left else None
+
+    def marker(self, text: str) -> bool:
+        """True when ``text`` (a stdout write) is a marker (then it is not output)."""
+        if not self.tokens or len(text) != 33 or not text.endswith("\n"):
+            return False
+        token = text[:-1]
+        if token not in self.tokens:
+            return False
+        if not self.broken and self.next_token < len(self.tokens) and token == self.tokens[self.next_token]:
+            self.visible = self.next_token % 2 == 0
+            self.next_token += 1
+        else:  # out of order: from here on, nothing counts as visible
+            self.broken = True
+            self.visible = False
+        return True
+
+    def note_text(self) -> str:
+        by_cell = self.cell_limit and (not self.notebook_limit or
+                                       self.cell_limit <= self.notebook_limit - self.notebook_used)
+        limit = _human(self.cell_limit) if by_cell else "the notebook's %s" % _human(self.notebook_limit)
+        return "[output truncated after %s (%d more bytes dropped)]" % (limit, self.dropped)
+
+    def drop(self, outs, nbytes: int, stderr_text: str = "") -> None:
+        self.dropped += nbytes
+        if stderr_text:
+            self.stderr_tail = (self.stderr_tail + stderr_text)[-STDERR_TAIL:]
+            self.tail_hidden = self.tail_hidden or not self.visible
+        if self.note is None:
+            # display_data, not a stream: nbgrader's LimitOutput (1,000 lines of streams) keeps it.
+            self.note = NotebookNode(output_type="display_data", metadata=NotebookNode(),
+                                     data=NotebookNode({"text/plain": ""}))
+            outs.append(self.note)
+        self.note["data"]["text/plain"] = self.note_text()
+
+    def finish(self, cell) -> None:
+        """After the cell ran: the note (again, if a clear_output took it) and the kept stderr."""
+        if self.note is None:
+            return
+        self.note["data"]["text/plain"] = self.note_text()
+        if not any(o is self.note for o in cell.outputs):
+            cell.outputs.append(self.note)
+        if self.stderr_tail:
+            at = next(i for i, o in enumerate(cell.outputs) if o is self.note) + 1
+            tail = NotebookNode(output_type="stream", name="stderr", text=self.stderr_tail)
+            if self.tail_hidden:
+                self.hidden_ids.add(id(tail))
+            cell.outputs.insert(at, tail)
+
+
+# The preflight: what a notebook's first line does, before any of its cells.
+_IMPORTS_LIBRARY = re.compile(r"""(?:\bfrom\s*|\brequire\(\s*|\bimport\(\s*)["']%s["'/]""" % re.escape(LIBRARY))
+PREFLIGHT_FACTS = ('void process.stdout.write(JSON.stringify({ node: process.version, execPath: process.execPath, '
+                   'cwd: process.cwd() }) + "\\n");')
+PREFLIGHT_IMPORT = 'import * as fmGradingPreflight from "%s";\nvoid fmGradingPreflight;' % LIBRARY
+SUPPORTED_NODE = "22, 24 or 26"
+
+
+def imports_library(nb) -> bool:
+    return any(c.get("cell_type") == "code" and _IMPORTS_LIBRARY.search(c.get("source", "")) for c in nb.cells)
+
+
+def _first_line(stderr: str) -> str:
+    message = failure_message(stderr)
+    if message:
+        return message.strip().split("\n")[0]
+    for line in stderr.split("\n"):
+        if line.strip() and not re.match(r"^(WARNING: All log messages|I0000|W0000|E0000)", line):
+            return line.strip()
+    return ""
+
+
+def kernel_problem(facts: dict, stderr: str, project: str) -> str:
+    """The message of GradingKernelError for a failed preflight: what is wrong, and what to do."""
+    node, exe = facts.get("node", "?"), facts.get("execPath", "?")
+    said = _first_line(stderr)
+    try:
+        major = int(node.lstrip("v").split(".")[0])
+    except ValueError:
+        major = None
+    switcher = os.path.join(project, "scripts", "node-version.sh") if project else "scripts/node-version.sh"
+    if "needs Node.js" in stderr or (major is not None and major < 22):
+        return ("the grading kernel runs Node %s (%s); %s needs Node %s: put the project's Node first on PATH "
+                "for nbgrader and for the Jupyter server whose Formgrader grades (e.g. export PATH=\"$(%s 24):$PATH\"), "
+                "then autograde again. No grade was recorded. (The library said: %s)"
+                % (node, exe, LIBRARY, SUPPORTED_NODE, switcher, said or "nothing"))
+    if re.search(r"Cannot find module '%s'" % re.escape(LIBRARY), stderr):
+        return ("the grading kernel cannot find module %s from %s (%s): run the project's setup (npm run setup) and "
+                "keep the course in the project or link the project's node_modules next to the course folder "
+                "(notebooks import the library from there), then autograde again. No grade was recorded."
+                % (LIBRARY, facts.get("cwd", "the notebook's folder"), said))
+    return ("the grading kernel (Node %s, %s) cannot load %s: %s. Run the project's setup (npm run setup) on this "
+            "machine, then autograde again. No grade was recorded." % (node, exe, LIBRARY, said or "no message"))
+
+
+def forget_ungraded_submission(resources, log) -> None:
+    """After a failed preflight: nbgrader already added this submission to the
+    gradebook (before running it); a submission with no score at all would be
+    listed as 0. Remove it if nothing of it was ever graded; an earlier grade
+    stays as it is."""
+    info = (resources or {}).get("nbgrader") or {}
+    if not info.get("student") or not info.get("db_url"):
+        return
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(info["db_url"]) as gb:
+        try:
+            submission = gb.find_submission(info["assignment"], info["student"])
+        except MissingEntry:
+            return
+        grades = [g for nb in submission.notebooks for g in nb.grades]
+        if all(g.auto_score is None and g.manual_score is None for g in grades):
+            gb.remove_submission(info["assignment"], info["student"])
+            log.info("Removed %s's never-graded submission of %s from the gradebook", info["student"],
+                     info["assignment"])
+
+
+def install(memory_limit_mb: int = 0, kernel_env=None, cell_output_limit_kb: int = DEFAULT_CELL_OUTPUT_KB,
+            notebook_output_limit_kb: int = DEFAULT_NOTEBOOK_OUTPUT_KB) -> None:
     """Patches nbgrader's Execute preprocessor (used by validate, autograde and
     generate_solution). Patching the class, not subclassing, because
     nbgrader's Validator hard-codes its preprocessor list.
@@ -185,10 +437,16 @@ def install(memory_limit_mb: int = 0, kernel_env=None) -> None:
     ``kernel_env``: variables set for the kernels nbgrader starts (the grading
     run sizes) unless already set; only while nbgrader runs a notebook, so
     kernels a user starts in a JupyterLab that loaded this configuration keep
-    the full sizes."""
+    the full sizes.
+    ``cell_output_limit_kb``, ``notebook_output_limit_kb``: stream and display
+    output kept per cell and per notebook (0: no limit); see CellOutputs."""
     if memory_limit_mb < 0:
         raise ValueError("memory limit must be >= 0 MB, got %r" % memory_limit_mb)
+    for name, value in (("cell", cell_output_limit_kb), ("notebook", notebook_output_limit_kb)):
+        if value < 0:
+            raise ValueError("%s output limit must be >= 0 KB, got %r" % (name, value))
     Execute._tslab_memory_limit_mb = memory_limit_mb
+    Execute._tslab_output_limits = (cell_output_limit_kb << 10, notebook_output_limit_kb << 10)
     Execute._tslab_kernel_env = dict(kernel_env or {})
     if getattr(Execute, "_tslab_patched", False):
         return
@@ -199,6 +457,7 @@ def install(memory_limit_mb: int = 0, kernel_env=None) -> None:
     original_preprocess_cell = Execute.preprocess_cell
     original_handle_timeout = Execute._async_handle_timeout
     original_create_kernel_manager = Execute.create_kernel_manager
+    original_output = NotebookClient.output
 
     def create_kernel_manager(self):
         if kernel_sandbox.mode() == "bwrap":
@@ -223,6 +482,44 @@ def install(memory_limit_mb: int = 0, kernel_env=None) -> None:
             time.sleep(AFTER_ERROR_PAUSE)
         return original_on_cell_executed(self, **kwargs)
 
+    def output(self, outs, msg, display_id, cell_index):
+        state = getattr(self, "_tslab_cell", None)
+        if state is None:
+            return original_output(self, outs, msg, display_id, cell_index)
+        msg_type = msg["msg_type"]
+        content = msg.get("content") or {}
+        if msg_type == "stream":
+            text = content.get("text") or ""
+            if content.get("name") == "stdout" and state.marker(text):
+                return None
+            size = _size(text)
+            budget = state.budget()
+            if state.note is not None or (budget is not None and size > budget):
+                keep = "" if state.note is not None else text[:budget]
+                while _size(keep) > budget:  # multi-byte characters
+                    keep = keep[:-max(1, (_size(keep) - budget) // 4)]
+                rest = text[len(keep):]
+                if keep:
+                    content["text"] = keep
+                    kept = original_output(self, outs, msg, display_id, cell_index)
+                    state.used += _size(keep)
+                    if kept is not None and not state.visible:
+                        state.hidden_ids.add(id(kept))
+                state.drop(outs, _size(rest), rest if content.get("name") == "stderr" else "")
+                return None
+            state.used += size
+        elif msg_type in ("display_data", "execute_result", "error"):
+            size = _data_size(content.get("data") or {}) + _data_size(content.get("traceback") or [])
+            budget = state.budget()
+            if state.note is not None or (budget is not None and size > budget):
+                state.drop(outs, size)
+                return None
+            state.used += size
+        out = original_output(self, outs, msg, display_id, cell_index)
+        if out is not None and not state.visible:
+            state.hidden_ids.add(id(out))
+        return out
+
     def label(self, resources) -> str:
         """Who and what is being run, for the log: "student S, notebook N"."""
         info = (resources or {}).get("nbgrader") or {}
@@ -240,11 +537,18 @@ def install(memory_limit_mb: int = 0, kernel_env=None) -> None:
     def preprocess(self, nb, resources=None, km=None):
         self._tslab_halted = None
         self._tslab_watchdog = None
+        self._tslab_cell = None
+        self._tslab_output_used = 0
+        self._tslab_preflight = imports_library(nb)
         started = time.monotonic()
         added = {k: v for k, v in Execute._tslab_kernel_env.items() if k not in os.environ}
         os.environ.update(added)
         try:
             return original_preprocess(self, nb, resources, km)
+        except GradingKernelError as err:
+            self.log.error("%s: %s", label(self, resources), err)
+            forget_ungraded_submission(resources, self.log)
+            raise
         finally:
             for name in added:
                 os.environ.pop(name, None)
@@ -264,15 +568,92 @@ def install(memory_limit_mb: int = 0, kernel_env=None) -> None:
             return
         self._tslab_watchdog = MemoryWatchdog(pid, Execute._tslab_memory_limit_mb).start()
 
+    def run_probe(self, source: str, index: int):
+        """Runs ``source`` in the kernel outside the notebook: (failed, stdout, stderr)."""
+        probe = NotebookNode(cell_type="code", source=source, metadata=NotebookNode(), outputs=[],
+                             execution_count=None)
+        saved = self.nb.cells[index]
+        limit_cell, limit_nb = Execute._tslab_output_limits
+        self._tslab_cell = CellOutputs(limit_cell, 0, 0)
+        try:
+            self.execute_cell(probe, index, store_history=False)
+        except (DeadKernelError, CellTimeoutError) as err:
+            return True, "", "the kernel stopped (%s)" % str(err).splitlines()[0]
+        finally:
+            self.nb.cells[index] = saved
+            self._tslab_cell = None
+
+        def stream(name):
+            return "".join(o.get("text", "") for o in probe.outputs
+                           if o.get("output_type") == "stream" and o.get("name") == name)
+        return any(o.get("output_type") == "error" for o in probe.outputs), stream("stdout"), stream("stderr")
+
+    def preflight(self, index: int) -> None:
+        """Loads the library in the kernel as notebooks do; GradingKernelError when it cannot."""
+        failed, stdout, stderr = run_probe(self, PREFLIGHT_FACTS, index)
+        facts = {}
+        for line in stdout.splitlines():
+            try:
+                found = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(found, dict):
+                facts = found
+        if not failed:
+            failed, _, stderr = run_probe(self, PREFLIGHT_IMPORT, index)
+        if failed:
+            project = ""
+            try:
+                project = os.path.dirname(kernel_sandbox._node_modules_of(self.km.kernel_spec.argv[0]))
+            except Exception:
+                pass
+            raise GradingKernelError(kernel_problem(facts, stderr, project))
+
+    def execute_code_cell(self, cell, resources, index):
+        """nbgrader's preprocess_cell, with the hidden-test markers and the output caps."""
+        tokens = []
+        original_source = cell.source
+        if cell.cell_type == "code":
+            cell.source, tokens = instrument_hidden_tests(cell.source)
+        limit_cell, limit_nb = Execute._tslab_output_limits
+        state = self._tslab_cell = CellOutputs(limit_cell, limit_nb, self._tslab_output_used, tokens)
+        try:
+            return original_preprocess_cell(self, cell, resources, index)
+        finally:
+            cell.source = original_source
+            self._tslab_cell = None
+            self._tslab_output_used += state.used
+            if cell.cell_type == "code":
+                state.finish(cell)
+                self._tslab_hidden_ids = state.hidden_ids
+                if state.dropped:
+                    self.log.warning("%s, %s: output over the limit, %d bytes dropped", label(self, resources),
+                                     cell_name(cell, index), state.dropped)
+
     def preprocess_cell(self, cell, resources, index):
+        self._tslab_hidden_ids = set()
+        try:
+            return run_cell(self, cell, resources, index)
+        finally:
+            if cell.cell_type == "code":
+                # Set for every cell run here (a student cannot bring their own); see StripHiddenTests.
+                hidden = self._tslab_hidden_ids
+                cell.metadata[METADATA_KEY] = NotebookNode(visible_outputs=[
+                    output_digest(o) for o in cell.outputs if id(o) not in hidden])
+
+    def run_cell(self, cell, resources, index):
         halted = getattr(self, "_tslab_halted", None)
+        self._tslab_cell_timed_out = False
         if cell.cell_type == "code" and halted:
             cell.outputs = [_error_output(NOT_RUN, "not run because " + halted)]
             return cell, self.resources
         if getattr(self, "_tslab_watchdog", "unset") is None and self.km is not None:
             start_watchdog(self)
+        if cell.cell_type == "code" and cell.source.strip() and getattr(self, "_tslab_preflight", False):
+            self._tslab_preflight = False
+            preflight(self, index)
         try:
-            return original_preprocess_cell(self, cell, resources, index)
+            return execute_code_cell(self, cell, resources, index)
         except DeadKernelError:
             watchdog = getattr(self, "_tslab_watchdog", None)
             if watchdog is not None and watchdog.exceeded_kb is not None:
@@ -290,19 +671,29 @@ def install(memory_limit_mb: int = 0, kernel_env=None) -> None:
             return cell, self.resources
         except CellTimeoutError as err:
             # The reply timed out (handle_timeout below already stopped the
-            # kernel) or its output never finished arriving.
+            # kernel) or, with raise_on_iopub_timeout, its output never
+            # finished arriving (nbclient's message then gives iopub_timeout,
+            # 4 s, not the cell's limit).
             limit = self._get_timeout(cell)
-            self._tslab_halted = "an earlier cell (cell %d) ran longer than the %s s limit" % (index, limit)
-            self.log.warning("%s, %s timed out (%s); later cells are marked as not run",
-                             label(self, resources), cell_name(cell, index), str(err).splitlines()[0])
+            if getattr(self, "_tslab_cell_timed_out", False):
+                why = "ran longer than the %s s limit" % limit
+            else:
+                why = "did not finish sending its output within %s s of its end" % self.iopub_timeout
+            self._tslab_halted = "an earlier cell (cell %d) %s" % (index, why)
+            self.log.warning("%s, %s %s; later cells are marked as not run",
+                             label(self, resources), cell_name(cell, index), why)
             if not any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
-                cell.outputs.append(_error_output(
-                    "CellTimeoutError", "this cell ran longer than the %s s limit (an endless loop?)" % limit))
+                cell.outputs.append(_error_output("CellTimeoutError", "this cell %s%s" % (
+                    why, " (an endless loop?)" if self._tslab_cell_timed_out else "")))
             return cell, self.resources
 
     async def handle_timeout(self, timeout, cell=None):
         reply = await original_handle_timeout(self, timeout, cell)
+        self._tslab_cell_timed_out = True
         self._tslab_halted = "an earlier cell ran longer than the %d s limit" % timeout
+        if reply is not None:  # nbgrader's error_on_timeout names no limit
+            why = "this cell ran longer than the %d s limit (an endless loop?)" % timeout
+            reply["content"].update(evalue=why, traceback=["CellTimeoutError: " + why])
         self.log.warning("Cell timed out after %d s; stopping the kernel, later cells are marked as not run", timeout)
         # A busy tslab kernel ignores interrupts: stop it so it frees the CPU now.
         try:
@@ -313,6 +704,7 @@ def install(memory_limit_mb: int = 0, kernel_env=None) -> None:
         return reply
 
     Execute.on_cell_executed = on_cell_executed
+    Execute.output = output
     Execute.preprocess = preprocess
     Execute.preprocess_cell = preprocess_cell
     Execute._async_handle_timeout = handle_timeout
@@ -348,43 +740,141 @@ def failure_message(stderr: str):
     return "%s: %s\n" % (match.group(1), text)
 
 
-class StripHiddenTests(Preprocessor):
-    """What students get back of a test cell, for generate_feedback.
+_STRING_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"|' + r"'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`", re.S)
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "`": "`", "$": "$", "0": "\0"}
+# Node's words in front of an assertion's own message (assert.throws / assert.rejects).
+_NODE_PREFIX = re.compile(r"^Missing expected (?:exception|rejection)(?: \([\w.$]+\))?(?: \(.*?\))?: ")
+HINT = "hint: "
+# Fragments of a hidden test's strings shorter than this are not checked for (too common).
+MIN_FRAGMENT = 8
 
-    Hidden-test regions become a placeholder line, so students see that hidden
-    tests exist and whether their cell passed, but not the tests. A failed
-    test's report keeps its message and loses the code frame, the stack and
-    the values Node prints with it (see failure_message)."""
+
+def _unescape(body: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
+
+
+def string_literals(code: str):
+    """(whole, fragments) of the string literals in TypeScript ``code``: the
+    literals with no ``${}`` as written (unescaped), and every fixed piece
+    of every literal (a template's text between its substitutions)."""
+    whole, fragments = set(), set()
+    for m in _STRING_LITERAL.finditer(code):
+        body = m.group(0)[1:-1]
+        if m.group(0)[0] == "`":
+            pieces = re.split(r"\$\{[^}]*\}", body)
+            if len(pieces) == 1:
+                whole.add(_unescape(body))
+            fragments.update(_unescape(p) for p in pieces)
+        else:
+            whole.add(_unescape(body))
+            fragments.add(_unescape(body))
+    return whole, {f for f in fragments if len(f.strip()) >= MIN_FRAGMENT}
+
+
+class StripHiddenTests(Preprocessor):
+    """What students get back of a test cell, for generate_feedback. One policy
+    for every exercise and every way feedback is made (`npm run course --
+    feedback`, `nbgrader generate_feedback`, the Formgrader's button):
+
+    - hidden-test regions (BEGIN/END HIDDEN TESTS) become a placeholder line,
+      so students see that hidden tests exist and whether their cell passed;
+    - a failed test in the part of the cell they can see keeps its message
+      and loses the code frame, the stack and the values Node prints with it
+      (see failure_message);
+    - a failure raised inside a hidden region (by the hidden test, or by the
+      student's code it called) shows only "AssertionError: a hidden test
+      failed (its message is not shown)", unless the instructor marked its
+      message as shareable: a message that starts with "hint: " and is written
+      as one fixed string in the hidden region (no ``${}``), e.g.
+      ``assert.equal(x, 1, "hint: count from 0")``, is shown as it is;
+    - other output made while hidden tests ran (prints of the student's code
+      called by them) is replaced by one line saying it is not shown.
+
+    Where an output came from is recorded while grading (tslab_grading's
+    markers, metadata ``tslab_grading.visible_outputs``); an output not listed
+    there as visible counts as hidden (a notebook graded without the markers:
+    all of a hidden-test cell's failures are hidden). As a second guard, no
+    output is shown that contains a string of the hidden region (8 characters
+    or more) that is not also in the visible part."""
 
     # nbconvert only runs a preprocessor whose `enabled` is true (default false).
     enabled = Bool(True).tag(config=True)
-    begin = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
-    end = Unicode("END HIDDEN TESTS").tag(config=True)
+    begin = Unicode(HIDDEN_BEGIN).tag(config=True)
+    end = Unicode(HIDDEN_END).tag(config=True)
     placeholder = Unicode("// (hidden tests ran here)").tag(config=True)
+    hidden_failure = Unicode("AssertionError: a hidden test failed (its message is not shown)\n").tag(config=True)
+    hidden_output = Unicode("(output while the hidden tests ran is not shown)\n").tag(config=True)
 
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code":
-            return cell, resources
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
-            for output in cell.get("outputs", []):
-                if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                    text = output.get("text", "")
-                    message = failure_message(text if isinstance(text, str) else "".join(text))
-                    if message is not None:
-                        output["text"] = message
-        if self.begin not in cell.source:
-            return cell, resources
-        out, hiding = [], False
-        for line in cell.source.split("\n"):
+    def split(self, source: str, index: int):
+        """(student's view of the source, hidden region text, visible text)."""
+        out, hidden, hiding = [], [], False
+        for line in source.split("\n"):
             if self.begin in line:
                 hiding = True
                 indent = re.match(r"\s*", line).group(0)
                 out.append(indent + self.placeholder)
             elif self.end in line and hiding:
                 hiding = False
-            elif not hiding:
+            elif hiding:
+                hidden.append(line)
+            else:
                 out.append(line)
         if hiding:
             raise RuntimeError("cell %d: %r without a matching %r" % (index, self.begin, self.end))
-        cell.source = "\n".join(out)
+        return "\n".join(out), "\n".join(hidden), "\n".join(out)
+
+    @staticmethod
+    def _text(output) -> str:
+        text = output.get("text", "")
+        return text if isinstance(text, str) else "".join(text)
+
+    def shareable(self, message: str, hints) -> bool:
+        """A hidden failure's message the instructor marked as shareable: "Name: hint: ..." as written."""
+        text = message.rstrip("\n").split(": ", 1)[-1]
+        text = _NODE_PREFIX.sub("", text)
+        return text.startswith(HINT) and text in hints
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        has_hidden = self.begin in cell.source
+        if has_hidden:
+            shown, hidden_code, visible_code = self.split(cell.source, index)
+        else:
+            shown, hidden_code, visible_code = cell.source, "", cell.source
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+            hint_literals, secret = set(), set()
+            if has_hidden:
+                whole, fragments = string_literals(hidden_code)
+                hint_literals = {w for w in whole if w.startswith(HINT)}
+                secret = {f for f in fragments if f not in visible_code and not f.startswith(HINT)}
+            recorded = (cell.get("metadata", {}).get(METADATA_KEY) or {}).get("visible_outputs")
+            visible = set(recorded or []) if has_hidden else None
+            outputs, said_hidden = [], False
+            for output in cell.get("outputs", []):
+                kind = output.get("output_type")
+                if kind == "error":  # the grader's own summary (TslabError, NotRun, ...): no test text in it
+                    outputs.append(output)
+                    continue
+                is_visible = visible is None or output_digest(output) in visible
+                stderr = kind == "stream" and output.get("name") == "stderr"
+                message = failure_message(self._text(output)) if stderr else None
+                if message is not None:
+                    leaks = any(f in message for f in secret)
+                    if is_visible and not leaks:
+                        output["text"] = message
+                    elif not is_visible and self.shareable(message, hint_literals):
+                        output["text"] = message
+                    else:
+                        output["text"] = self.hidden_failure
+                    outputs.append(output)
+                    continue
+                if is_visible and not any(f in json.dumps(output) or f in self._text(output) for f in secret):
+                    outputs.append(output)
+                elif not said_hidden:
+                    said_hidden = True
+                    outputs.append(NotebookNode(output_type="stream", name="stdout", text=self.hidden_output))
+            cell.outputs = outputs
+        if has_hidden:
+            cell.source = shown
         return cell, resources
