@@ -199,7 +199,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         env = dict(os.environ)
         env.update((self._launch_args or {}).get("env") or {})
         cwd = os.path.realpath((self._launch_args or {}).get("cwd") or os.getcwd())
-        return Layout(cmd[0], cwd, env).command(self.connection_file, self._private)
+        tslab = cmd[0]
+        if len(cmd) > 1 and os.path.basename(cmd[1]) == "tslab-ipc-kernel.js":
+            # A kernelspec that already starts tslab on Unix sockets (the class hub's): its project's tslab.
+            tslab = os.path.join(os.path.dirname(os.path.dirname(cmd[1])), "node_modules", ".bin", "tslab")
+        return Layout(tslab, cwd, env).command(self.connection_file, self._private)
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart)
