@@ -712,7 +712,9 @@ def install(memory_limit_mb: int = 0, kernel_env=None, cell_output_limit_kb: int
 
 
 _ERROR_LINE = re.compile(r"^(\w*Error)(?: \[\w+\])?: ?(.*)$")
-_STACK_LINE = re.compile(r"^\s+at |^\s*\{$")
+# Where the message ends: the stack, the error's fields, or the values Node
+# compares (assert's "+ actual - expected" diff, printed after a custom message too).
+_STACK_LINE = re.compile(r"^\s+at |^\s*\{$|^\+ actual - expected")
 
 
 def failure_message(stderr: str):

@@ -493,20 +493,62 @@ function scoreOf(opts: CourseOptions, s: Submission): { score: number; max: numb
 }
 
 /**
+ * A submission's graded folder from an earlier run, copied aside while it is
+ * graded again: nbgrader's --force removes it first, and when the new run
+ * fails (e.g. the grading kernel cannot run the library) nbgrader records
+ * nothing, so the gradebook keeps the earlier grade and the copy is put back
+ * to go with it.
+ */
+class EarlierGrading {
+  private constructor(
+    private readonly folder: string,
+    private readonly copy: string,
+  ) {}
+
+  static save(opts: CourseOptions, s: Submission): EarlierGrading | undefined {
+    const folder = path.join(opts.course, "autograded", s.student, s.assignment);
+    if (!fs.existsSync(folder)) return undefined;
+    const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "graded-")), s.assignment);
+    fs.cpSync(folder, copy, { recursive: true, verbatimSymlinks: true });
+    return new EarlierGrading(folder, copy);
+  }
+
+  restore(): void {
+    fs.rmSync(this.folder, { recursive: true, force: true });
+    fs.cpSync(this.copy, this.folder, { recursive: true, verbatimSymlinks: true });
+  }
+
+  discard(): void {
+    fs.rmSync(path.dirname(this.copy), { recursive: true, force: true });
+  }
+}
+
+/**
  * Records how one nbgrader run went (`failure`: why nbgrader itself failed) and
  * says it in a line: the score, or "could not grade" and why. A submission
- * that could not run is no score: its graded copy goes, so grades leave it out.
+ * that could not run is no score: its graded copy goes, so grades leave it out;
+ * when nbgrader failed, its `earlier` graded copy (if any) comes back, as the
+ * gradebook still holds that grade.
  */
-function settle(opts: CourseOptions, s: Submission, failure: string | undefined, report: AutogradeReport): string {
+function settle(
+  opts: CourseOptions,
+  s: Submission,
+  failure: string | undefined,
+  report: AutogradeReport,
+  earlier?: EarlierGrading,
+): string {
   const id = `${s.student}/${s.assignment}`;
   const notebook = path.join(opts.course, "autograded", s.student, s.assignment, `${s.assignment}.ipynb`);
   for (const f of removeSpecialFiles(path.dirname(notebook)))
     report.removed.push(`${id}: removed ${f}, made while it was graded (not a plain file)`);
   const why = failure ?? (fs.existsSync(notebook) ? couldNotRun(notebook) : "nbgrader wrote no graded notebook");
   if (why) {
-    report.failed.push(`${id}: could not grade: ${why}`);
     fs.rmSync(path.dirname(notebook), { recursive: true, force: true });
-    return `${id}: could not grade: ${why}`;
+    const kept = failure !== undefined && earlier !== undefined;
+    if (kept) earlier.restore();
+    const line = `${id}: could not grade: ${why}${kept ? " (its earlier grade stays)" : ""}`;
+    report.failed.push(line);
+    return line;
   }
   report.graded.push(id);
   const { score, max } = scoreOf(opts, s);
@@ -577,6 +619,7 @@ export async function autograde(
     for (let item = next.next(); !item.done; item = next.next()) {
       const s = item.value[1];
       const started = Date.now();
+      const earlier = EarlierGrading.save(opts, s);
       const { code, output } = await nbgraderAsync(opts, [
         "autograde",
         s.assignment,
@@ -589,7 +632,11 @@ export async function autograde(
       const figures = `${seconds} s${peak ? `, peak ${peak} MB` : ""}`;
       done += 1;
       const failure = code === 0 ? undefined : nbgraderFailure(output) || `nbgrader exit ${code}`;
-      say(`[${done}/${queue.length}] ${settle(opts, s, failure, report)} (${figures})`);
+      try {
+        say(`[${done}/${queue.length}] ${settle(opts, s, failure, report, earlier)} (${figures})`);
+      } finally {
+        earlier?.discard();
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(jobs, queue.length) }, worker));
@@ -616,6 +663,7 @@ function gradeGuarded(opts: CourseOptions, queue: Submission[], report: Autograd
     const { student, assignment: a } = s;
     const own = path.join(opts.course, "autograded", student, a);
     const gradebook = GradebookGuard.before(opts.course);
+    const earlier = EarlierGrading.save(opts, s);
     let othersGrades: string[] = [];
     let failed: string | undefined;
     try {
@@ -629,7 +677,12 @@ function gradeGuarded(opts: CourseOptions, queue: Submission[], report: Autograd
     } finally {
       gradebook?.discard();
     }
-    const line = settle(opts, s, failed, report);
+    let line: string;
+    try {
+      line = settle(opts, s, failed, report, earlier);
+    } finally {
+      earlier?.discard();
+    }
     if (!opts.quiet) console.log(`course: [${i + 1}/${queue.length}] ${line}`);
     const after = watchedFiles(opts.course);
     const changed = changedFiles(before, after, own);
@@ -824,7 +877,11 @@ async function main(): Promise<void> {
       );
       if (report.graded.length === 0 && report.failed.length + report.skipped.length > 0) {
         // Every submission failing the same way is the grading machine's problem: say it once.
-        const reasons = new Set(report.failed.map((f) => f.replace(/^[^:]*: could not grade: /, "")));
+        const reasons = new Set(
+          report.failed.map((f) =>
+            f.replace(/^[^:]*: could not grade: /, "").replace(/ \(its earlier grade stays\)$/, ""),
+          ),
+        );
         throw new CourseError(
           reasons.size === 1
             ? `no submission could be graded: ${[...reasons][0]}`

