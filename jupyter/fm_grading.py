@@ -29,7 +29,8 @@ environment, in the server or not:
   one itself, and the course you are in wins (the command line runs there);
 - uses a project-local exchange, ``.venv/share/nbgrader/exchange`` (created
   here and by setup), or ``$FM_NBGRADER_EXCHANGE`` (a shared folder, mode
-  1777, for a class on one machine or a JupyterHub).
+  1777, for a class on one machine; on the class hub, laid out by
+  jupyter/hub/fm_hub.py so that students submit through its service).
 """
 
 import os

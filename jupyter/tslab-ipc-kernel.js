@@ -15,6 +15,24 @@ jupyter.ZmqServer.prototype.bindSocket = async function (sock, port) {
   await sock.bind(`ipc://${conn.ip}-${port}`);
 };
 
+// While grading (the course's nbgrader_config.py sets FMNIST_GRADING_MAX_WRITE_KB
+// for the kernels nbgrader starts), one write to stdout or stderr sends at most
+// that much: the grader keeps a bounded part of each cell's output anyway, and a
+// single 200 MB print would otherwise arrive, and be decoded, as one message.
+// (A little under the limit, so the line saying how much was cut still fits.)
+const maxWrite = Math.max(1, Number(process.env.FMNIST_GRADING_MAX_WRITE_KB || 0) * 1024 - 256);
+if (Number(process.env.FMNIST_GRADING_MAX_WRITE_KB || 0) > 0) {
+  const createWriteToIopub = jupyter.JupyterHandlerImpl.prototype.createWriteToIopub;
+  jupyter.JupyterHandlerImpl.prototype.createWriteToIopub = function (name, writeStream) {
+    const cut = (stream, text) => {
+      if (typeof text === "string" && text.length > maxWrite)
+        text = `${text.slice(0, maxWrite)}\n[${text.length - maxWrite} more characters of this write dropped]\n`;
+      writeStream(stream, text);
+    };
+    return createWriteToIopub.call(this, name, cut);
+  };
+}
+
 const configPath = process.argv[2];
 if (!configPath) {
   console.error("usage: node tslab-ipc-kernel.js CONNECTION_FILE");

@@ -60,8 +60,24 @@ test("deploy: the check fails on broken values or a broken claim, naming what is
       {
         name: "the exchange on another claim",
         file: "values",
-        text: mutate(values, "claimName: nbgrader-exchange", "claimName: exchange"),
+        text: mutate(values, "          claimName: nbgrader-exchange", "          claimName: exchange"),
         expect: /claim 'exchange', but .* makes 'nbgrader-exchange'/,
+      },
+      {
+        name: "the submission service without the exchange",
+        file: "values",
+        text: mutate(
+          values,
+          "      mountPath: /srv/nbgrader/exchange\n  extraConfig:",
+          "      mountPath: /srv/x\n  extraConfig:",
+        ),
+        expect: /hub\.extraVolumeMounts: the submission service files submissions into the exchange/,
+      },
+      {
+        name: "students' servers given another address than the submission service's",
+        file: "values",
+        text: mutate(values, "      url: http://hub:10101\n", "      url: http://hub:10102\n"),
+        expect: /singleuser\.extraEnv\.FM_EXCHANGE_URL .* is not under hub\.services\.fm-exchange\.url/,
       },
       {
         name: "hub.extraConfig that is not Python",

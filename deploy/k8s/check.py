@@ -12,8 +12,11 @@ with jsonschema and PyYAML, e.g. the project's .venv).
 2. The PersistentVolumeClaim is validated against Kubernetes 1.32's schema for
    it (vendor/kubernetes-1.32, strict: unknown fields are errors).
 3. What the two must agree on, which no schema sees: every extra volume's
-   claim is the PVC, the exchange is mounted at /srv/nbgrader/exchange and
-   ReadWriteMany, and each hub.extraConfig entry is Python that compiles.
+   claim is the PVC, the exchange is mounted at /srv/nbgrader/exchange (in
+   users' servers and in the hub's pod, where the fm-exchange submission
+   service runs from a file hub.extraFiles provides, at the address users'
+   servers are given) and ReadWriteMany, and each hub.extraConfig entry is
+   Python that compiles.
 
 Prints every problem as FILE: where: what, and exits 1 if there is any.
 """
@@ -100,11 +103,38 @@ def check(values_file, pvc_file):
     if not mounts or mounts[0].get("name") not in volumes:
         problems.append("%s: singleuser.storage.extraVolumeMounts: no volume is mounted at %s (nbgrader's exchange)"
                         % (values_file, EXCHANGE))
+    problems += submission_desk_problems(values_file, merged, claim)
     for name, code in (merged["hub"].get("extraConfig") or {}).items():
         try:
             compile(code, "hub.extraConfig." + name, "exec")
         except SyntaxError as e:
             problems.append("%s: hub.extraConfig.%s line %s: %s" % (values_file, name, e.lineno, e.msg))
+    return problems
+
+
+def submission_desk_problems(values_file, merged, claim):
+    """The fm-exchange service in the hub's pod: the exchange mounted there, its script provided, its
+    address the one students' servers are given."""
+    problems, hub = [], merged["hub"]
+    volumes = {v.get("name"): v for v in hub.get("extraVolumes") or []}
+    mounts = [m for m in hub.get("extraVolumeMounts") or [] if m.get("mountPath") == EXCHANGE]
+    mounted = mounts and ((volumes.get(mounts[0].get("name")) or {}).get("persistentVolumeClaim") or {}).get(
+        "claimName") == claim
+    if not mounted:
+        problems.append("%s: hub.extraVolumeMounts: the submission service files submissions into the exchange: "
+                        "mount the claim %r at %s in the hub's pod too" % (values_file, claim, EXCHANGE))
+    service = (hub.get("services") or {}).get("fm-exchange")
+    if not service:
+        return problems + ["%s: hub.services.fm-exchange is missing (students submit through it)" % values_file]
+    provided = {f.get("mountPath") for f in (hub.get("extraFiles") or {}).values()}
+    script = next((a for a in service.get("command") or [] if str(a).endswith(".py")), None)
+    if script not in provided:
+        problems.append("%s: hub.services.fm-exchange.command runs %r, which no hub.extraFiles entry provides"
+                        % (values_file, script))
+    given = (merged["singleuser"].get("extraEnv") or {}).get("FM_EXCHANGE_URL")
+    if not isinstance(given, str) or not service.get("url") or not given.startswith(service["url"].rstrip("/") + "/"):
+        problems.append("%s: singleuser.extraEnv.FM_EXCHANGE_URL %r is not under hub.services.fm-exchange.url %r"
+                        % (values_file, given, service.get("url")))
     return problems
 
 

@@ -23,7 +23,8 @@ and files the submission itself:
   with the limit and what to do.
 
 Runs as a managed service of the hub (jupyter/hub/jupyterhub_config.py), as
-the hub's user, with JupyterHub's own Python (tornado). Settings come from
+the hub's user, with JupyterHub's own Python: only the standard library and
+tornado, so that the chart's hub image runs it too (deploy/k8s). Settings come from
 the environment: FM_EXCHANGE_ROOT, FM_EXCHANGE_GROUP (gid of inbound/),
 FM_EXCHANGE_PORT, FM_EXCHANGE_MAX_SUBMISSION_MB, FM_EXCHANGE_MAX_STUDENT_MB,
 FM_EXCHANGE_MAX_FILES; JUPYTERHUB_API_URL is set by the hub.
@@ -37,14 +38,10 @@ import re
 import secrets
 import shutil
 import signal
-import sys
 from datetime import datetime, timezone
 
 from tornado import ioloop, web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import fm_exchange  # noqa: E402
 
 log = logging.getLogger("fm-exchange")
 # Course and assignment ids as nbgrader puts them in folder names (no "+", no path separators).
@@ -52,6 +49,24 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_. ()-]{0,199}$")  # one component of a file's path
 SECRET = re.compile(r"^[0-9a-f]{16,256}$")
 MB = 1024 * 1024
+
+
+def unreadable_notebooks(folder: str) -> list:
+    """Each notebook under ``folder`` that is not one (only JSON is read here: the service runs with
+    JupyterHub's own Python, which has no nbformat; students' nbgrader checks more before sending)."""
+    problems = []
+    for where, _, names in os.walk(folder):
+        for name in sorted(n for n in names if n.endswith(".ipynb")):
+            rel = os.path.relpath(os.path.join(where, name), folder)
+            try:
+                with open(os.path.join(where, name), encoding="utf-8") as f:
+                    data = json.load(f)
+            except (UnicodeDecodeError, ValueError) as err:
+                problems.append("%s is not a JSON notebook (%s)" % (rel, str(err).splitlines()[0]))
+                continue
+            if not isinstance(data, dict) or not isinstance(data.get("cells"), list) or "nbformat" not in data:
+                problems.append("%s is JSON but not a notebook (no list of cells, or no nbformat version)" % rel)
+    return problems
 
 
 def env_int(name: str, default: int) -> int:
@@ -71,6 +86,13 @@ class Desk:
     def __init__(self, root: str, group: int, max_submission: int, max_student: int, max_files: int):
         self.root, self.group = root, group
         self.max_submission, self.max_student, self.max_files = max_submission, max_student, max_files
+
+    def own(self, path: str, mode: int) -> None:
+        """Readable by the instructors' group only. As root (one machine): root's; as the chart's hub user
+        (Kubernetes, a member of that group): its own, with the group changed."""
+        if self.group or os.geteuid() == 0:
+            os.chown(path, 0 if os.geteuid() == 0 else -1, self.group)
+        os.chmod(path, mode)
 
     def inbound(self, course: str) -> str:
         return os.path.join(self.root, course, "inbound")
@@ -130,7 +152,7 @@ class Desk:
                 fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640)
                 with os.fdopen(fd, "wb") as out:
                     out.write(f["data"])
-            problems = fm_exchange.unreadable_notebooks(work)
+            problems = unreadable_notebooks(work)
             if problems:
                 raise Refused(422, "%s was not submitted:\n%s" % (assignment, "\n".join("  " + p for p in problems)))
             # The time is this machine's, taken now: nothing the student sent says when.
@@ -139,12 +161,9 @@ class Desk:
                 with open(os.path.join(work, name), "w") as out:
                     out.write(text)
             for folder, dirs, names in os.walk(work):
-                os.chown(folder, 0, self.group) if os.geteuid() == 0 else None
-                os.chmod(folder, 0o750)
+                self.own(folder, 0o750)
                 for n in names:
-                    path = os.path.join(folder, n)
-                    os.chown(path, 0, self.group) if os.geteuid() == 0 else None
-                    os.chmod(path, 0o640)
+                    self.own(os.path.join(folder, n), 0o640)
             name = "%s+%s+%s+%s" % (student, assignment, stamp, secrets.token_urlsafe(6).replace("+", "-"))
             os.rename(work, os.path.join(inbound, name))
         except BaseException:

@@ -16,8 +16,9 @@ configurable-http-proxy, on 127.0.0.1 by default, for the people in a roster
   to the shared dataset cache, read-only); the instructor also gets a copy of
   the course (``~/course``: exercises/'s configuration and source/), which the
   Formgrader grades;
-- nbgrader's exchange is ``<state>/exchange`` (mode 1777), passed to every
-  server as FM_NBGRADER_EXCHANGE (jupyter/fm_grading.py);
+- nbgrader's exchange is ``<state>/exchange``, passed to every server as
+  FM_NBGRADER_EXCHANGE (jupyter/fm_grading.py); students write nothing there:
+  they submit through the hub's fm-exchange service (prepare_exchange);
 - the state folder (default ``.hub/`` in the project, git-ignored) keeps the
   hub's database, cookie secret, passwords and the exchange, so stopping and
   starting the hub again keeps accounts, submissions and grades (grades live in

@@ -33,12 +33,11 @@ import pwd
 import sys
 
 from jupyterhub.auth import Authenticator
-from jupyterhub.handlers.login import LogoutHandler
-from jupyterhub.orm import new_token
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import fm_hub  # noqa: E402
+import fm_logout  # noqa: E402
 
 STATE = os.environ["FM_HUB_STATE"]
 PATHS = fm_hub.paths(STATE)
@@ -51,28 +50,8 @@ with open(PATHS["roster"]) as f:
 c = get_config()  # noqa: F821
 
 
-class EverywhereLogoutHandler(LogoutHandler):
-    """JupyterHub's logout clears the browser's cookies, but a copy of the login cookie saved before stays
-    valid (it names the user's cookie id). Here logging out also gives the user a new cookie id and
-    revokes their OAuth tokens: every login cookie and server cookie of theirs stops working."""
-
-    async def handle_logout(self):
-        user = self.current_user
-        if user is None:
-            return
-        user.orm_user.cookie_id = new_token()
-        for token in list(user.orm_user.api_tokens):
-            if token.oauth_client_id:
-                self.db.delete(token)
-        self.db.commit()
-        self.log.info("Logged %s out everywhere (new cookie id, server tokens revoked)", user.name)
-
-
 class RosterAuthenticator(Authenticator):
     """Username and the password fm_hub.py issued (only its scrypt hash is stored, in a file root alone reads)."""
-
-    def get_handlers(self, app):
-        return super().get_handlers(app) + [("/logout", EverywhereLogoutHandler)]
 
     async def authenticate(self, handler, data):
         username = self.normalize_username((data or {}).get("username") or "")
@@ -101,7 +80,7 @@ c.JupyterHub.db_url = "sqlite:///" + PATHS["db"]
 c.JupyterHub.cookie_secret_file = PATHS["cookie"]
 c.JupyterHub.pid_file = PATHS["pid"]
 c.JupyterHub.cleanup_servers = True  # stopping the hub stops everyone's server (their files stay)
-c.JupyterHub.shutdown_on_logout = True  # logging out ends the user's server and everything it started
+fm_logout.install(c)  # logging out ends the user's server and voids every cookie of theirs
 
 # The submission desk (fm_exchange_service.py), run by the hub as root: students never write in the exchange.
 EXCHANGE_URL = "http://127.0.0.1:%s/" % os.environ["FM_HUB_EXCHANGE_PORT"]
