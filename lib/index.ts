@@ -20,6 +20,7 @@ export {
   type Progress,
 } from "./data/download";
 export { parseImages, parseLabels, IdxError, type IdxImages, type IdxLabels } from "./data/idx";
+export { InvalidInputError, type InputPart } from "./data/checks";
 export {
   loadFashionMnist,
   defaultCacheDir,

@@ -89,7 +89,7 @@ test("bad training settings are rejected before any work", async () => {
   const set = normalizeSet(takeFirst(data.train, 64));
   await assert.rejects(fit(model, set, undefined, { epochs: 0 }), /epochs must be a positive integer, got 0/);
   await assert.rejects(fit(model, set, undefined, { batchSize: -1 }), /batchSize must be a positive integer/);
-  await assert.rejects(fit(model, { ...set, count: 65 }, undefined, {}), /training data: images hold/);
+  await assert.rejects(fit(model, { ...set, count: 65 }, undefined, {}), /fit: train images: 50176 values, expected/);
   assert.throws(() => toTensors({ images: new Uint8Array(784), labels: new Uint8Array(2), count: 1 }), /1 images/);
   await assert.rejects(loadModel("../escape", tmp), /not allowed/);
   await assert.rejects(loadModel("missing", tmp), /No saved model "missing"/);

@@ -11,6 +11,7 @@
 import type pl from "nodejs-polars";
 import { tf } from "../runtime/tf";
 import { CLASS_NAMES } from "../data/samples";
+import { checkSamples } from "../data/checks";
 import { classReport, classScores, confidentMistakes, type ClassScores, type Mistake } from "./scores";
 import { confusionMatrix, topConfusions, type Confusion } from "./metrics";
 import {
@@ -46,6 +47,7 @@ export class Interpretation implements Evaluation, Predictions {
 
   /** Runs the model over the set once for its predictions and once for the loss (batched, native where it can). */
   static of(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Interpretation {
+    checkSamples(set, "interpret", "set");
     return new Interpretation(evaluate(model, set, batchSize), predict(model, set, batchSize), set.labels);
   }
 

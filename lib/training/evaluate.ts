@@ -14,7 +14,7 @@ export function evaluate(model: tf.LayersModel, set: LabeledImages, batchSize = 
   // batch from the images as they are: no full-size input tensor (31 MB for
   // the test set) and none of tfjs-layers' intermediate tensors (about 75 MB
   // of peak memory for the 10,000 test images).
-  checkSet(set, "evaluation data");
+  checkSet(set, "evaluate", "set");
   const native = process.env.FMNIST_TRAINER === "layers" ? undefined : NativeTrainer.create(model);
   if (native !== undefined && typeof native !== "string") {
     try {
@@ -23,7 +23,7 @@ export function evaluate(model: tf.LayersModel, set: LabeledImages, batchSize = 
       native.dispose();
     }
   }
-  const { x, y } = toTensors(set, "evaluation data");
+  const { x, y } = toTensors(set, "evaluate", "set");
   try {
     const out = model.evaluate(x, y, { batchSize }) as tf.Scalar[];
     const [loss, accuracy] = out.map((t) => t.dataSync()[0]);
@@ -42,7 +42,7 @@ export interface Predictions {
 }
 
 export function predict(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Predictions {
-  const { x, y } = toTensors(set, "prediction data");
+  const { x, y } = toTensors(set, "predict", "set");
   try {
     const probs = model.predict(x, { batchSize }) as tf.Tensor2D;
     const labels = probs.argMax(1);

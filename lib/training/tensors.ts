@@ -1,11 +1,12 @@
 // Samples as tfjs tensors and as the native trainer's floats, checked first.
 import { tf } from "../runtime/tf";
 import { normalize } from "../data/dataset";
-import { IMAGE_SIZE, PIXELS, type LabeledImages } from "../data/samples";
+import { IMAGE_SIZE, type LabeledImages } from "../data/samples";
+import { checkSamples } from "../data/checks";
 
 /** Normalized [N, 28, 28, 1] images and [N, 1] labels, ready for fit/evaluate. */
-export function toTensors(set: LabeledImages, what = "data"): { x: tf.Tensor4D; y: tf.Tensor2D } {
-  checkSet(set, what);
+export function toTensors(set: LabeledImages, caller = "toTensors", name = "set"): { x: tf.Tensor4D; y: tf.Tensor2D } {
+  checkSet(set, caller, name);
   return tf.tidy(() => ({
     x: tf.tensor4d(set.images instanceof Uint8Array ? normalize(set.images) : set.images, [
       set.count,
@@ -17,16 +18,9 @@ export function toTensors(set: LabeledImages, what = "data"): { x: tf.Tensor4D; 
   }));
 }
 
-export function checkSet(set: LabeledImages, what: string): void {
-  if (!set || !(set.count > 0)) throw new Error(`${what}: no samples (count is ${set?.count})`);
-  if (set.images.length !== set.count * PIXELS) {
-    throw new Error(
-      `${what}: images hold ${set.images.length} bytes, expected ${set.count} x ${PIXELS} = ${set.count * PIXELS}`,
-    );
-  }
-  if (set.labels.length !== set.count) {
-    throw new Error(`${what}: ${set.labels.length} labels for ${set.count} images`);
-  }
+/** Checks a set where it enters (see data/checks.ts): InvalidInputError naming the call, the set, the sample and the value. */
+export function checkSet(set: LabeledImages, caller: string, name: string): void {
+  checkSamples(set, caller, name);
 }
 
 export function floatImages(set: LabeledImages): LabeledImages<Float32Array> {

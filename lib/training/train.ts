@@ -110,8 +110,8 @@ export async function fit(
 ): Promise<TrainResult> {
   const epochs = positiveInt(options.epochs ?? 10, "epochs");
   const batchSize = positiveInt(options.batchSize ?? 32, "batchSize");
-  checkSet(train, "training data");
-  if (validation) checkSet(validation, "validation data");
+  checkSet(train, "fit", "train");
+  if (validation) checkSet(validation, "fit", "validation");
   // Every number the shuffling draws is counted, so a resumed run can skip to where it was.
   const generator = options.seed === undefined ? Math.random : rng(options.seed);
   let draws = 0;
@@ -171,8 +171,8 @@ export async function fit(
     `Training with tfjs-layers' model.fit, 2-3x slower than the native fast path, because ${why.replace(/\.$/, "")}.`,
   );
 
-  const trainT = toTensors(train, "training data");
-  const valT = validation ? toTensors(validation, "validation data") : undefined;
+  const trainT = toTensors(train, "fit", "train");
+  const valT = validation ? toTensors(validation, "fit", "validation") : undefined;
   const history: EpochLog[] = [...start.history];
   const started = performance.now();
   try {
