@@ -162,7 +162,8 @@ const CASES: Case[] = [
     part: "images",
     index: undefined,
     value: "Array",
-    message: /^images: a Array, expected a Uint8Array of raw bytes \(0 to 255\) or a Float32Array scaled to \[0, 1\]/,
+    message:
+      /^images: Array given, expected a Uint8Array of raw bytes \(0 to 255\) or a Float32Array scaled to \[0, 1\]/,
   },
   {
     input: "one label too many",
@@ -253,7 +254,7 @@ test("not a set at all, or no samples: the same error, naming the call and the s
     ],
     ["evaluate: set count: no samples (count is 0)", () => evaluate(model, { ...scaled, count: 0 })],
     [
-      "interpret: set labels: a undefined, expected a Uint8Array",
+      "interpret: set labels: undefined given, expected a Uint8Array",
       () => interpret(model, { ...scaled, labels: undefined as never }),
     ],
   ];

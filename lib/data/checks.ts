@@ -60,7 +60,7 @@ export function checkSamples(set: unknown, caller: string, name: string, classes
       "images",
       undefined,
       typeName(images),
-      `a ${typeName(images)}, expected a Uint8Array of raw bytes (0 to 255) or a Float32Array scaled to [0, 1] ` +
+      `${typeName(images)} given, expected a Uint8Array of raw bytes (0 to 255) or a Float32Array scaled to [0, 1] ` +
         `(normalizeSet); convert it with Uint8Array.from(...) or Float32Array.from(...).`,
     );
   }
@@ -75,7 +75,7 @@ export function checkSamples(set: unknown, caller: string, name: string, classes
     );
   }
   if (typeof labels !== "object" || labels === null || typeof (labels as ArrayLike<number>).length !== "number") {
-    fail("labels", undefined, typeName(labels), `a ${typeName(labels)}, expected a Uint8Array of class indices, one per image.`);
+    fail("labels", undefined, typeName(labels), `${typeName(labels)} given, expected a Uint8Array of class indices, one per image.`);
   }
   const ys = labels as ArrayLike<number>;
   if (ys.length !== n) {
