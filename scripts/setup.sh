@@ -8,8 +8,9 @@
 #   1. node_modules from package-lock.json (install scripts off: see step 2),
 #      with the library lib/ linked as the workspace package fashion-mnist-lib
 #   2. libtensorflow from the tensorflow-cpu wheel on PyPI, the tfjs-node
-#      addon built from source and the library's graph-step addon
-#      (lib/native/): the library's own `fashion-mnist-setup`
+#      addon built from source, the library's graph-step addon
+#      (lib/native/) and tfjs-node fixed for Node 23+ and a quiet start-up
+#      (any import of it works): the library's own `fashion-mnist-setup`
 #      (lib/bin/setup-native.sh), the same step users of the package run
 #   3. a project-local Python environment (.venv) with JupyterLab, nbclient,
 #      nbconvert, plotly and nbgrader, pinned in requirements.txt
@@ -55,10 +56,15 @@ fi
 # stamp (its sources' hash, as setup-native.sh writes it; a failed build
 # counts as done), so it runs every time: if npm reinstalled tfjs-node, its
 # deps/ and addons are back to nothing.
+# The same holds for its fix of tfjs-node itself (dist/fm_compat.js: Node 23+,
+# TensorFlow's start-up log), stamped with its sources' hash.
 graph_hash=$(cat lib/native/graph_step.cc lib/native/binding.gyp | sha256sum | cut -d' ' -f1)
+compat_hash=$(cat lib/native/tfjs-compat.js lib/native/quiet_stderr.c | sha256sum | cut -d' ' -f1)
 if [ ! -f node_modules/@tensorflow/tfjs-node/deps/fm-tensorflow-version ] ||
    ! ls node_modules/@tensorflow/tfjs-node/lib/napi-v*/tfjs_binding.node >/dev/null 2>&1 ||
-   [ "$(cut -d' ' -f1 node_modules/@tensorflow/tfjs-node/lib/fm-graph-step/stamp 2>/dev/null)" != "$graph_hash" ]; then
+   [ "$(cut -d' ' -f1 node_modules/@tensorflow/tfjs-node/lib/fm-graph-step/stamp 2>/dev/null)" != "$graph_hash" ] ||
+   [ "$(cat node_modules/@tensorflow/tfjs-node/lib/fm-quiet/stamp 2>/dev/null)" != "$compat_hash" ] ||
+   ! grep -q fm_compat node_modules/@tensorflow/tfjs-node/dist/index.js; then
   FMNIST_WHEEL_DIR="$ROOT/.cache/wheels" PYTHON="$PYTHON" lib/bin/setup-native.sh
 fi
 

@@ -116,3 +116,50 @@ if [ "$(cat "$graph_dir/stamp" 2>/dev/null | cut -d' ' -f1)" != "$graph_hash" ];
   mkdir -p "$graph_dir"
   echo "$graph_hash $outcome" > "$graph_dir/stamp"
 fi
+
+# --- 4. tfjs-node fixed where it is installed ------------------------------------
+# So that every import of @tensorflow/tfjs-node works and is quiet, not only
+# the library's: tfjs-compat.js goes to its dist/fm_compat.js, three of its
+# lines use it (the util helpers Node 23 removed; the addon loaded with
+# TensorFlow's start-up log filtered), and quiet_stderr.c is compiled into
+# lib/fm-quiet/ (N-API, no TensorFlow headers). Each line is replaced only
+# while it is tfjs-node's original, so a second run changes nothing; a run
+# ends by loading tfjs-node on its own and running an op, which must print
+# nothing. Stamp: the hash of both sources (scripts/setup.sh reads it too).
+compat_dir="$tfjs/lib/fm-quiet"
+compat_hash=$(cat "$package/native/tfjs-compat.js" "$package/native/quiet_stderr.c" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$compat_dir/stamp" 2>/dev/null | cut -d' ' -f1)" != "$compat_hash" ] ||
+   ! grep -q 'fm_compat' "$tfjs/dist/index.js"; then
+  log "fixing tfjs-node for Node 23+ and TensorFlow's start-up log (dist/fm_compat.js)"
+  cp "$package/native/tfjs-compat.js" "$tfjs/dist/fm_compat.js"
+  sed -i 's|^var util_1 = require("util");$|var util_1 = require("./fm_compat").util; // fashion-mnist-setup: Node 23+ removed its helpers|' \
+    "$tfjs/dist/nodejs_kernel_backend.js"
+  sed -i 's|^var util_1 = require("util");$|var util_1 = require("../fm_compat").util; // fashion-mnist-setup: Node 23+ removed its helpers|' \
+    "$tfjs/dist/kernels/TopK.js"
+  sed -i 's|^var bindings = require(bindingPath);$|var bindings = require("./fm_compat").loadAddon(bindingPath); // fashion-mnist-setup: start-up log filtered|' \
+    "$tfjs/dist/index.js"
+  qbuild=$(mktemp -d /tmp/fm-quiet.XXXXXX)
+  mkdir -p "$compat_dir"
+  if [ -f "$node_home/include/node/node_api.h" ] &&
+    ${CC:-cc} -shared -fPIC -O2 -DNODE_GYP_MODULE_NAME=quiet_stderr -I"$node_home/include/node" \
+      "$package/native/quiet_stderr.c" -o "$qbuild/quiet_stderr.node" 2>"$qbuild/log"; then
+    mv "$qbuild/quiet_stderr.node" "$compat_dir/quiet_stderr.node"
+  else
+    rm -f "$compat_dir/quiet_stderr.node"
+    echo "fashion-mnist-setup: the start-up log filter did not build (needs a C compiler; see $compat_dir/build.log): TensorFlow's start-up lines will show." >&2
+    cp "$qbuild/log" "$compat_dir/build.log" 2>/dev/null || true
+  fi
+  rm -rf "$qbuild"
+  for f in dist/nodejs_kernel_backend.js dist/kernels/TopK.js dist/index.js; do
+    grep -q 'fm_compat' "$tfjs/$f" || die "could not fix $tfjs/$f (not tfjs-node 4.22's file?): tfjs-node's ops would fail on Node 23+"
+  done
+  check=$(cd "$tfjs" && env -u TF_CPP_MIN_LOG_LEVEL -u FMNIST_TF_LOGS node -e '
+    const tf = require("./");
+    const v = tf.topk(tf.tensor([1, 3, 2]).add(1), 2).values.dataSync();
+    if (String(Array.from(v)) !== "4,3") throw new Error("topk gave " + v);' 2>&1) ||
+    die "tfjs-node does not run an op after the fix on Node $(node --version): $check"
+  if [ -n "$check" ] && [ -f "$compat_dir/quiet_stderr.node" ]; then
+    die "loading tfjs-node still prints (expected nothing): $check"
+  fi
+  echo "$compat_hash" > "$compat_dir/stamp"
+fi

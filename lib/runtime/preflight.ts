@@ -15,6 +15,9 @@
 //    addon recommends `npm rebuild`, which downloads from Google and fails
 //    offline. The addon is loaded here first (tfjs-node then gets the same
 //    module from Node's cache) and a failure names this project's setup.
+// Setup also fixes tfjs-node's own files (lib/native/tfjs-compat.js) so that
+// code importing tfjs-node without the library works the same; 2. stays for
+// an installation whose setup predates that fix.
 import * as fs from "fs";
 import * as path from "path";
 
@@ -59,8 +62,14 @@ function loadNativeAddon(): void {
     .find((f) => fs.existsSync(f));
   if (!addon)
     throw new Error(`The tfjs-node native addon is missing (no ${libDir}/napi-v*/tfjs_binding.node). ${SETUP_HINT}`);
+  // Through the loader setup installed in tfjs-node (fm_compat.js), which keeps TensorFlow's start-up log
+  // lines off the terminal and the notebook; plain require where setup predates it.
+  const compat = path.join(tfjsDir, "dist", "fm_compat.js");
+  const load = fs.existsSync(compat)
+    ? (require(compat) as { loadAddon: (file: string) => unknown }).loadAddon
+    : (file: string) => require(file);
   try {
-    require(addon);
+    load(addon);
   } catch (err) {
     throw new Error(
       `The tfjs-node native addon ${addon} does not load (${(err as Error).message.split("\n")[0]}). ${SETUP_HINT}`,

@@ -4,8 +4,12 @@
 // TensorFlow's C++ runtime logs to stderr at start-up (CPU feature notes,
 // oneDNN notices). In a notebook any stderr output looks like an error, and
 // nbgrader scores a test cell 0 when it sees stderr, so keep only real errors.
-// This must be set before the native library loads.
-if (process.env.TF_CPP_MIN_LOG_LEVEL === undefined) process.env.TF_CPP_MIN_LOG_LEVEL = "2";
+// This must be set before the native library loads. The lines libtensorflow
+// prints while it loads (some past this level) are filtered by the loader
+// setup installs in tfjs-node (lib/native/tfjs-compat.js). FMNIST_TF_LOGS=1,
+// or the user's own TF_CPP_MIN_LOG_LEVEL, shows them.
+if (process.env.TF_CPP_MIN_LOG_LEVEL === undefined && process.env.FMNIST_TF_LOGS !== "1")
+  process.env.TF_CPP_MIN_LOG_LEVEL = "2";
 
 // Node version, the helpers Node 23 removed, and the native addon, checked
 // before tfjs loads (each failure names its fix).

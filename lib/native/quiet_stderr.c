@@ -1,0 +1,86 @@
+/*
+ * quiet_stderr: captures what native code writes to file descriptor 2 while
+ * JavaScript runs a function (tfjs-node's addon being loaded).
+ *
+ * libtensorflow 2.21 logs at load time, from static initializers, before any
+ * code of tfjs-node runs ("WARNING: All log messages before
+ * absl::InitializeLog() ...", oneDNN's "I0000 ... port.cc:153]"): the oneDNN
+ * line is logged through absl directly, which TF_CPP_MIN_LOG_LEVEL does not
+ * reach. tfjs-compat.js loads the addon between begin() and end() and writes
+ * back whatever is not one of TensorFlow's log entries below the level asked
+ * for. No TensorFlow headers: plain N-API, built with the C compiler alone.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#define MAX_CAPTURE (1 << 20)
+
+static napi_value fail(napi_env env, const char *what) {
+  napi_throw_error(env, NULL, what);
+  return NULL;
+}
+
+/* begin() -> [savedFd, captureFd]: fd 2 now writes to an unlinked temporary file. */
+static napi_value begin(napi_env env, napi_callback_info info) {
+  (void)info;
+  char name[] = "/tmp/fm-quiet-stderr.XXXXXX";
+  int capture = mkstemp(name);
+  if (capture < 0) return fail(env, "quiet_stderr: cannot create a temporary file");
+  unlink(name);
+  fflush(stderr);
+  int saved = dup(2);
+  if (saved < 0 || dup2(capture, 2) < 0) {
+    if (saved >= 0) close(saved);
+    close(capture);
+    return fail(env, "quiet_stderr: cannot redirect file descriptor 2");
+  }
+  napi_value result, a, b;
+  napi_create_array_with_length(env, 2, &result);
+  napi_create_int32(env, saved, &a);
+  napi_create_int32(env, capture, &b);
+  napi_set_element(env, result, 0, a);
+  napi_set_element(env, result, 1, b);
+  return result;
+}
+
+/* end(savedFd, captureFd) -> the text written meanwhile; fd 2 restored. */
+static napi_value end(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t saved = -1, capture = -1;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &saved) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &capture) != napi_ok)
+    return fail(env, "quiet_stderr: end(savedFd, captureFd)");
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  char *text = malloc(MAX_CAPTURE);
+  size_t length = 0;
+  if (text && lseek(capture, 0, SEEK_SET) == 0) {
+    ssize_t n;
+    while (length < MAX_CAPTURE && (n = read(capture, text + length, MAX_CAPTURE - length)) > 0) length += (size_t)n;
+  }
+  close(capture);
+  napi_value result;
+  napi_create_string_utf8(env, text ? text : "", length, &result);
+  free(text);
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "begin", NAPI_AUTO_LENGTH, begin, NULL, &fn);
+  napi_set_named_property(env, exports, "begin", fn);
+  napi_create_function(env, "end", NAPI_AUTO_LENGTH, end, NULL, &fn);
+  napi_set_named_property(env, exports, "end", fn);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
