@@ -86,6 +86,140 @@ interface Seen {
   why?: string;
 }
 
+/**
+ * Bounds on an archive, checked before anything is written (a zip bomb: a
+ * 1 MB archive that inflates to 1 GB). The sizes come from the zip's central
+ * directory, and each entry is inflated once, counting, to stop at an entry
+ * that produces more than it declares or than the limit; archives nbgrader
+ * would extract inside it (.zip, .gz, .tar.gz) count the same, recursively.
+ */
+export interface ZipLimits {
+  /** Uncompressed size of one file, MB (FMNIST_ZIP_MAX_ENTRY_MB, default 100). */
+  entryMb: number;
+  /** Uncompressed size of every file together, MB (FMNIST_ZIP_MAX_TOTAL_MB, default 2048). */
+  totalMb: number;
+  /** Uncompressed size over compressed size, for files past 1 MB (FMNIST_ZIP_MAX_RATIO, default 100). */
+  ratio: number;
+  /** Files in the archive, nested archives' included (FMNIST_ZIP_MAX_ENTRIES, default 10000). */
+  entries: number;
+}
+
+export const ZIP_LIMITS: Readonly<Record<keyof ZipLimits, { env: string; default: number }>> = {
+  entryMb: { env: "FMNIST_ZIP_MAX_ENTRY_MB", default: 100 },
+  totalMb: { env: "FMNIST_ZIP_MAX_TOTAL_MB", default: 2048 },
+  ratio: { env: "FMNIST_ZIP_MAX_RATIO", default: 100 },
+  entries: { env: "FMNIST_ZIP_MAX_ENTRIES", default: 10000 },
+};
+
+/** The limits in force: each from its environment variable, else its default. */
+export function zipLimits(env: NodeJS.ProcessEnv = process.env): ZipLimits {
+  const out = {} as ZipLimits;
+  for (const [key, { env: name, default: value }] of Object.entries(ZIP_LIMITS)) {
+    const given = env[name]?.trim();
+    const n = given ? Number(given) : value;
+    if (!(n > 0) || !Number.isFinite(n))
+      throw new CourseError(`${name} must be a positive number, got "${env[name]}" (default ${value})`);
+    out[key as keyof ZipLimits] = n;
+  }
+  return out;
+}
+
+const CHECK = String.raw`
+import gzip, io, os, struct, sys, tarfile, zlib, zipfile
+MB = 1 << 20
+ENTRY, TOTAL, RATIO, COUNT = int(float(sys.argv[5]) * MB), int(float(sys.argv[6]) * MB), float(sys.argv[7]), int(float(sys.argv[8]))
+state = {"total": 0, "count": 0}
+class Refused(Exception): pass
+def mb(n): return "%.1f MB" % (n / MB)
+def account(name, size, packed=None):
+    state["count"] += 1
+    if state["count"] > COUNT:
+        raise Refused("it holds more than %d files (FMNIST_ZIP_MAX_ENTRIES)" % COUNT)
+    if size > ENTRY:
+        raise Refused("%s inflates to %s, past the limit of %s per file (FMNIST_ZIP_MAX_ENTRY_MB)" % (
+            name, mb(size), mb(ENTRY)))
+    if packed is not None and size > MB and size > RATIO * max(packed, 1):
+        raise Refused("%s inflates %d times (%s from %s), past the limit of %g (FMNIST_ZIP_MAX_RATIO)" % (
+            name, size // max(packed, 1), mb(size), mb(packed), RATIO))
+    state["total"] += size
+    if state["total"] > TOTAL:
+        raise Refused("its files inflate to more than %s in all (at %s), past the limit (FMNIST_ZIP_MAX_TOTAL_MB)" % (mb(TOTAL), name))
+def inflate(f, info, name):
+    # The entry's raw data, inflated here rather than by zipfile (which stops at the declared size).
+    f.seek(info.header_offset)
+    h = f.read(30)
+    if len(h) < 30 or h[:4] != b"PK":
+        raise Refused("%s: its local header is damaged" % name)
+    n, m = struct.unpack("<HH", h[26:30])
+    f.seek(info.header_offset + 30 + n + m)
+    left, keep = info.compress_size, []
+    cap = min(info.file_size, ENTRY) + 1
+    d = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    size = 0
+    while left > 0:
+        chunk = f.read(min(MB, left))
+        if not chunk:
+            break
+        left -= len(chunk)
+        while chunk:
+            out = d.decompress(chunk, MB) if d else chunk
+            chunk = d.unconsumed_tail if d else b""
+            size += len(out)
+            if size > info.file_size:
+                raise Refused("%s inflates past the %d bytes its header declares (a forged archive)" % (name, info.file_size))
+            if size >= cap:
+                return size, None
+            if nested(name):
+                keep.append(out)
+    return size, b"".join(keep) if nested(name) else None
+def nested(name): return os.path.splitext(name)[1] in (".zip", ".gz")
+def check_zip(f, where, depth):
+    with zipfile.ZipFile(f) as z:
+        infos = [i for i in z.infolist() if not i.is_dir()]
+        if len(infos) + state["count"] > COUNT:
+            raise Refused("%s holds %d files, past the limit of %d (FMNIST_ZIP_MAX_ENTRIES)" % (where or "it", len(infos), COUNT))
+        for i in infos:
+            name = where + i.filename
+            account(name, i.file_size, i.compress_size)  # the central directory's word first
+            state["count"] -= 1; state["total"] -= i.file_size
+            if i.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and not i.flag_bits & 1:
+                size, data = inflate(f, i, name)
+            else:
+                size, data = i.file_size, None
+            account(name, size, i.compress_size)
+            if data is not None:
+                check_nested(data, name, depth)
+def check_nested(data, name, depth):
+    if depth >= 3:
+        raise Refused("%s: archives nested more than 3 deep" % name)
+    if name.endswith(".zip") and zipfile.is_zipfile(io.BytesIO(data)):
+        check_zip(io.BytesIO(data), name + "!/", depth + 1)
+    elif name.endswith(".gz"):
+        g, out, size = gzip.GzipFile(fileobj=io.BytesIO(data)), [], 0
+        try:
+            while True:
+                part = g.read(MB)
+                if not part:
+                    break
+                size += len(part)
+                if size > ENTRY:
+                    break
+                out.append(part)
+        except (OSError, EOFError, zlib.error):
+            return
+        account(name + "!", size, len(data))
+        raw = b"".join(out)
+        try:
+            with tarfile.open(fileobj=io.BytesIO(raw)) as t:
+                for member in t.getmembers():
+                    if member.isfile():
+                        account(name + "!/" + member.name, member.size)
+                        if nested(member.name):
+                            check_nested(t.extractfile(member).read(), name + "!/" + member.name, depth + 1)
+        except tarfile.TarError:
+            pass
+`;
+
 // Runs nbgrader's own test on each file (the extension, then re.match on the
 // path nbgrader will see), over the archive's listing ("zip") or the folder
 // nbgrader extracted it to ("dir"). Unsafe names are ones nbgrader's extractor
@@ -94,6 +228,16 @@ const SCAN = String.raw`
 import json, os, re, sys, zipfile
 mode, target, regex, prefix = sys.argv[1:5]
 rx = re.compile(regex)
+if mode == "zip" and zipfile.is_zipfile(target):
+    try:
+        with open(target, "rb") as f:
+            check_zip(f, "", 0)
+    except Refused as e:
+        print(json.dumps({"error": "refused, nothing imported: %s" % e}))
+        sys.exit()
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as e:
+        print(json.dumps({"error": "a damaged zip archive (%s)" % e}))
+        sys.exit()
 def seen(name, full):
     ext = os.path.splitext(full)[1]
     if ext in (".zip", ".gz"):
@@ -130,10 +274,13 @@ print(json.dumps({"files": sorted(out, key=lambda s: s["name"])}))
 `;
 
 function scan(mode: "zip" | "dir", target: string, regex: string, prefix: string): Seen[] | string {
-  const res = spawnSync(path.join(repoRoot(), ".venv", "bin", "python"), ["-c", SCAN, mode, target, regex, prefix], {
-    encoding: "utf8",
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const limits = zipLimits();
+  const bounds = [limits.entryMb, limits.totalMb, limits.ratio, limits.entries].map(String);
+  const res = spawnSync(
+    path.join(repoRoot(), ".venv", "bin", "python"),
+    ["-c", CHECK + SCAN, mode, target, regex, prefix, ...bounds],
+    { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+  );
   if (res.status !== 0)
     throw new CourseError(`cannot read ${target}: ${(res.stderr || res.error?.message || "").trim()}`);
   const out = JSON.parse(res.stdout) as { files?: Seen[]; error?: string };

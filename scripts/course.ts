@@ -785,6 +785,9 @@ options:
 Students' kernels run in a bubblewrap sandbox: no network, only their own folder writable,
 no access to source/, the gradebook or other submissions; CPU seconds per kernel:
 COURSE_CPU_LIMIT_S (default 900).
+collect refuses an archive, importing nothing, past FMNIST_ZIP_MAX_ENTRY_MB (default 100 per file),
+FMNIST_ZIP_MAX_TOTAL_MB (2048 in all), FMNIST_ZIP_MAX_RATIO (100, files past 1 MB) or
+FMNIST_ZIP_MAX_ENTRIES (10000 files); archives inside it count too.
 Relative folders are taken from the folder the command is typed in.`;
 
 function parseArgs(argv: string[]): { command: Command; opts: CourseOptions; zip?: string; format: GradesFormat } {

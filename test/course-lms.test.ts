@@ -208,3 +208,140 @@ test(
     }
   },
 );
+
+/** Python (the project's .venv) run on `script` with `args`; its stdout. */
+function python(script: string, ...args: string[]): string {
+  const r = spawnSync(path.join(repoRoot, ".venv", "bin", "python"), ["-c", script, ...args], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+}
+
+/** An archive of one Canvas-named entry of `mb` MB of zeros, written streaming (a zip bomb at 1024: ~1 MB on disk). */
+function zerosZip(file: string, entry: string, mb: number): void {
+  python(
+    [
+      "import sys, zipfile",
+      "with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:",
+      "    with z.open(sys.argv[2], 'w', force_zip64=True) as f:",
+      "        for _ in range(int(sys.argv[3])): f.write(bytes(1 << 20))",
+    ].join("\n"),
+    file,
+    entry,
+    String(mb),
+  );
+}
+
+test("course collect refuses archives past its limits (zip bomb, ratio, total, count, forged sizes, nested), before writing anything", () => {
+  const tmp = makeTempDir("fmnist-lms-bounds-");
+  const names = Object.values(lms.ZIP_LIMITS).map((l) => l.env);
+  const saved = Object.fromEntries(names.map((n) => [n, process.env[n]]));
+  const setLimits = (limits: Record<string, string>) => {
+    for (const n of names) delete process.env[n];
+    Object.assign(process.env, limits);
+  };
+  try {
+    const root = copyCourse(tmp, [A]);
+    const opts: course.CourseOptions = { course: root, assignments: [], timeout: 60, quiet: true };
+    // An earlier import, which no refused archive may touch.
+    const earlier = path.join(root, "submitted", "48213", A);
+    fs.mkdirSync(earlier, { recursive: true });
+    fs.writeFileSync(path.join(earlier, `${A}.ipynb`), "{}");
+    const before = snapshot(root);
+    const entry = (id: string, file = `${A}.ipynb`) => `doejane_${id}_9934120_${file}`;
+    setLimits({});
+
+    // The issue's zip bomb: 1 GB in a ~1 MB archive, refused from the central directory in well under a second.
+    const bomb = path.join(tmp, "bomb.zip");
+    zerosZip(bomb, entry("48213"), 1024);
+    assert.ok(fs.statSync(bomb).size < 2 << 20, "a ~1 MB archive");
+    const started = Date.now();
+    refuses(
+      () => lms.collectZip(opts, bomb, A),
+      new RegExp(
+        `bomb\\.zip: refused, nothing imported: ${entry("48213")} inflates to 1024\\.0 MB, past the limit of 100\\.0 MB per file \\(FMNIST_ZIP_MAX_ENTRY_MB\\)$`,
+      ),
+    );
+    assert.ok(Date.now() - started < 5000, `refused at once (${Date.now() - started} ms)`);
+
+    // Under the per-file limit but 2 MB of zeros: the ratio.
+    const dense = path.join(tmp, "dense.zip");
+    zerosZip(dense, entry("48213"), 2);
+    refuses(
+      () => lms.collectZip(opts, dense, A),
+      /dense\.zip: refused, nothing imported: .* inflates \d+ times \(2\.0 MB from 0\.0 MB\), past the limit of 100 \(FMNIST_ZIP_MAX_RATIO\)/,
+    );
+
+    // The total, the count, and the limits taken from the environment.
+    const many = path.join(tmp, "many.zip");
+    python(
+      [
+        "import os, sys, zipfile",
+        "with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:",
+        "    for i in range(60): z.writestr('doejane_%d_1_idx-parsing.ipynb' % (1000 + i), os.urandom(100 << 10))",
+      ].join("\n"),
+      many,
+    );
+    setLimits({ FMNIST_ZIP_MAX_TOTAL_MB: "3" });
+    refuses(
+      () => lms.collectZip(opts, many, A),
+      /many\.zip: refused, nothing imported: its files inflate to more than 3\.0 MB in all \(at doejane_\d+_1_idx-parsing\.ipynb\), past the limit \(FMNIST_ZIP_MAX_TOTAL_MB\)/,
+    );
+    setLimits({ FMNIST_ZIP_MAX_ENTRIES: "50" });
+    refuses(
+      () => lms.collectZip(opts, many, A),
+      /many\.zip: refused, nothing imported: it holds 60 files, past the limit of 50 \(FMNIST_ZIP_MAX_ENTRIES\)/,
+    );
+    setLimits({ FMNIST_ZIP_MAX_RATIO: "-1" });
+    refuses(() => lms.collectZip(opts, many, A), /FMNIST_ZIP_MAX_RATIO must be a positive number, got "-1"/);
+    setLimits({});
+
+    // A forged header: the central directory says 100 bytes, the data inflates to 5 MB.
+    const forged = path.join(tmp, "forged.zip");
+    zerosZip(forged, entry("48213"), 5);
+    python(
+      [
+        "import struct, sys",
+        "data = bytearray(open(sys.argv[1], 'rb').read())",
+        "for sig, at in ((b'PK\\x03\\x04', 22), (b'PK\\x01\\x02', 24)):",
+        "    i = data.find(sig)",
+        "    extra = (i + 30, struct.unpack('<H', data[i + 28:i + 30])[0]) if sig == b'PK\\x03\\x04' else (i + 46, 0)",
+        "    if struct.unpack('<I', data[i + at:i + at + 4])[0] == 0xFFFFFFFF:",
+        "        # zip64: the sizes sit in the extra field",
+        "        n = struct.unpack('<H', data[i + (26 if at == 22 else 28):i + (28 if at == 22 else 30)])[0]",
+        "        e = struct.unpack('<H', data[i + (28 if at == 22 else 30):i + (30 if at == 22 else 32)])[0]",
+        "        start = i + (30 if at == 22 else 46) + n",
+        "        j = data.find(b'\\x01\\x00', start, start + e)",
+        "        data[j + 4:j + 12] = struct.pack('<Q', 100)",
+        "    else:",
+        "        data[i + at:i + at + 4] = struct.pack('<I', 100)",
+        "open(sys.argv[1], 'wb').write(data)",
+      ].join("\n"),
+      forged,
+    );
+    refuses(
+      () => lms.collectZip(opts, forged, A),
+      new RegExp(
+        `forged\\.zip: refused, nothing imported: ${entry("48213")} inflates past the 100 bytes its header declares`,
+      ),
+    );
+
+    // A bomb inside an archive inside the archive (nbgrader extracts those too).
+    const inner = path.join(tmp, "inner.zip");
+    zerosZip(inner, entry("48214"), 200);
+    const outer = path.join(tmp, "outer.zip");
+    makeZip(outer, { [entry("48213")]: "{}", "more/inner.zip": fs.readFileSync(inner) });
+    refuses(
+      () => lms.collectZip(opts, outer, A),
+      new RegExp(`outer\\.zip: refused, nothing imported: more/inner\\.zip!/${entry("48214")} inflates to 200\\.0 MB`),
+    );
+
+    assert.deepEqual(snapshot(root), before, "nothing written: no downloaded/, submitted/ as it was");
+    assert.ok(!fs.existsSync(path.join(root, "downloaded")));
+  } finally {
+    for (const n of names) {
+      if (saved[n] === undefined) delete process.env[n];
+      else process.env[n] = saved[n];
+    }
+    removeCourseDir(tmp);
+  }
+});
