@@ -78,7 +78,12 @@ function loadAddon(file) {
   const resolved = require.resolve(file);
   const helper = require.cache[resolved] ? null : quietHelper();
   if (!helper) return require(resolved);
-  const [saved, capture] = helper.begin();
+  let saved, capture;
+  try {
+    [saved, capture] = helper.begin();
+  } catch {
+    return require(resolved); // (stderr cannot be captured here: the log goes through unfiltered)
+  }
   try {
     return require(resolved);
   } finally {
