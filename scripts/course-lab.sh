@@ -27,6 +27,10 @@ done
   { echo "course-lab: $course is not a course folder (no nbgrader_config.py); pass --course DIR" >&2; exit 2; }
 course=$(cd "$course" && pwd -P)
 export FM_COURSE_DIR=$course
+# /fm/formgrader (jupyter/fm_lab.py) opens Lab with the Formgrader: an address without a query, so the
+# one Jupyter prints with its token logs in.
+export PYTHONPATH=$PWD/jupyter${PYTHONPATH:+:$PYTHONPATH}
+args=("--ServerApp.jpserver_extensions={'fm_lab': True}" "${args[@]}")
 # The Formgrader only serves a course inside the Lab's root.
-[ -n "$own_root" ] || args=("--ServerApp.root_dir=$course" "--LabApp.default_url=/lab?formgrader=true" "${args[@]}")
+[ -n "$own_root" ] || args=("--ServerApp.root_dir=$course" "--LabApp.default_url=/fm/formgrader" "${args[@]}")
 exec bash scripts/lab.sh "${args[@]}"

@@ -14,9 +14,9 @@ args=() own_root=
 while [ $# -gt 0 ]; do
   a=$1; shift
   if [[ "$a" == *=* && "${a%%=*}" =~ $root_flag ]]; then
-    args+=("--ServerApp.root_dir=$(absolute "${a#*=}")"); own_root=1
+    own_root=$(absolute "${a#*=}"); args+=("--ServerApp.root_dir=$own_root")
   elif [[ "$a" =~ $root_flag ]] && [ $# -gt 0 ]; then
-    args+=("--ServerApp.root_dir=$(absolute "$1")"); shift; own_root=1
+    own_root=$(absolute "$1"); shift; args+=("--ServerApp.root_dir=$own_root")
   else
     args+=("$a")
   fi
@@ -24,6 +24,10 @@ done
 if [ -z "$own_root" ]; then
   args=("--ServerApp.root_dir=$root" "--LabApp.default_url=/lab/tree/notebooks/fashion-mnist-cnn.ipynb" "${args[@]}")
 fi
+# nbgrader runs some of its tools by name (alembic, when the Formgrader makes a course's first gradebook).
+export PATH="$root/.venv/bin:$PATH"
 # Jupyter refuses to start as root without this (containers, classroom VMs).
 [ "$(id -u)" = 0 ] && args=(--allow-root "${args[@]}")
-exec .venv/bin/jupyter lab --ip=127.0.0.1 "${args[@]}"
+# The server works in its root: nbgrader's Assignment List fetches into the server's working folder.
+[ -z "$own_root" ] || cd "$own_root"
+exec "$root/.venv/bin/jupyter" lab --ip=127.0.0.1 "${args[@]}"
