@@ -11,8 +11,9 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
-import { repoRoot } from "./helpers";
+import { repoRoot, sharedDataDir } from "./helpers";
 
 const LINES = ["22", "24", "26"];
 const TFJS = path.join(repoRoot, "node_modules", "@tensorflow", "tfjs-node");
@@ -183,4 +184,33 @@ test("setup's fix of tfjs-node is in place and a second run changes nothing", ()
     if (!fs.existsSync(stamp)) fs.writeFileSync(stamp, saved);
   }
   assert.deepEqual(hash(), before, "the same files after a second run");
+});
+
+test("npm run train, normal and failing, shows no TensorFlow start-up line", () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fmnist-quiet-train-"));
+  try {
+    const env = userEnv(path.dirname(process.execPath), { FMNIST_DATA_DIR: tmp });
+    const small = ["--epochs", "1", "--train-limit", "500", "--validation", "100", "--test-limit", "200", "--save", ""];
+    const ok = spawnSync("npm", ["run", "train", "--", ...small, "--mirror", sharedDataDir], {
+      cwd: repoRoot,
+      encoding: "utf8",
+      env,
+    });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /Test accuracy: \d+\.\d\d%/);
+    assert.doesNotMatch(ok.stdout + ok.stderr, TF_LOG_LINE);
+    // A failure after TensorFlow loaded: no dataset anywhere (an empty mirror, the official ones unreachable).
+    const proxy = "http://127.0.0.1:9";
+    const failed = spawnSync("npm", ["run", "train", "--", ...small, "--mirror", path.join(tmp, "empty")], {
+      cwd: repoRoot,
+      encoding: "utf8",
+      env: { ...env, FMNIST_DATA_DIR: path.join(tmp, "other"), HTTPS_PROXY: proxy, HTTP_PROXY: proxy },
+    });
+    assert.notEqual(failed.status, 0);
+    assert.match(failed.stdout, /tensorflow: '2\.\d+\.\d+'/, "TensorFlow had loaded");
+    assert.match(failed.stderr, /train: Could not download/);
+    assert.doesNotMatch(failed.stdout + failed.stderr, TF_LOG_LINE);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });
