@@ -44,7 +44,7 @@ export {
   type ModelOptions,
 } from "./model/model";
 export { saveModel, loadModel, modelsDir, checkSaveTarget } from "./model/persist";
-export { readCheckpoint, checkpointsDir, type CheckpointInfo } from "./training/checkpoint";
+export { readCheckpoint, checkpointsDir, CheckpointError, type CheckpointInfo } from "./training/checkpoint";
 
 // Training: fit (native fast path or tfjs-layers, progress, checkpoints, resume), evaluate, predict.
 export {

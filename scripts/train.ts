@@ -3,7 +3,9 @@
 import type * as Fm from "fashion-mnist-lib";
 import { runConfig, SETTINGS, type RunConfig } from "fashion-mnist-lib/dist/runtime/config";
 import { checkMemory } from "fashion-mnist-lib/dist/runtime/memory";
-import { userPath } from "fashion-mnist-lib/dist/runtime/paths";
+import * as path from "path";
+import { dataDir, userPath } from "fashion-mnist-lib/dist/runtime/paths";
+import type * as Checkpoints from "fashion-mnist-lib/dist/training/checkpoint";
 import { readCommandLine, runMain, UsageError, wholeNumber } from "./cli";
 
 const usage = `Usage: npm run train -- [options]
@@ -18,8 +20,11 @@ const usage = `Usage: npm run train -- [options]
   --save NAME        save the trained model to data/models/NAME (default fashion-mnist-cnn; "" to skip);
                      after every epoch a checkpoint goes to data/checkpoints/NAME (or .../train)
   --resume           continue from that checkpoint's last complete epoch (same settings and data)
+  --restart          start over, replacing that checkpoint when it holds an earlier run that did not
+                     finish (without --resume or --restart such a run is refused, so nothing is lost)
   -h, --help         show this help
-Relative folders are taken from the folder the command is typed in.`;
+Each flag is given once. Relative folders are taken from the folder the command is typed in.
+Ctrl-C stops the run and prints the command that continues it from its checkpoint.`;
 
 // flag -> the setting it overrides (its environment variable and bounds: lib/config.ts)
 const NUMBERS: Record<string, keyof typeof SETTINGS> = {
@@ -39,6 +44,7 @@ async function main(): Promise<void> {
         mirror: { type: "string" },
         save: { type: "string", default: "fashion-mnist-cnn" },
         resume: { type: "boolean" },
+        restart: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     },
@@ -74,13 +80,27 @@ async function main(): Promise<void> {
   // TensorFlow loads only now, after the command line was found good.
 
   const fm = require("fashion-mnist-lib") as typeof Fm;
-  // Where the model will be saved, checked before minutes of training.
+  const { checkCheckpointStart, CheckpointError } =
+    require("fashion-mnist-lib/dist/training/checkpoint") as typeof Checkpoints;
+  // Where the model and the checkpoints will be saved, checked before minutes of training.
   if (values.save) {
     try {
       fm.checkSaveTarget(values.save);
     } catch (err) {
-      throw new UsageError(`--save ${values.save}: ${(err as Error).message}`);
+      const shown = values.save.length > 40 ? `${values.save.slice(0, 40)}...` : values.save;
+      throw new UsageError(`--save ${shown}: ${(err as Error).message}`);
     }
+  }
+  const checkpoint = values.save || "train";
+  const resume = values.resume === true;
+  const restart = values.restart === true;
+  // An earlier unfinished run in the checkpoint, or a damaged one to resume, is refused now.
+  let resumedInfo: Checkpoints.CheckpointInfo | undefined;
+  try {
+    resumedInfo = await checkCheckpointStart(checkpoint, { resume, restart }, checkpointsDir(), CLI_WORDS);
+  } catch (err) {
+    const message = (err as Error).message;
+    throw new UsageError(err instanceof CheckpointError ? message : `the checkpoint "${checkpoint}": ${message}`);
   }
   fm.assertNativeBackend();
   console.log(fm.runtimeVersions());
@@ -93,19 +113,66 @@ async function main(): Promise<void> {
 
   const model = fm.createModel({ seed: cfg.seed });
   fm.showSummary(model);
+  // Ctrl-C: say what the checkpoint holds and the command that continues from it.
+  let saved = resumedInfo?.epoch;
+  const onInterrupt = () => {
+    console.log(interruptMessage(checkpoint, saved, cfg.epochs, restart));
+    process.exit(130);
+  };
+  process.on("SIGINT", onInterrupt);
   const run = await fm.fit(model, train, validation, {
     epochs: cfg.epochs,
     batchSize: cfg.batchSize,
     seed: cfg.seed,
     progress: "terminal",
-    checkpoint: values.save || "train",
-    resume: values.resume === true,
+    checkpoint,
+    resume,
+    restart,
+    onEpochEnd: (log) => {
+      saved = log.epoch; // called once the epoch's checkpoint is written
+    },
   });
+  process.off("SIGINT", onInterrupt);
   console.log(run.frame().toString());
   const result = fm.evaluate(model, test);
   console.log(`Test accuracy: ${(result.accuracy * 100).toFixed(2)}% (loss ${result.loss.toFixed(4)})`);
-  console.log(`Training time: ${run.seconds.toFixed(1)} s, ${(run.seconds / run.history.length).toFixed(1)} s/epoch`);
+  console.log(trainingTime(run.seconds, run.history.length - run.resumedEpochs, run.resumedEpochs));
   if (values.save) console.log(`Saved model to ${await fm.saveModel(model, values.save)}`);
+}
+
+const checkpointsDir = () => path.join(dataDir(), "checkpoints");
+
+/** The checkpoint errors in this command's words. */
+const CLI_WORDS = { resume: "--resume", restart: "--restart", rename: "another --save name" };
+
+/** A command line as it can be typed again (each argument quoted for the shell when it needs it). */
+function commandLine(args: string[]): string {
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  return ["npm run train --", ...args.map(quote)].join(" ");
+}
+
+/** What Ctrl-C leaves: the checkpoint's folder and epoch, and the command that goes on from it. */
+function interruptMessage(name: string, epoch: number | undefined, epochs: number, restart: boolean): string {
+  const folder = path.join(checkpointsDir(), name);
+  const args = process.argv.slice(2).filter((a) => a !== "--resume" && a !== "--restart");
+  if (epoch === undefined) {
+    const again = commandLine(restart ? [...args, "--restart"] : args);
+    return (
+      `\nInterrupted before this run's first checkpoint was written (after its first epoch): nothing to resume` +
+      `${restart ? ` (${folder} still holds the earlier run)` : ""}. Start again with:\n  ${again}`
+    );
+  }
+  return (
+    `\nInterrupted. The checkpoint ${folder} keeps epoch ${epoch} of ${epochs}. Continue with:\n` +
+    `  ${commandLine([...args, "--resume"])}`
+  );
+}
+
+/** The training time of this run's epochs (a resumed run's earlier epochs are not in it). */
+function trainingTime(seconds: number, trained: number, resumed: number): string {
+  if (trained === 0) return `Training time: none (the checkpoint had all ${resumed} epochs done).`;
+  const earlier = resumed ? `; ${resumed} resumed from the checkpoint` : "";
+  return `Training time: ${seconds.toFixed(1)} s, ${(seconds / trained).toFixed(1)} s/epoch (${trained} epoch${trained === 1 ? "" : "s"} trained${earlier})`;
 }
 
 runMain("train", main);

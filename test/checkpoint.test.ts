@@ -12,7 +12,7 @@ import { normalizeSet, splitValidation, takeFirst, type FashionMnist } from "fas
 import { createModel } from "fashion-mnist-lib/dist/model/model";
 import { fit, type EpochLog } from "fashion-mnist-lib/dist/training/train";
 import { loadModel, saveModel } from "fashion-mnist-lib/dist/model/persist";
-import { readCheckpoint } from "fashion-mnist-lib/dist/training/checkpoint";
+import { CheckpointError, readCheckpoint, readCheckpointInfo } from "fashion-mnist-lib/dist/training/checkpoint";
 import { loadSharedDataset, makeTempDir, removeDir, repoRoot, runNode } from "./helpers";
 
 let data: FashionMnist;
@@ -152,7 +152,7 @@ test(
     const script = (dir: string) => `
 const { createModel } = require(${lib("model/model")});
 const { writeCheckpoint } = require(${lib("training/checkpoint")});
-const info = (epoch, seed) => ({ epoch, epochs: 3, batchSize: 32, seed, trainCount: 10, validationCount: 0, randomDraws: epoch * 10, history: [], trainer: "native" });
+const info = (epoch, seed) => ({ epoch, epochs: 3, batchSize: 32, seed, trainCount: 10, validationCount: 0, randomDraws: epoch * 10, history: Array.from({ length: epoch }, (_, i) => ({ epoch: i + 1 })), trainer: "native" });
 (async () => {
   if (process.env.FIRST) await writeCheckpoint(createModel({ seed: 1 }), "c", info(1, 1), ${JSON.stringify(dir)});
   else await writeCheckpoint(createModel({ seed: 2 }), "c", info(2, 2), ${JSON.stringify(dir)});
@@ -172,15 +172,186 @@ const info = (epoch, seed) => ({ epoch, epochs: 3, batchSize: 32, seed, trainCou
           points = k - 1;
           break;
         }
-        const saved = await readCheckpoint("c", dir);
+        // (Models trained nowhere have no Adam state to resume with: the record is what is compared.)
+        const saved = await readCheckpointInfo("c", dir);
         assert.ok(saved, `killed before step ${k}: a checkpoint is there`);
         seen.add(saved.info.epoch);
-        saved.model.dispose();
         assert.deepEqual(fs.readdirSync(dir), ["c"], `killed before step ${k}: leftovers cleaned`);
       }
       console.log(`checkpoint kill points: ${points}`);
       assert.ok(points >= 15, `a checkpoint write has at least 15 steps (${points})`);
       assert.deepEqual([...seen].sort(), [1, 2], "kills early keep the previous checkpoint, kills late the new one");
+    } finally {
+      removeDir(tmp);
+    }
+  },
+);
+
+test(
+  "a run never replaces an earlier unfinished run's checkpoint unasked: refused before training, restart: true replaces it",
+  { timeout: 5 * 60_000 },
+  async () => {
+    const tmp = makeTempDir("fmnist-ckpt-keep-");
+    try {
+      await withEnv({ FMNIST_DATA_DIR: tmp }, async () => {
+        const { train, validation } = sets();
+        const opts = { epochs: 3, batchSize: 32, seed: 5, progress: "none" as const, checkpoint: "m" };
+        await assert.rejects(
+          fit(createModel({ seed: 5 }), train, validation, {
+            ...opts,
+            onEpochEnd: (log) => {
+              if (log.epoch === 1) throw new Error("stopped by the test");
+            },
+          }),
+          /stopped by the test/,
+        );
+        let epochs = 0;
+        const folder = path.join(tmp, "checkpoints", "m");
+        await assert.rejects(
+          fit(createModel({ seed: 5 }), train, validation, { ...opts, onEpochEnd: () => void epochs++ }),
+          (err: Error) =>
+            err instanceof CheckpointError &&
+            err.kind === "unfinished" &&
+            err.message ===
+              `The checkpoint ${folder} holds an earlier run that did not finish (epoch 1 of 3, batch size 32, seed 5); ` +
+                "this run would replace it. Continue it with resume: true, start over with restart: true, or use another checkpoint name.",
+        );
+        assert.equal(epochs, 0, "refused before training");
+        assert.equal((await readCheckpointInfo("m"))?.info.epoch, 1, "the checkpoint is kept");
+        await assert.rejects(
+          fit(createModel({ seed: 5 }), train, validation, { ...opts, resume: true, restart: true }),
+          /contradict/,
+        );
+        const restarted = await fit(createModel({ seed: 5 }), train, validation, { ...opts, epochs: 1, restart: true });
+        assert.equal(restarted.resumedEpochs, 0);
+        assert.deepEqual((await readCheckpointInfo("m"))?.info.epochs, 1, "restart replaced it");
+        // A finished run's checkpoint is nothing to lose: the next run replaces it.
+        const again = await fit(createModel({ seed: 5 }), train, validation, { ...opts, epochs: 1 });
+        assert.equal(again.history.length, 1);
+      });
+    } finally {
+      removeDir(tmp);
+    }
+  },
+);
+
+test(
+  "a checkpoint missing a part or damaged is refused on resume, naming the folder, the file and the fix (table)",
+  { timeout: 5 * 60_000 },
+  async () => {
+    const tmp = makeTempDir("fmnist-ckpt-damage-");
+    try {
+      await withEnv({ FMNIST_DATA_DIR: tmp }, async () => {
+        const { train, validation } = sets();
+        const opts = { epochs: 2, batchSize: 32, seed: 5, progress: "none" as const };
+        await assert.rejects(
+          fit(createModel({ seed: 5 }), train, validation, {
+            ...opts,
+            checkpoint: "good",
+            onEpochEnd: () => {
+              throw new Error("stopped by the test");
+            },
+          }),
+          /stopped by the test/,
+        );
+        const good = path.join(tmp, "checkpoints", "good");
+        const truncate =
+          (file: string, keep = 0.5) =>
+          (dir: string) => {
+            const bytes = fs.readFileSync(path.join(dir, file));
+            fs.writeFileSync(path.join(dir, file), bytes.subarray(0, Math.floor(bytes.length * keep)));
+          };
+        const write = (file: string, text: string) => (dir: string) => fs.writeFileSync(path.join(dir, file), text);
+        const edit = (change: (info: Record<string, unknown>) => void) => (dir: string) => {
+          const file = path.join(dir, "checkpoint.json");
+          const info = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+          change(info);
+          fs.writeFileSync(file, JSON.stringify(info));
+        };
+        const remove = (file: string) => (dir: string) => fs.rmSync(path.join(dir, file));
+        const cases: [string, (dir: string) => void, string, RegExp][] = [
+          ["truncated checkpoint.json", truncate("checkpoint.json"), "checkpoint.json", /is damaged \(not JSON: /],
+          [
+            "checkpoint.json not JSON",
+            write("checkpoint.json", "epoch 1"),
+            "checkpoint.json",
+            /is damaged \(not JSON: /,
+          ],
+          [
+            "{} as checkpoint.json",
+            write("checkpoint.json", "{}"),
+            "checkpoint.json",
+            /damaged \("epoch" is missing\)/,
+          ],
+          [
+            '"epoch": "two"',
+            edit((i) => (i.epoch = "two")),
+            "checkpoint.json",
+            /damaged \("epoch" is "two", not a whole number of 1 or more\)/,
+          ],
+          ["epoch past epochs", edit((i) => (i.epoch = 7)), "checkpoint.json", /"epoch" 7 is past "epochs" 2/],
+          ["truncated model.json", truncate("model.json"), "model.json", /is damaged \(not JSON: /],
+          ["model.json not JSON", write("model.json", "<html>"), "model.json", /is damaged \(not JSON: /],
+          ["model.json not a model", write("model.json", "{}"), "model.json", /damaged \(not a saved model/],
+          [
+            "truncated weights.bin",
+            truncate("weights.bin"),
+            "weights.bin",
+            /damaged \(truncated: 789,060 bytes where model.json lists 1,578,120\)/,
+          ],
+          [
+            "truncated optimizer.bin",
+            truncate("optimizer.bin", 0.0001),
+            "optimizer.bin",
+            /damaged \(truncated: 315 bytes where optimizer\.json lists 3,156,240\)/,
+          ],
+          ["optimizer.json not JSON", write("optimizer.json", "{"), "optimizer.json", /is damaged \(/],
+          [
+            "no checkpoint.json",
+            remove("checkpoint.json"),
+            "checkpoint.json",
+            /has no checkpoint\.json \(the run's settings and history\)/,
+          ],
+          ["no model.json", remove("model.json"), "model.json", /has no model\.json/],
+          ["no weights.bin", remove("weights.bin"), "weights.bin", /has no weights\.bin \(the weights\)/],
+          ["no optimizer.json", remove("optimizer.json"), "optimizer.json", /has no optimizer\.json \(Adam's state\)/],
+          [
+            "no optimizer.bin",
+            remove("optimizer.bin"),
+            "optimizer.bin",
+            /has no optimizer\.bin \(Adam's state\): resuming without it/,
+          ],
+        ];
+        for (const [i, [what, damage, file, message]] of cases.entries()) {
+          const name = `case${i}`;
+          const folder = path.join(tmp, "checkpoints", name);
+          fs.cpSync(good, folder, { recursive: true });
+          damage(folder);
+          let trained = 0;
+          await assert.rejects(
+            fit(createModel({ seed: 5 }), train, validation, {
+              ...opts,
+              checkpoint: name,
+              resume: true,
+              onEpochEnd: () => void trained++,
+            }),
+            (err: Error) => {
+              assert.ok(err instanceof CheckpointError, `${what}: ${err.stack}`);
+              assert.equal(err.file, file, what);
+              assert.ok(err.message.includes(folder), `${what}: names the folder: ${err.message}`);
+              assert.ok(err.message.includes(file), `${what}: names the file: ${err.message}`);
+              assert.match(err.message, message, what);
+              assert.match(
+                err.message,
+                /Start over with restart: true \(it replaces the checkpoint\) or another checkpoint name/,
+                what,
+              );
+              return true;
+            },
+          );
+          assert.equal(trained, 0, `${what}: nothing trained`);
+        }
+      });
     } finally {
       removeDir(tmp);
     }

@@ -222,6 +222,121 @@ test("train CLI: what the end of a run needs is checked before loading and train
   }
 });
 
+test("train CLI: every name, folder and flag the run needs is checked before it loads data or trains (table)", (t) => {
+  const tmp = makeTempDir("fmnist-precheck2-");
+  try {
+    const small = ["--train-limit", "1000", "--test-limit", "200", "--epochs", "1", "--mirror", sharedDataDir];
+    const long = "n".repeat(240);
+    fs.mkdirSync(path.join(tmp, "file-ckpt"));
+    fs.writeFileSync(path.join(tmp, "file-ckpt", "checkpoints"), "not a folder");
+    const cases: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
+      [
+        "a name too long for the working folders",
+        ["--save", long],
+        { FMNIST_DATA_DIR: tmp },
+        /--save n{40}\.\.\.: The name "n{40}\.\.\." is too long \(240 characters\): saving makes working folders beside it \(\.NAME\.previous-PID-XXXXXXXX\) of up to 267 characters, where the system allows 255\. Use a name of at most 228 characters\./,
+      ],
+      [
+        'a file where the checkpoints folder goes (--save "")',
+        ["--save", ""],
+        { FMNIST_DATA_DIR: path.join(tmp, "file-ckpt") },
+        /the checkpoint "train": the checkpoints folder .*file-ckpt\/checkpoints cannot be created: .* is a file\. Move that file away/,
+      ],
+      [
+        "a file where the checkpoints folder goes (a good --save)",
+        ["--save", "ok"],
+        { FMNIST_DATA_DIR: path.join(tmp, "file-ckpt") },
+        /the checkpoint "ok": the checkpoints folder .*file-ckpt\/checkpoints cannot be created/,
+      ],
+      [
+        "a repeated flag",
+        ["--epochs", "3"],
+        { FMNIST_DATA_DIR: tmp },
+        /--epochs is given twice \("1", then "3"\): give it once/,
+      ],
+      [
+        "a repeated boolean flag",
+        ["--resume", "--resume"],
+        { FMNIST_DATA_DIR: tmp },
+        /--resume is given twice: give it once/,
+      ],
+      [
+        "--resume with --restart",
+        ["--resume", "--restart"],
+        { FMNIST_DATA_DIR: tmp },
+        /--resume and --restart contradict each other: choose one/,
+      ],
+    ];
+    const check = (what: string, r: ReturnType<typeof spawnSync>, message: RegExp) => {
+      assert.equal(r.status, 2, `${what}: exit ${r.status}\n${r.stdout}${r.stderr}`);
+      assert.match(String(r.stderr), message, what);
+      assert.doesNotMatch(String(r.stdout), /training \d+, validation/, `${what}: no data was loaded`);
+    };
+    for (const [what, args, env, message] of cases) check(what, run([...small, ...args], env), message);
+    assert.ok(!fs.existsSync(path.join(tmp, "fashion-mnist")), "nothing was downloaded");
+
+    // Read-only places: a bind mount made read-only in a private mount namespace (root; chmod does not stop root).
+    const ro = path.join(tmp, "ro");
+    fs.mkdirSync(path.join(ro, "data", "models"), { recursive: true });
+    fs.mkdirSync(path.join(ro, "data", "checkpoints"), { recursive: true });
+    const readOnly = (mount: string, args: string[], env: NodeJS.ProcessEnv) =>
+      spawnSync(
+        "unshare",
+        [
+          "-m",
+          "sh",
+          "-c",
+          'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && exec "$@"',
+          mount,
+          process.execPath,
+          cli,
+          ...small,
+          ...args,
+        ],
+        { encoding: "utf8", env: { ...process.env, ...env } },
+      );
+    const probe = spawnSync("unshare", [
+      "-m",
+      "sh",
+      "-c",
+      'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0"',
+      ro,
+    ]);
+    if (probe.status !== 0) {
+      t.diagnostic(
+        "cannot make a read-only bind mount here (needs root and unshare): the read-only cases were not run",
+      );
+      return;
+    }
+    const roCases: [string, string, string[], NodeJS.ProcessEnv, RegExp][] = [
+      [
+        "FMNIST_DATA_DIR on a read-only mount",
+        ro,
+        ["--save", "m"],
+        { FMNIST_DATA_DIR: path.join(ro, "new") },
+        /--save m: the models folder .*\/ro\/new\/models cannot be created: .*\/ro is on a read-only file system\. Set FMNIST_DATA_DIR to a folder you can write to\./,
+      ],
+      [
+        'FMNIST_DATA_DIR on a read-only mount, --save ""',
+        ro,
+        ["--save", ""],
+        { FMNIST_DATA_DIR: path.join(ro, "new") },
+        /the checkpoint "train": the checkpoints folder .*\/ro\/new\/checkpoints cannot be created: .*\/ro is on a read-only file system/,
+      ],
+      [
+        "a read-only checkpoints folder, the models folder fine",
+        path.join(ro, "data", "checkpoints"),
+        ["--save", "m"],
+        { FMNIST_DATA_DIR: path.join(ro, "data") },
+        /the checkpoint "m": Cannot write to the checkpoints folder .*\/checkpoints: .*\/checkpoints is on a read-only file system\./,
+      ],
+    ];
+    for (const [what, mount, args, env, message] of roCases) check(what, readOnly(mount, args, env), message);
+  } finally {
+    removeDir(tmp);
+  }
+});
+
 test("train CLI: --mirror and FASHION_MNIST_MIRROR combine (the flag first)", () => {
   const tmp = makeTempDir("fmnist-mirrors-");
   try {

@@ -8,7 +8,7 @@ import * as path from "path";
 import { tf } from "../runtime/tf";
 import { dataDir } from "../runtime/paths";
 import { compileModel } from "./model";
-import { readFolder, writeFolder } from "./safe-folder";
+import { longestWorkingName, readFolder, writeFolder } from "./safe-folder";
 import { decodeOptimizerState, encodeOptimizerState, readOptimizerState, writeOptimizerState } from "./optimizer-state";
 
 export function modelsDir(): string {
@@ -84,17 +84,68 @@ export async function modelFromFiles(files: Record<string, Buffer>, where: strin
 
 /** Room a save needs: the seed's model is 1.6 MB; a staging copy sits beside the old one. */
 const SAVE_SPACE_BYTES = 64 * 2 ** 20;
+/** Linux's limits: one name in a folder, and a whole path. */
+const NAME_MAX = 255;
+const PATH_MAX = 4096;
+/** The longest file a saved folder holds (checkpoints add checkpoint.json to a model's files). */
+const LONGEST_FILE = "checkpoint.json";
+
+/** What a write target is called in messages: the saved model's folder or a checkpoint's. */
+export interface TargetKind {
+  /** "the models folder" */
+  folder: string;
+  /** "the saved model" */
+  item: string;
+}
+const MODEL_TARGET: TargetKind = { folder: "the models folder", item: "the saved model" };
+
+/** Why `dir` cannot be created or written, in words: read-only file system, permission, or the system's message. */
+export function unwritableReason(dir: string, err: unknown): string {
+  let code = (err as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") {
+    // mkdir -p reports a read-only or forbidden parent as ENOENT: ask the nearest folder that exists.
+    let up = dir;
+    while (!fs.existsSync(up) && path.dirname(up) !== up) up = path.dirname(up);
+    try {
+      fs.accessSync(up, fs.constants.W_OK);
+    } catch (e) {
+      code = (e as NodeJS.ErrnoException).code;
+      if (code === "EROFS") return `${up} is on a read-only file system`;
+      if (code === "EACCES" || code === "EPERM") return `${up} is not writable by you (permission denied)`;
+    }
+  }
+  if (code === "EROFS") return `${dir} is on a read-only file system`;
+  if (code === "EACCES" || code === "EPERM") return `${dir} is not writable by you (permission denied)`;
+  return (err as Error).message;
+}
 
 /**
  * Everything saveModel(model, name, dir) will need, checked now, before the
- * minutes of training that come first: a valid name, a models folder that is a
- * folder and writable, room on its disk, and no file where the model's folder
- * goes. Returns the folder the model will be saved to.
+ * minutes of training that come first: a valid name short enough for every
+ * folder a save creates, a models folder that is a folder and writable (a
+ * read-only mount named as such), room on its disk, and no file where the
+ * model's folder goes. Returns the folder the model will be saved to.
+ * (Checkpoints are checked the same way, with their own words: kind.)
  */
-export function checkSaveTarget(name: string, dir = modelsDir()): string {
+export function checkSaveTarget(name: string, dir = modelsDir(), kind: TargetKind = MODEL_TARGET): string {
   checkName(name);
   const target = path.join(dir, name);
-  const where = `the models folder ${dir}`;
+  const where = `${kind.folder} ${dir}`;
+  const working = longestWorkingName(name);
+  if (working.length > NAME_MAX) {
+    throw new Error(
+      `The name "${name.length > 40 ? `${name.slice(0, 40)}...` : name}" is too long (${name.length} characters): ` +
+        `saving makes working folders beside it (.NAME.previous-PID-XXXXXXXX) of up to ${working.length} characters, ` +
+        `where the system allows ${NAME_MAX}. Use a name of at most ${name.length - (working.length - NAME_MAX)} characters.`,
+    );
+  }
+  const longest = path.join(path.resolve(dir), working, LONGEST_FILE);
+  if (longest.length >= PATH_MAX) {
+    throw new Error(
+      `The path of ${kind.item} "${name}" would be too long (${longest.length} characters with its working folder; ` +
+        `the system allows ${PATH_MAX - 1}): use a shorter name or set FMNIST_DATA_DIR to a shorter folder.`,
+    );
+  }
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (err) {
@@ -102,7 +153,7 @@ export function checkSaveTarget(name: string, dir = modelsDir()): string {
     throw new Error(
       code === "EEXIST" || code === "ENOTDIR"
         ? `${where} cannot be created: ${dir} or a folder above it is a file. Move that file away, or set FMNIST_DATA_DIR to another folder.`
-        : `${where} cannot be created (${(err as Error).message}). Set FMNIST_DATA_DIR to a folder you can write to.`,
+        : `${where} cannot be created: ${unwritableReason(dir, err)}. Set FMNIST_DATA_DIR to a folder you can write to.`,
       { cause: err },
     );
   }
@@ -110,14 +161,14 @@ export function checkSaveTarget(name: string, dir = modelsDir()): string {
     throw new Error(`${where} is a file, not a folder. Move it away, or set FMNIST_DATA_DIR to another folder.`);
   }
   if (fs.existsSync(target) && !fs.statSync(target).isDirectory()) {
-    throw new Error(`${target} is a file, where the saved model "${name}" goes. Move it away or choose another name.`);
+    throw new Error(`${target} is a file, where ${kind.item} "${name}" goes. Move it away or choose another name.`);
   }
   const probe = path.join(dir, `.write-probe-${process.pid}`);
   try {
     fs.writeFileSync(probe, "ok");
   } catch (err) {
     throw new Error(
-      `Cannot write to ${where} (${(err as Error).message}). Set FMNIST_DATA_DIR to a folder you can write to.`,
+      `Cannot write to ${where}: ${unwritableReason(dir, err)}. Set FMNIST_DATA_DIR to a folder you can write to.`,
       { cause: err },
     );
   } finally {

@@ -23,6 +23,15 @@ import { processAlive } from "../runtime/leftovers";
 const MARK = "saved.json";
 type Kind = "saving" | "previous" | "trash";
 
+/**
+ * The longest entry a write of NAME puts in its folder, .NAME.previous-PID-R
+ * (a Linux PID has up to 7 digits, R 8 characters): what a name's length
+ * must leave room for.
+ */
+export function longestWorkingName(name: string): string {
+  return `.${name}.previous-${"9".repeat(7)}-${"r".repeat(8)}`;
+}
+
 interface Sibling {
   path: string;
   kind: Kind;

@@ -2,11 +2,14 @@
 // (weights, Adam's state, the history so far, how far the shuffling generator
 // has gone, and the run's settings) under data/checkpoints/<name>/, with the
 // same crash-safe writes as saved models. fit({ resume: true }) and
-// `npm run train -- --resume` continue from the last complete epoch.
+// `npm run train -- --resume` continue from the last complete epoch; a run
+// that is not resumed refuses to replace an unfinished one unless told to
+// (restart: true, --restart); a missing or damaged part is named, with the fix.
 import * as path from "path";
 import type { tf } from "../runtime/tf";
 import { dataDir } from "../runtime/paths";
-import { checkName, modelFromFiles, modelFiles } from "../model/persist";
+import { checkName, checkSaveTarget, modelFromFiles, modelFiles } from "../model/persist";
+import { decodeOptimizerState } from "../model/optimizer-state";
 import { readFolder, writeFolder } from "../model/safe-folder";
 import type { EpochLog } from "./train";
 
@@ -49,15 +52,220 @@ export async function writeCheckpoint(
   }
 }
 
-/** The checkpoint's model (compiled, optimizer restored) and record, or undefined when there is none. */
-export async function readCheckpoint(
+/** How the ways on are called where the error is read: fit's options, or the train CLI's flags. */
+export interface CheckpointWords {
+  resume: string;
+  restart: string;
+  rename: string;
+}
+export const FIT_WORDS: CheckpointWords = {
+  resume: "resume: true",
+  restart: "restart: true",
+  rename: "another checkpoint name",
+};
+
+/**
+ * A checkpoint that cannot be used as asked: an earlier unfinished run a new
+ * one would replace ("unfinished"), a part missing ("missing") or damaged
+ * ("damaged"). The message names the folder, the file and the ways on.
+ */
+export class CheckpointError extends Error {
+  override name = "CheckpointError";
+  constructor(
+    message: string,
+    readonly kind: "unfinished" | "missing" | "damaged",
+    readonly folder: string,
+    readonly file?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The files a resume needs besides checkpoint.json, and what each holds. */
+const PARTS: Record<string, string> = {
+  "model.json": "the model's layers",
+  "weights.bin": "the weights",
+  "optimizer.json": "Adam's state",
+  "optimizer.bin": "Adam's state",
+};
+
+function damaged(folder: string, file: string, problem: string, words: CheckpointWords): CheckpointError {
+  return new CheckpointError(
+    `${path.join(folder, file)} is damaged (${problem}): the run in ${folder} cannot be continued. ` +
+      `Start over with ${words.restart} (it replaces the checkpoint) or ${words.rename}; ` +
+      `or put a good copy of ${file} back to resume.`,
+    "damaged",
+    folder,
+    file,
+  );
+}
+
+function missing(folder: string, file: string, words: CheckpointWords): CheckpointError {
+  return new CheckpointError(
+    `The checkpoint ${folder} has no ${file} (${file === "checkpoint.json" ? "the run's settings and history" : PARTS[file]}): ` +
+      `resuming without it would not continue the same run. Start over with ${words.restart} (it replaces the checkpoint) ` +
+      `or ${words.rename}; or put ${file} back to resume.`,
+    "missing",
+    folder,
+    file,
+  );
+}
+
+/** checkpoint.json's record, each field checked, or the first problem in words. */
+function parseInfo(text: string): CheckpointInfo | string {
+  let info: unknown;
+  try {
+    info = JSON.parse(text);
+  } catch (err) {
+    return `not JSON: ${(err as Error).message}`;
+  }
+  if (typeof info !== "object" || info === null || Array.isArray(info)) return "not a checkpoint record";
+  const r = info as Record<string, unknown>;
+  const whole: [string, number][] = [
+    ["epoch", 1],
+    ["epochs", 1],
+    ["batchSize", 1],
+    ["trainCount", 1],
+    ["validationCount", 0],
+    ["randomDraws", 0],
+  ];
+  for (const [key, min] of whole) {
+    if (!(key in r)) return `"${key}" is missing`;
+    const v = r[key];
+    if (!(typeof v === "number" && Number.isInteger(v) && v >= min))
+      return `"${key}" is ${JSON.stringify(v)}, not a whole number of ${min} or more`;
+  }
+  if (r.seed !== undefined && !(typeof r.seed === "number" && Number.isFinite(r.seed)))
+    return `"seed" is ${JSON.stringify(r.seed)}, not a number`;
+  if ((r.epoch as number) > (r.epochs as number)) return `"epoch" ${r.epoch} is past "epochs" ${r.epochs}`;
+  if (!Array.isArray(r.history) || r.history.length !== r.epoch)
+    return `"history" does not hold the ${r.epoch as number} epochs done`;
+  if (!["graph", "native", "layers"].includes(r.trainer as string))
+    return `"trainer" is ${JSON.stringify(r.trainer)}, not graph, native or layers`;
+  return r as unknown as CheckpointInfo;
+}
+
+/** The checkpoint's record alone (checkpoint.json, checked), or undefined when there is no checkpoint. */
+export async function readCheckpointInfo(
   name: string,
   dir = checkpointsDir(),
-): Promise<{ model: tf.LayersModel; info: CheckpointInfo } | undefined> {
+  words: CheckpointWords = FIT_WORDS,
+): Promise<{ info: CheckpointInfo; folder: string; files: Record<string, Buffer> } | undefined> {
   checkName(name);
   const folder = path.join(dir, name);
   const files = await readFolder(dir, name);
-  if (!files?.["checkpoint.json"]) return undefined;
-  const info = JSON.parse(files["checkpoint.json"].toString("utf8")) as CheckpointInfo;
-  return { model: await modelFromFiles(files, folder), info };
+  if (!files) return undefined;
+  if (!files["checkpoint.json"]) throw missing(folder, "checkpoint.json", words);
+  const info = parseInfo(files["checkpoint.json"].toString("utf8"));
+  if (typeof info === "string") throw damaged(folder, "checkpoint.json", info, words);
+  return { info, folder, files };
+}
+
+/** Bytes per value of each dtype tfjs writes in weights.bin. */
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+
+/**
+ * The checkpoint's model (compiled, optimizer restored) and record, or
+ * undefined when there is none. A checkpoint missing a part a resume needs, or
+ * with a damaged one, is a CheckpointError naming the file and the ways on.
+ */
+export async function readCheckpoint(
+  name: string,
+  dir = checkpointsDir(),
+  words: CheckpointWords = FIT_WORDS,
+): Promise<{ model: tf.LayersModel; info: CheckpointInfo } | undefined> {
+  const read = await readCheckpointInfo(name, dir, words);
+  if (!read) return undefined;
+  const { info, folder, files } = read;
+  for (const file of Object.keys(PARTS)) if (!files[file]) throw missing(folder, file, words);
+  let manifest: { weights?: { shape?: number[]; dtype?: string }[] }[];
+  try {
+    const json = JSON.parse(files["model.json"].toString("utf8")) as {
+      modelTopology?: unknown;
+      weightsManifest?: unknown;
+    };
+    if (typeof json?.modelTopology !== "object" || !Array.isArray(json.weightsManifest))
+      throw damaged(folder, "model.json", "not a saved model: no modelTopology or weightsManifest", words);
+    manifest = json.weightsManifest as typeof manifest;
+  } catch (err) {
+    if (err instanceof CheckpointError) throw err;
+    throw damaged(folder, "model.json", `not JSON: ${(err as Error).message}`, words);
+  }
+  const expected = manifest
+    .flatMap((group) => group.weights ?? [])
+    .reduce((sum, w) => sum + (w.shape ?? []).reduce((a, b) => a * b, 1) * (DTYPE_BYTES[w.dtype ?? "float32"] ?? 4), 0);
+  if (files["weights.bin"].length !== expected) {
+    const bytes = files["weights.bin"].length;
+    throw damaged(
+      folder,
+      "weights.bin",
+      `${bytes < expected ? "truncated: " : ""}${bytes.toLocaleString("en-US")} bytes where model.json lists ${expected.toLocaleString("en-US")}`,
+      words,
+    );
+  }
+  const optimizer = files["optimizer.json"].toString("utf8");
+  let sizes: unknown;
+  try {
+    sizes = (JSON.parse(optimizer) as { sizes?: unknown }).sizes;
+  } catch (err) {
+    throw damaged(folder, "optimizer.json", `not JSON: ${(err as Error).message}`, words);
+  }
+  const values = Array.isArray(sizes) ? 2 * sizes.reduce((a: number, b) => a + Number(b), 0) : NaN;
+  const bytes = files["optimizer.bin"].length;
+  if (Number.isFinite(values) && bytes !== values * 4) {
+    throw damaged(
+      folder,
+      "optimizer.bin",
+      `${bytes < values * 4 ? "truncated: " : ""}${bytes.toLocaleString("en-US")} bytes where optimizer.json lists ${(values * 4).toLocaleString("en-US")}`,
+      words,
+    );
+  }
+  try {
+    decodeOptimizerState(optimizer, files["optimizer.bin"]);
+  } catch (err) {
+    const message = (err as Error).message;
+    const file = /^optimizer\.bin/.test(message) ? "optimizer.bin" : "optimizer.json";
+    throw damaged(folder, file, message.replace(/^optimizer\.(bin|json) /, ""), words);
+  }
+  try {
+    return { model: await modelFromFiles(files, folder), info };
+  } catch (err) {
+    throw damaged(folder, "model.json", (err as Error).message, words);
+  }
+}
+
+/**
+ * Whether a run may use the checkpoint `name` as asked, checked before it
+ * trains: the checkpoints folder can take it (as checkSaveTarget checks a
+ * model's), a resume finds every part whole, and a run that is not resumed
+ * does not replace an earlier unfinished run's progress unless `restart` says so.
+ * Returns the checkpoint a resume will continue, if any.
+ */
+export async function checkCheckpointStart(
+  name: string,
+  o: { resume?: boolean; restart?: boolean },
+  dir = checkpointsDir(),
+  words: CheckpointWords = FIT_WORDS,
+): Promise<CheckpointInfo | undefined> {
+  if (o.resume && o.restart) throw new Error(`${words.resume} and ${words.restart} contradict each other: choose one`);
+  checkSaveTarget(name, dir, { folder: "the checkpoints folder", item: "the checkpoint" });
+  if (o.restart) return undefined;
+  if (o.resume) {
+    const saved = await readCheckpoint(name, dir, words);
+    saved?.model.dispose();
+    return saved?.info;
+  }
+  const read = await readCheckpointInfo(name, dir, words);
+  if (read && read.info.epoch < read.info.epochs) {
+    const { info, folder } = read;
+    throw new CheckpointError(
+      `The checkpoint ${folder} holds an earlier run that did not finish (epoch ${info.epoch} of ${info.epochs}, ` +
+        `batch size ${info.batchSize}, seed ${info.seed ?? "none"}); this run would replace it. ` +
+        `Continue it with ${words.resume}, start over with ${words.restart}, or use ${words.rename}.`,
+      "unfinished",
+      folder,
+      "checkpoint.json",
+    );
+  }
+  return undefined;
 }

@@ -10,7 +10,7 @@ import type { LabeledImages } from "../data/samples";
 import { makeProgress, TrainingGuard, type TrainingProgress } from "./progress";
 import { checkSet, floatImages, toTensors } from "./tensors";
 export type { LabeledImages } from "../data/samples";
-import { readCheckpoint, writeCheckpoint } from "./checkpoint";
+import { checkCheckpointStart, readCheckpoint, writeCheckpoint } from "./checkpoint";
 import { noteTrainer, readOptimizerState, writeOptimizerState } from "../model/optimizer-state";
 
 export interface EpochLog {
@@ -41,11 +41,20 @@ export interface TrainOptions {
   checkpoint?: string;
   /** Continue from the checkpoint's last complete epoch (needs `checkpoint`; starts afresh when there is none). */
   resume?: boolean;
+  /**
+   * Start over, replacing the checkpoint of an earlier run that did not
+   * finish. Without it (or `resume`) fit refuses such a checkpoint before
+   * training (a CheckpointError), so saved progress is never dropped unasked.
+   */
+  restart?: boolean;
 }
 
 export interface TrainResult {
   history: EpochLog[];
+  /** This run's training time: resumed epochs (resumedEpochs) are not in it. */
   seconds: number;
+  /** How many of history's epochs came from the checkpoint a resume continued (0 otherwise). */
+  resumedEpochs: number;
   /**
    * Which trainer ran: "graph" (the native fast path, each step one TensorFlow
    * graph run), "native" (the same step op by op), or "layers" (tfjs-layers' model.fit).
@@ -122,6 +131,8 @@ export async function fit(
   const say = (line: string) => {
     if (options.progress !== "none") console.log(line);
   };
+  // The checkpoint's folder, and an earlier unfinished run in it, before any training.
+  if (options.checkpoint) await checkCheckpointStart(options.checkpoint, options);
   const start = await resumePoint(model, train, validation, { ...options, epochs, batchSize }, say);
   for (let i = 0; i < start.randomDraws; i++) random();
   const { fast, declined } = chooseTrainer(model);
@@ -223,7 +234,14 @@ export async function fit(
     guard.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
-  return { history, seconds, trainer: "layers", declined, frame: () => historyFrame(history) };
+  return {
+    history,
+    seconds,
+    resumedEpochs: start.history.length,
+    trainer: "layers",
+    declined,
+    frame: () => historyFrame(history),
+  };
 }
 
 /**
@@ -355,7 +373,14 @@ async function fitNative(
     o.progress.done();
   }
   const seconds = (performance.now() - started) / 1000;
-  return { history, seconds, trainer: native.kind, declined, frame: () => historyFrame(history) };
+  return {
+    history,
+    seconds,
+    resumedEpochs: o.start.length,
+    trainer: native.kind,
+    declined,
+    frame: () => historyFrame(history),
+  };
 }
 
 function shuffled(x: tf.Tensor4D, y: tf.Tensor2D, random: () => number): [tf.Tensor4D, tf.Tensor2D] {
