@@ -23,8 +23,9 @@ import { defaultCacheDir, FILES } from "fashion-mnist-lib/dist/data/dataset";
 import { fetchToCache, progressBar } from "fashion-mnist-lib/dist/data/download";
 import { readCommandLine, runMain, UsageError, wholeNumber } from "./cli";
 import { collectZip, GRADES_FORMATS, type GradesFormat, writeLmsGrades } from "./course-lms";
+import { formatClassReport, GRADING_LOG, recordGrading, writeClassReport } from "./course-report";
 
-const COMMANDS = ["generate", "validate", "collect", "autograde", "feedback", "grades"] as const;
+const COMMANDS = ["generate", "validate", "collect", "autograde", "feedback", "grades", "report"] as const;
 type Command = (typeof COMMANDS)[number];
 
 export class CourseError extends Error {}
@@ -228,7 +229,9 @@ export function importSubmissions(opts: CourseOptions, dir: string): void {
  * otherwise run against.
  */
 function watchedFiles(course: string): Map<string, string> {
-  const skip = new Set(["gradebook.db", "gradebook.db-journal", ".nbgrader.log"].map((f) => path.join(course, f)));
+  const skip = new Set(
+    ["gradebook.db", "gradebook.db-journal", ".nbgrader.log", GRADING_LOG].map((f) => path.join(course, f)),
+  );
   const prints = new Map<string, string>();
   const walk = (dir: string) => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -633,7 +636,9 @@ export async function autograde(
       done += 1;
       const failure = code === 0 ? undefined : nbgraderFailure(output) || `nbgrader exit ${code}`;
       try {
-        say(`[${done}/${queue.length}] ${settle(opts, s, failure, report, earlier)} (${figures})`);
+        const line = settle(opts, s, failure, report, earlier);
+        recordGrading(opts.course, s, line, Number(seconds), peak === undefined ? undefined : Number(peak));
+        say(`[${done}/${queue.length}] ${line} (${figures})`);
       } finally {
         earlier?.discard();
       }
@@ -663,6 +668,7 @@ function gradeGuarded(opts: CourseOptions, queue: Submission[], report: Autograd
     const { student, assignment: a } = s;
     const own = path.join(opts.course, "autograded", student, a);
     const gradebook = GradebookGuard.before(opts.course);
+    const started = Date.now();
     const earlier = EarlierGrading.save(opts, s);
     let othersGrades: string[] = [];
     let failed: string | undefined;
@@ -680,6 +686,7 @@ function gradeGuarded(opts: CourseOptions, queue: Submission[], report: Autograd
     let line: string;
     try {
       line = settle(opts, s, failed, report, earlier);
+      recordGrading(opts.course, s, line, (Date.now() - started) / 1000);
     } finally {
       earlier?.discard();
     }
@@ -772,11 +779,15 @@ const USAGE = `usage: npm run course -- <${COMMANDS.join("|")}> [assignment...] 
   autograde [assignment...]   grade submitted/ (--submissions DIR is copied in first)
   feedback  [assignment...]   feedback pages into feedback/ (hidden tests removed)
   grades    [assignment...]   grades.csv and a per-assignment summary (--format canvas|moodle: also grades-<F>.csv)
+  report    [assignment...]   the class at a glance, one offline HTML page (default reports/class-report.html):
+                              scores, pass rate per test, late, could not grade, grading time
 options:
   --course DIR         the nbgrader course (default exercises/)
   --submissions DIR    <DIR>/<student>/<assignment>/<assignment>.ipynb, for autograde
   --zip FILE           the LMS's archive, for collect (the assignment is read from its name unless given)
   --format F           for grades: csv (default), canvas or moodle (a file that LMS's gradebook imports)
+  --output FILE        for report: where the page goes
+  --credit             for report: compute the partial-credit matrix too (grades each region alone; minutes)
   --timeout SECONDS    per cell (default 120)
   --memory-limit MB    resident memory per notebook's kernel (default 2048; 0 = none)
   --student NAME       only this student's submissions (autograde, feedback; may be repeated)
@@ -790,7 +801,13 @@ FMNIST_ZIP_MAX_TOTAL_MB (2048 in all), FMNIST_ZIP_MAX_RATIO (100, files past 1 M
 FMNIST_ZIP_MAX_ENTRIES (10000 files); archives inside it count too.
 Relative folders are taken from the folder the command is typed in.`;
 
-function parseArgs(argv: string[]): { command: Command; opts: CourseOptions; zip?: string; format: GradesFormat } {
+function parseArgs(argv: string[]): {
+  command: Command;
+  opts: CourseOptions;
+  zip?: string;
+  format: GradesFormat;
+  page: { output?: string; credit: boolean };
+} {
   const { values, positionals } = readCommandLine(
     {
       args: argv,
@@ -805,6 +822,8 @@ function parseArgs(argv: string[]): { command: Command; opts: CourseOptions; zip
         "no-sandbox": { type: "boolean" },
         zip: { type: "string" },
         format: { type: "string" },
+        output: { type: "string" },
+        credit: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     },
@@ -833,11 +852,14 @@ function parseArgs(argv: string[]): { command: Command; opts: CourseOptions; zip
   if (!(GRADES_FORMATS as readonly string[]).includes(format))
     throw new UsageError(`--format needs one of ${GRADES_FORMATS.join(", ")}, got ${JSON.stringify(format)}`);
   const zip = values.zip === undefined ? undefined : userPath(values.zip);
-  return { command: command as Command, opts, zip, format: format as GradesFormat };
+  if ((values.output !== undefined || values.credit) && command !== "report")
+    throw new UsageError("--output and --credit are for report");
+  const page = { output: values.output === undefined ? undefined : userPath(values.output), credit: !!values.credit };
+  return { command: command as Command, opts, zip, format: format as GradesFormat, page };
 }
 
 async function main(): Promise<void> {
-  const { command, opts, zip, format } = parseArgs(process.argv.slice(2));
+  const { command, opts, zip, format, page } = parseArgs(process.argv.slice(2));
   // A memory limit below what a training notebook needs at the grading sizes is said now, not as zeros later.
   const limit = opts.memoryLimitMb ?? Number(process.env.COURSE_MEMORY_LIMIT_MB ?? 2048);
   const need = kernelMemoryMb();
@@ -903,6 +925,19 @@ async function main(): Promise<void> {
       console.log(summary.toString());
       console.log(`written: ${csv}`);
       if (format !== "csv") console.log(`written: ${writeLmsGrades(opts, format, graded)}`);
+      break;
+    }
+    case "report": {
+      // scripts/course-report.ts: scores, pass rate per test cell, late, could not grade, grading time.
+      assignments(opts); // not a course folder, or an unknown assignment: said before anything is written
+      const out = await writeClassReport({
+        ...page,
+        course: opts.course,
+        assignments: opts.assignments,
+        courseOptions: opts,
+      });
+      console.log(formatClassReport(out.report));
+      console.log(`written: ${out.file} (${(out.bytes / 1024 / 1024).toFixed(1)} MB, ${out.charts} charts)`);
       break;
     }
   }
