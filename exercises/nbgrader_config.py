@@ -37,6 +37,8 @@ tslab_grading.install(
         "FMNIST_EPOCHS": "2",
         "FMNIST_SEED": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        # One write's cap in the sandboxed kernel (jupyter/tslab-ipc-kernel.js).
+        "FMNIST_GRADING_MAX_WRITE_KB": str(_output["COURSE_CELL_OUTPUT_LIMIT_KB"]),
     },
 )
 

@@ -57,8 +57,11 @@ with tslab three things go wrong, fixed here:
    without end took the grader's (or the Jupyter server's) memory to GBs.
    Each cell keeps at most ``cell_output_limit_kb`` of stream and display
    output and each notebook ``notebook_output_limit_kb`` (counted as it
-   arrives); the rest is dropped, one stdout line says how much, and the last
-   4 KB of stderr are kept so a cell that wrote to stderr still scores 0.
+   arrives); the rest is dropped, one note (a display, which nbgrader's
+   LimitOutput keeps) says how much, and the last 4 KB of stderr are kept so a
+   cell that wrote to stderr still scores 0. The sandboxed kernel also cuts
+   each single write to the cell limit (jupyter/tslab-ipc-kernel.js), so one
+   200 MB print never arrives as one 200 MB message.
 
 8. Where a failure came from, for StripHiddenTests: while a test cell with
    hidden tests runs, the kernel is sent a copy with a marker write (a random

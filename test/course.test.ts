@@ -5,6 +5,7 @@
 // failed assertions' code left out), grades.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import {
@@ -15,6 +16,7 @@ import {
   partialReader,
   readNb,
   removeCourseDir,
+  repoRoot,
   text,
   useCourseData,
   withSolution,
@@ -27,6 +29,32 @@ const A = "idx-parsing";
 const B = "build-model";
 const C = "training-curves"; // draws a Plotly chart: its feedback page must keep it
 const CELL_TIMEOUT = 60;
+
+/**
+ * Plotly charts of a graded notebook that its feedback shows: all but those
+ * the student's code drew while hidden tests ran (told apart as
+ * tslab_grading.StripHiddenTests does, from what grading recorded).
+ */
+function visibleCharts(course: string, notebook: string): number {
+  const script = [
+    "import json, sys",
+    "sys.path.insert(0, sys.argv[1])",
+    "import tslab_grading as t",
+    "n = 0",
+    "for c in json.load(open(sys.argv[2]))['cells']:",
+    "    hidden = c['metadata'].get('nbgrader', {}).get('grade') and 'BEGIN HIDDEN TESTS' in ''.join(c['source'])",
+    "    shown = set((c['metadata'].get(t.METADATA_KEY) or {}).get('visible_outputs') or [])",
+    "    for o in c.get('outputs', []):",
+    "        if 'application/vnd.plotly.v1+json' in o.get('data', {}) and (not hidden or t.output_digest(o) in shown):",
+    "            n += 1",
+    "print(n)",
+  ].join("\n");
+  const res = spawnSync(path.join(repoRoot, ".venv", "bin", "python"), ["-c", script, course, notebook], {
+    encoding: "utf8",
+  });
+  assert.equal(res.status, 0, res.stderr);
+  return Number(res.stdout.trim());
+}
 
 test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeout: 40 * 60_000 }, async () => {
   const tmp = makeTempDir("fmnist-course-");
@@ -115,10 +143,15 @@ test("nbgrader cycle: generate, validate, autograde, feedback, grades", { timeou
     // A failed test shows its message, not the code frame, stack or values Node prints with it.
     assert.match(html, /AssertionError: Missing expected exception: a still-compressed file/);
     assert.doesNotMatch(html, /node:assert:\d|throw new AssertionError|evalmachine|ERR_ASSERTION|generatedMessage/);
-    // A feedback page with a chart: drawn offline like every exported page.
+    // A feedback page with a chart: drawn offline like every exported page. Charts
+    // the student's code drew while hidden tests ran are left out, like any output of theirs.
     const chartFeedback = path.join(root, "feedback", "instructor", C, `${C}.html`);
-    const charts = plotlyFigures(path.join(root, "autograded", "instructor", C, `${C}.ipynb`));
+    const gradedC = path.join(root, "autograded", "instructor", C, `${C}.ipynb`);
+    const charts = visibleCharts(root, gradedC);
+    const duringHiddenTests = plotlyFigures(gradedC) - charts;
     assert.ok(charts >= 1, `the graded ${C} notebook holds its chart`);
+    if (duringHiddenTests)
+      assert.match(fs.readFileSync(chartFeedback, "utf8"), /output while the hidden tests ran is not shown/);
     const browser = await launchChromium();
     try {
       await checkExportedPage(browser, chartFeedback, {

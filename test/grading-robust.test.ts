@@ -170,7 +170,10 @@ test("output floods are cut per cell and graded right; a timeout names the confi
   assert.equal(notes.length, 1, JSON.stringify(notes));
   const dropped = /^\[output truncated after 1 MB \((\d+) more bytes dropped\)\]$/.exec(notes[0]);
   assert.ok(dropped, notes[0]);
-  assert.ok(Number(dropped[1]) > 20 * 2 ** 20 - 2 ** 20, `dropped ${dropped[1]} bytes`);
+  // The 20 MB print is cut in the sandboxed kernel (one write), the lines that follow by the grader.
+  assert.match(JSON.stringify(outputs), /\[\d{8} more characters of this write dropped\]/);
+  // (How many of the lines reach the grader depends on the machine's load: ZeroMQ drops what it cannot queue.)
+  assert.ok(Number(dropped[1]) > 0, `dropped ${dropped[1]} bytes`);
 
   assert.equal(gradebookScore("loop"), 4, "the two test cells before the endless loop keep their points");
   const loop = cellById(readNb(notebookOf("autograded", "loop")), `${N}-test-balance`);
