@@ -73,5 +73,16 @@ c.Execute.raise_on_iopub_timeout = False
 # another kernel); every submission starts on a clean kernel.
 c.Autograde.create_student = True
 
-# Feedback: the hidden tests are removed from what students get back.
-c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, tslab_grading.StripHiddenTests]
+# Feedback: the hidden tests are removed from what students get back. StripHiddenTests
+# must see the outputs as they were graded: where the project's chart exporter is
+# set up (fm_export.PlotlyCharts, the HTML exporter's own preprocessor, which runs
+# before GenerateFeedback's and replaces chart outputs), it runs just before it.
+try:
+    import fm_export  # on sys.path once the environment's nbgrader_config.py has run
+except ImportError:
+    fm_export = None
+if fm_export is not None:
+    c.HTMLExporter.preprocessors = [tslab_grading.StripHiddenTests, fm_export.PlotlyCharts]
+    c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor]
+else:
+    c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, tslab_grading.StripHiddenTests]
