@@ -97,3 +97,11 @@ export {
 // The notebook's live views of downloads and training register themselves here.
 import "./display/live";
 export { runFacts, runFactsMarkdown, RUN_FACTS_KIND, type RunFacts } from "./display/run-facts";
+// The trained model in the page: grids, index, drawing pad, image file; TensorFlow.js and the weights embedded.
+export {
+  showModelPanel,
+  modelPanelHtml,
+  modelPanelSummary,
+  type ModelPanelOptions,
+  type ModelPanelInfo,
+} from "./display/model-panel";
