@@ -2,6 +2,7 @@
 //
 //   npm run course -- generate   [assignment...]   student versions into exercises/release/
 //   npm run course -- validate   [assignment...]   instructor versions pass, student versions fail every test
+//                                                  (and the partial-credit matrix: each solution region alone -> points)
 //   npm run course -- autograde  [assignment...] [--submissions DIR]   grade exercises/submitted/ (DIR is copied in first)
 //   npm run course -- feedback   [assignment...]   feedback HTML into exercises/feedback/ (hidden tests removed)
 //   npm run course -- collect --zip FILE [assignment]   a Canvas or Moodle archive of submissions into exercises/submitted/
@@ -24,6 +25,7 @@ import { fetchToCache, progressBar } from "fashion-mnist-lib/dist/data/download"
 import { readCommandLine, runMain, UsageError, wholeNumber } from "./cli";
 import { collectZip, GRADES_FORMATS, type GradesFormat, writeLmsGrades } from "./course-lms";
 import { formatClassReport, GRADING_LOG, recordGrading, writeClassReport } from "./course-report";
+import { creditMatrix, creditProblems, formatCredit } from "./course-credit";
 
 const COMMANDS = ["generate", "validate", "collect", "autograde", "feedback", "grades", "report"] as const;
 type Command = (typeof COMMANDS)[number];
@@ -775,6 +777,7 @@ export function grades(opts: CourseOptions): {
 const USAGE = `usage: npm run course -- <${COMMANDS.join("|")}> [assignment...] [options]
   generate  [assignment...]   student versions into release/
   validate  [assignment...]   instructor versions pass, student versions fail every test
+                              (then what each solution region earns alone, all regions, the stub)
   collect   [assignment] --zip FILE   a Canvas or Moodle "download all submissions" archive into submitted/
   autograde [assignment...]   grade submitted/ (--submissions DIR is copied in first)
   feedback  [assignment...]   feedback pages into feedback/ (hidden tests removed)
@@ -881,6 +884,11 @@ async function main(): Promise<void> {
           `${r.ok ? "ok  " : "FAIL"} ${r.expected === "pass" ? "passes" : "fails "} ${path.relative(opts.course, r.notebook)}`,
         );
       if (results.some((r) => !r.ok)) throw new CourseError("validation failed (see above)");
+      // What each solution region earns alone (scripts/course-credit.ts): graded in a scratch copy of the course.
+      for (const m of await creditMatrix({ ...opts, assignments: assignments(opts) })) {
+        console.log(formatCredit(m));
+        for (const p of creditProblems(m)) console.log(`course: note: ${p}`);
+      }
       break;
     }
     case "collect": {
