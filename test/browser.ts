@@ -5,6 +5,7 @@ import * as path from "path";
 import { pathToFileURL } from "url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { repoRoot } from "./helpers";
+import { checkModelPanel } from "./model-panel-browser";
 
 /** Chromium from Debian's package (scripts/setup.sh installs it); CHROMIUM_PATH overrides. */
 export const chromiumPath: string = process.env.CHROMIUM_PATH?.trim() || "/usr/bin/chromium";
@@ -178,6 +179,22 @@ export async function checkExportedPage(browser: Browser, file: string, want: Ex
       `${what}: headings and paragraphs render (${reading.headings} / ${reading.paragraphs})`,
     );
     assert.deepEqual(reading.raw, [], `${what}: no raw HTML shown as text`);
+    // Model panels (fm.showModelPanel): used as a reader would, TensorFlow.js embedded once; a note when sanitized.
+    const panels = text.split('data-fm-model-panel="1"').length - 1;
+    if (want.interactive && panels > 0) {
+      assert.equal(text.split("<script data-fm-tfjs=").length - 1, 1, `${what}: TensorFlow.js embedded exactly once`);
+      for (let n = 0; n < panels; n++) {
+        const p = await checkModelPanel(tab, n);
+        console.log(
+          `${what}: model panel ${n + 1}: first prediction ${p.firstPredictionMs} ms after navigation; ` +
+            `${p.checked} test images (${Object.entries(p.clicked)
+              .map(([g, k]) => `${g} ${k}`)
+              .join(", ")}${p.picked ? ", one by index" : ""}), ` +
+            `max |page - notebook| ${p.maxDifference.toExponential(2)}, same class for all (weights ${p.codec})`,
+        );
+      }
+    }
+    if (!want.interactive) assert.equal(panels, 0, `${what}: no model panel when sanitized (a note instead)`);
     await screenshot(tab, want.shot);
     assert.deepEqual(blocked, [], `${what}: no network request`);
     assert.deepEqual(errors, [], `${what}: no console errors`);

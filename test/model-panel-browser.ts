@@ -31,6 +31,8 @@ export interface PanelCheck {
   maxDifference: number;
   /** Per grid: images clicked. */
   clicked: Record<string, number>;
+  /** Whether a test image outside the grids was picked by index. */
+  picked: boolean;
   bound: number;
   codec: string;
 }
@@ -54,7 +56,6 @@ function argmax(a: number[]): number {
  * the notebook's. `tolerance`: the largest probability difference allowed.
  */
 export async function checkModelPanel(page: Page, nth = 0, tolerance = 1e-3): Promise<PanelCheck> {
-  const panel = `.fm-model-panel >> nth=${nth}`;
   const handle = page.locator(".fm-model-panel").nth(nth);
   await handle.scrollIntoViewIfNeeded({ timeout: 60_000 });
   await page.waitForFunction(
@@ -76,7 +77,6 @@ export async function checkModelPanel(page: Page, nth = 0, tolerance = 1e-3): Pr
   const data = JSON.parse(
     (await page.locator(`${sel} script.fm-model-panel-data`).textContent({ timeout: 10_000 })) ?? "{}",
   ) as PanelData;
-  void panel;
 
   let checked = 0;
   let maxDifference = 0;
@@ -156,5 +156,5 @@ export async function checkModelPanel(page: Page, nth = 0, tolerance = 1e-3): Pr
     argmax(data.expected[filePos]),
     `a PNG of test image #${data.indices[filePos]} gets the notebook's class (${fromFile.text})`,
   );
-  return { firstPredictionMs, checked, maxDifference, clicked, bound: data.bound, codec: data.codec };
+  return { firstPredictionMs, checked, maxDifference, clicked, picked: pos >= 0, bound: data.bound, codec: data.codec };
 }

@@ -18,9 +18,24 @@ import {
   modelPanelSummary,
   toHalf,
 } from "fashion-mnist-lib/dist/display/model-panel";
-import { artifactsDir, launchChromium, screenshot } from "./browser";
+import { spawnSync } from "child_process";
+import { artifactsDir, checkExportedPage, launchChromium, screenshot } from "./browser";
 import { checkModelPanel } from "./model-panel-browser";
-import { loadSharedDataset } from "./helpers";
+import { loadSharedDataset, makeTempDir, removeDir, repoRoot } from "./helpers";
+
+/** A small model trained on the real data (2,000 images, 1 epoch), and 500 test images; made once. */
+let trained: Promise<{ model: ReturnType<typeof createModel>; testSet: ReturnType<typeof normalizeSet> }> | undefined;
+function smallModel() {
+  trained ??= (async () => {
+    const data = await loadSharedDataset();
+    const train = normalizeSet(takeFirst(data.train, 2000));
+    const testSet = normalizeSet(takeFirst(data.test, 500));
+    const model = createModel({ seed: 1 });
+    await fit(model, train, undefined, { epochs: 1, batchSize: 32, seed: 1, progress: "none" });
+    return { model, testSet };
+  })();
+  return trained;
+}
 
 test("toHalf rounds float32 to IEEE half, to nearest even", () => {
   assert.equal(toHalf(0), 0);
@@ -116,3 +131,88 @@ test("the model panel predicts in Chromium, offline, what predict gives in Node"
     await browser.close();
   }
 });
+
+test(
+  "exported with nbconvert: two panels share one TensorFlow.js and both work offline; sanitized, a note instead",
+  { timeout: 5 * 60_000 },
+  async () => {
+    const { model, testSet } = await smallModel();
+    const one = await modelPanelHtml(model, testSet, { pickable: 10 });
+    const two = await modelPanelHtml(model, testSet, { pickable: 0, perClass: 1, confident: 3, title: "again" });
+    const tmp = makeTempDir("fmnist-panel-");
+    try {
+      const panelOutput = (html: string) => ({
+        output_type: "display_data",
+        metadata: {},
+        data: { "text/html": html },
+      });
+      const nb = {
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: { kernelspec: { name: "tslab", display_name: "TypeScript", language: "typescript" } },
+        cells: [
+          { cell_type: "markdown", id: "a", metadata: {}, source: "# Panels\n\nTwo model panels in one page." },
+          {
+            cell_type: "code",
+            id: "b",
+            metadata: {},
+            execution_count: 1,
+            source: "panel",
+            outputs: [panelOutput(one.html)],
+          },
+          {
+            cell_type: "code",
+            id: "c",
+            metadata: {},
+            execution_count: 2,
+            source: "again",
+            outputs: [panelOutput(two.html)],
+          },
+        ],
+      };
+      const file = path.join(tmp, "panels.ipynb");
+      fs.writeFileSync(file, JSON.stringify(nb));
+      const nbconvert = (extra: string[], name: string) => {
+        const r = spawnSync(
+          path.join(repoRoot, ".venv", "bin", "jupyter"),
+          ["nbconvert", "--to", "html", ...extra, "--output-dir", tmp, "--output", name, file],
+          { encoding: "utf8", timeout: 5 * 60_000 },
+        );
+        assert.equal(r.status, 0, `jupyter nbconvert ${extra.join(" ")} failed:\n${r.stderr}`);
+        return path.join(tmp, `${name}.html`);
+      };
+      const plain = nbconvert([], "panels");
+      const sanitized = nbconvert(["--HTMLExporter.sanitize_html=True"], "panels-sanitized");
+      const plainText = fs.readFileSync(plain, "utf8");
+      assert.equal(plainText.split('data-fm-model-panel="1"').length - 1, 2, "both panels in the page");
+      const size = Buffer.byteLength(plainText);
+      console.log(
+        `two panels exported: ${(size / 1e6).toFixed(2)} MB (each output ${(one.bytes / 1e6).toFixed(2)} and ${(two.bytes / 1e6).toFixed(2)} MB in the notebook)`,
+      );
+      assert.ok(size < one.bytes + two.bytes - one.runtimeBytes + 400_000, "the runtime is in the page once");
+      const sanitizedText = fs.readFileSync(sanitized, "utf8");
+      assert.equal(sanitizedText.split('class="fm-model-panel-note"').length - 1, 2, "a note in each panel's place");
+      assert.match(sanitizedText, /Sanitize HTML output/);
+      const browser = await launchChromium();
+      try {
+        // checkExportedPage uses each panel as a reader would (test/model-panel-browser.ts).
+        await checkExportedPage(browser, plain, {
+          charts: 0,
+          interactive: true,
+          minImages: 0,
+          shot: "panels-export.png",
+        });
+        await checkExportedPage(browser, sanitized, {
+          charts: 0,
+          interactive: false,
+          minImages: 0,
+          shot: "panels-export-sanitized.png",
+        });
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      removeDir(tmp);
+    }
+  },
+);
