@@ -36,7 +36,7 @@ import nbformat
 from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
 from nbconvert.preprocessors import Preprocessor
 
-from fm_model_panel import ModelPanels, without_runtime
+from fm_model_panel import ModelPanels
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 RUN_FACTS_KIND = "fashion-mnist-run-facts"  # lib/run-facts.ts RUN_FACTS_KIND
@@ -280,7 +280,6 @@ REMOTE_PATTERNS = [
 def remote_references(text: str):
     """Places in an HTML page that would load something from the network."""
     found = []
-    text = without_runtime(text)  # TensorFlow.js's own code (its URL() feature tests are not CSS)
     for pattern, what in REMOTE_PATTERNS:
         for m in pattern.finditer(text):
             found.append(f"{what} at offset {m.start()}: {text[m.start(): m.start() + 120]!r}")

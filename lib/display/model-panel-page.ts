@@ -269,7 +269,7 @@ export const PANEL_JS = `(function () {
         return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: data.topology, weightSpecs: w.specs, weightData: w.data }));
       }).then(function (m) {
         model = m;
-        status.textContent = 'Computed in this page by TensorFlow.js ' + tf.version.tfjs + ' (' + tf.getBackend() + ' backend); nothing is sent anywhere.';
+        status.textContent = 'Computed in this page by TensorFlow.js ' + tf.version_core + ' (' + tf.getBackend() + ' backend); nothing is sent anywhere.';
         root.setAttribute('data-state', 'ready');
         var first = data.grids.length && data.grids[0].items.length ? data.grids[0].items[0] : 0;
         showTest(first);

@@ -3,8 +3,8 @@
  *
  * `showModelPanel(model, test)` shows one HTML output that carries the model
  * (its layers' JSON and compact weights), a few test images with the
- * notebook's probabilities for them, and TensorFlow.js's browser build (the
- * `@tensorflow/tfjs` package matching the library's tfjs version). In the
+ * notebook's probabilities for them, and TensorFlow.js's browser builds (npm's
+ * tfjs-core, tfjs-backend-cpu and tfjs-layers of the library's tfjs version). In the
  * page, the reader clicks an image of a grid (a sample, the first mistake per
  * class, the most confident mistakes) or picks a test image by index, draws on
  * a 28x28 pad, or chooses or drops an image file; a bar chart gives the
@@ -87,26 +87,49 @@ const CODEC_NAMES: Record<WeightCodec, string> = {
 
 let runtimeCache: { version: string; code: string } | undefined;
 
-/** TensorFlow.js's browser build (`@tensorflow/tfjs/dist/tf.min.js`), checked against the library's tfjs version. */
+/** The npm builds the page runs, in load order: what `tf.loadLayersModel` and `model.predict` need on the cpu backend. */
+const RUNTIME_PARTS = [
+  ["tfjs-core", "tf-core.es2017.min.js"],
+  ["tfjs-backend-cpu", "tf-backend-cpu.es2017.min.js"],
+  ["tfjs-layers", "tf-layers.es2017.min.js"],
+] as const;
+
+function packageDir(name: string): string {
+  const tries = [undefined, "@tensorflow/tfjs-node/package.json", "@tensorflow/tfjs/package.json"];
+  for (const from of tries) {
+    try {
+      const paths = from ? [path.dirname(require.resolve(from))] : undefined;
+      return path.dirname(require.resolve(`@tensorflow/${name}/package.json`, paths ? { paths } : undefined));
+    } catch {
+      // next place
+    }
+  }
+  throw new Error(`showModelPanel: @tensorflow/${name} is not installed (it comes with @tensorflow/tfjs-node)`);
+}
+
+/**
+ * TensorFlow.js for the page: the browser builds (ES2017, minified) of
+ * `@tensorflow/tfjs-core`, `-backend-cpu` and `-layers`, each checked to be the
+ * version the library runs, so the page computes what the notebook does.
+ */
 export function browserRuntime(): { version: string; code: string } {
   if (runtimeCache) return runtimeCache;
-  const want = String((tf.version as Record<string, string>)["tfjs-core"]);
-  let pkg: string;
-  try {
-    pkg = require.resolve("@tensorflow/tfjs/package.json");
-  } catch {
-    const nodePkg = require.resolve("@tensorflow/tfjs-node/package.json");
-    pkg = require.resolve("@tensorflow/tfjs/package.json", { paths: [path.dirname(nodePkg)] });
-  }
-  const version = String((JSON.parse(fs.readFileSync(pkg, "utf8")) as { version: string }).version);
-  if (version !== want) {
-    throw new Error(
-      `showModelPanel: @tensorflow/tfjs ${version} is installed but the library runs tfjs ${want}; ` +
-        `install @tensorflow/tfjs@${want} so the page computes what the notebook does`,
+  const versions = tf.version as Record<string, string>;
+  const want = String(versions["tfjs-core"]);
+  const code = RUNTIME_PARTS.map(([name, file]) => {
+    const dir = packageDir(name);
+    const version = String(
+      (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { version: string }).version,
     );
-  }
-  const code = fs.readFileSync(path.join(path.dirname(pkg), "dist", "tf.min.js"), "utf8");
-  runtimeCache = { version, code };
+    if (version !== want) {
+      throw new Error(
+        `showModelPanel: @tensorflow/${name} ${version} is installed but the library runs tfjs ${want}; ` +
+          `install @tensorflow/${name}@${want} so the page computes what the notebook does`,
+      );
+    }
+    return fs.readFileSync(path.join(dir, "dist", file), "utf8").replace(/\/\/# sourceMappingURL=\S*/g, "");
+  }).join("\n;\n");
+  runtimeCache = { version: want, code };
   return runtimeCache;
 }
 
@@ -421,9 +444,10 @@ export async function modelPanelHtml(
     `<p class="fm-model-panel-note" style="color:#5f6368;font-style:italic">${escapeHtml(note)}</p>`,
     `<script type="application/json" class="fm-model-panel-data">${scriptJson(data)}</script>`,
     `</div>`,
-    `<script data-fm-tfjs="${escapeHtml(runtime.version)}">/* TensorFlow.js ${runtime.version} (tf.min.js), embedded once */\n` +
-      `if (!(window.tf && window.tf.version && window.tf.version.tfjs === "${runtime.version}")) (function (define, exports, module) {\n` +
-      `${runtime.code.replace(/<\/script/gi, "<\\/script").replace(/\/\/# sourceMappingURL=\S*/g, "")}\n}).call(window);</script>`,
+    `<script data-fm-tfjs="${escapeHtml(runtime.version)}">/* TensorFlow.js ${runtime.version} ` +
+      `(npm builds tf-core, tf-backend-cpu, tf-layers), embedded once */\n` +
+      `if (!(window.tf && window.tf.version_layers === "${runtime.version}")) (function (define, exports, module) {\n` +
+      `${runtime.code.replace(/<\/script/gi, "<\\/script")}\n}).call(window);</script>`,
     `<script>${PANEL_JS.replace(/<\/script/gi, "<\\/script")}\nfmModelPanel(document.currentScript);</script>`,
   ].join("\n");
   return {
