@@ -17,6 +17,7 @@ import type { Page } from "playwright-core";
 import { Fatal, freePort, menuCommand, waitFor } from "./lab";
 import { removeDir, repoRoot, smallRunEnv } from "./helpers";
 import { artifactsDir, checkExportedPage, checkRendering, launchChromium, screenshot } from "./browser";
+import { checkModelPanel } from "./model-panel-browser";
 import { PLOTLY_MIME } from "fashion-mnist-lib/dist/display/display";
 
 const venv = path.join(repoRoot, ".venv", "bin");
@@ -188,6 +189,12 @@ test(
         return shown;
       };
       await checkCharts("after Run All");
+      // The model panel (section 5.8): its script ran (the session's own outputs are trusted); used as a reader would.
+      const panel = await checkModelPanel(page, 0);
+      t.diagnostic(
+        `model panel in JupyterLab: ${panel.checked} test images, max |page - notebook| ${panel.maxDifference.toExponential(2)}, first prediction ${panel.firstPredictionMs} ms after page load`,
+      );
+      await screenshot(page, "jupyterlab-model-panel.png");
       // The training cell's live chart is updated in place every epoch; it must end
       // up showing the same history as the chart drawn after training.
       const histories = await page.evaluate(() =>
@@ -350,6 +357,10 @@ test(
         snapshots.every((s) => s.ok && s.shown),
         `snapshots loaded and visible: ${JSON.stringify(snapshots)}`,
       );
+      // Untrusted, the panel's scripts are stripped: its note says how to get it back.
+      const panelNote = page.locator(".jp-Notebook .fm-model-panel .fm-model-panel-note");
+      assert.match((await panelNote.textContent()) ?? "", /needs its script/, "the untrusted panel shows its note");
+      assert.equal(await page.locator(".jp-Notebook .fm-model-panel[data-state]").count(), 0, "no panel script ran");
       const drawnBeforeHover = (await checkRendering(page, ".jp-NotebookPanel .jp-Notebook")).charts.length;
       await rendered.first().scrollIntoViewIfNeeded();
       await screenshot(page, "jupyterlab-reopened-snapshots.png");

@@ -103,9 +103,9 @@ export const PANEL_JS = `(function () {
     body.appendChild(head); body.appendChild(facts); body.appendChild(status);
     var cols = el('div', 'display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start');
     body.appendChild(cols);
-    var left = el('div', 'flex:1 1 360px;min-width:300px');
+    var left = el('div', 'flex:1 1 300px;min-width:260px');
     var mid = el('div', 'flex:0 0 auto');
-    var right = el('div', 'flex:0 0 300px');
+    var right = el('div', 'flex:0 0 250px');
     cols.appendChild(left); cols.appendChild(mid); cols.appendChild(right);
 
     var model = null, thumbs = [];
@@ -119,11 +119,11 @@ export const PANEL_JS = `(function () {
     var fills = [], values = [];
     names.forEach(function (name, c) {
       var row = el('div', 'display:flex;align-items:center;gap:6px;margin:2px 0', null, { class: 'fm-mp-bar', 'data-class': c });
-      row.appendChild(el('span', 'flex:0 0 82px;text-align:right', name));
+      row.appendChild(el('span', 'flex:0 0 76px;text-align:right', name));
       var track = el('span', 'flex:1 1 auto;height:14px;background:#eee;border-radius:2px;position:relative');
       var fill = el('span', 'position:absolute;left:0;top:0;bottom:0;width:0;background:#7aa6d6;border-radius:2px');
       track.appendChild(fill);
-      var value = el('span', 'flex:0 0 52px;text-align:right;font-variant-numeric:tabular-nums', '');
+      var value = el('span', 'flex:0 0 46px;text-align:right;font-variant-numeric:tabular-nums', '');
       row.appendChild(track); row.appendChild(value);
       bars.appendChild(row); fills.push(fill); values.push(value);
     });
