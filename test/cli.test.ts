@@ -509,11 +509,15 @@ test(
           env,
         });
         assert.equal(nolib.status, 1, nolib.stdout);
+        // (found by the grading kernel's preflight, before any cell: the message says how to make it available)
         assert.match(
           nolib.stdout,
-          /\[1\/1\] alice\/idx-parsing: could not grade: the setup cell idx-parsing-setup-1 failed: .*fashion-mnist-lib/,
+          /\[1\/1\] alice\/idx-parsing: could not grade: the grading kernel cannot find module fashion-mnist-lib .*link the project's node_modules next to the course folder/,
         );
-        assert.match(nolib.stderr, /no submission could be graded: the setup cell idx-parsing-setup-1 failed/);
+        assert.match(
+          nolib.stderr,
+          /no submission could be graded: the grading kernel cannot find module fashion-mnist-lib/,
+        );
         assert.ok(!fs.existsSync(path.join(bare, "autograded", "alice", "idx-parsing")), "no graded copy, no score");
       } finally {
         removeDir(elsewhere);
