@@ -120,6 +120,33 @@ test("the model panel predicts in Chromium, offline, what predict gives in Node"
       info.tfjsVersion,
     );
     await screenshot(page, "model-panel.png");
+
+    // Touch: a finger's stroke on the pad (touch events through Chromium's input pipeline) is predicted too.
+    const touch = await browser.newContext({ hasTouch: true, viewport: { width: 1200, height: 900 } });
+    try {
+      const tab = await touch.newPage();
+      await tab.route("**/*", (route) => {
+        const url = route.request().url();
+        if (url.startsWith("file:") || url.startsWith("data:")) return route.continue();
+        requests.push(url);
+        return route.abort();
+      });
+      await tab.goto(pathToFileURL(file).href, { waitUntil: "load" });
+      await tab.waitForSelector(".fm-model-panel[data-state='ready']");
+      const box = await tab.locator(".fm-mp-pad").first().boundingBox();
+      assert.ok(box);
+      const cdp = await touch.newCDPSession(tab);
+      const at = (fx: number, fy: number) => [{ x: box.x + box.width * fx, y: box.y + box.height * fy }];
+      await cdp.send("Input.dispatchTouchEvent", { type: "touchStart", touchPoints: at(0.5, 0.15) });
+      for (let k = 1; k <= 10; k++)
+        await cdp.send("Input.dispatchTouchEvent", { type: "touchMove", touchPoints: at(0.5, 0.15 + 0.07 * k) });
+      await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
+      await tab.waitForFunction(
+        () => document.querySelector(".fm-model-panel .fm-mp-result")?.getAttribute("data-source") === "pad",
+      );
+    } finally {
+      await touch.close();
+    }
     assert.deepEqual(requests, [], "no network request");
     assert.deepEqual(
       loads.filter((u) => !u.startsWith("data:") && u !== pathToFileURL(file).href),
