@@ -95,13 +95,18 @@ const RUNTIME_PARTS = [
 ] as const;
 
 function packageDir(name: string): string {
-  const tries = [undefined, "@tensorflow/tfjs-node/package.json", "@tensorflow/tfjs/package.json"];
-  for (const from of tries) {
+  // Where npm put it: next to the library, or under tfjs-node / tfjs (whose dependency it is).
+  const from = (pkg: string, paths?: string[]) => path.dirname(require.resolve(`${pkg}/package.json`, { paths }));
+  const tries: (() => string)[] = [
+    () => from(`@tensorflow/${name}`),
+    () => from(`@tensorflow/${name}`, [from("@tensorflow/tfjs-node")]),
+    () => from(`@tensorflow/${name}`, [from("@tensorflow/tfjs", [from("@tensorflow/tfjs-node")])]),
+  ];
+  for (const attempt of tries) {
     try {
-      const paths = from ? [path.dirname(require.resolve(from))] : undefined;
-      return path.dirname(require.resolve(`@tensorflow/${name}/package.json`, paths ? { paths } : undefined));
+      return attempt();
     } catch {
-      // next place
+      // the next place
     }
   }
   throw new Error(`showModelPanel: @tensorflow/${name} is not installed (it comes with @tensorflow/tfjs-node)`);
