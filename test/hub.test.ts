@@ -156,8 +156,16 @@ test(
       assert.deepEqual([...passwords.keys()].sort(), [ann, bob, ines].sort(), `passwords printed once:\n${hub.log()}`);
       assert.ok(!fs.readFileSync(path.join(state, "private", "passwords.json"), "utf8").includes(passwords.get(ann)!));
       assert.equal(fs.statSync(path.join(state, "private", "passwords.json")).mode & 0o777, 0o600);
-      assert.equal(fs.statSync(path.join(state, "exchange")).mode & 0o7777, 0o755, "only root writes the exchange's top");
-      assert.equal(fs.statSync(inbound).mode & 0o7777, 0o750, "inbound/: the submission service's, read by instructors");
+      assert.equal(
+        fs.statSync(path.join(state, "exchange")).mode & 0o7777,
+        0o755,
+        "only root writes the exchange's top",
+      );
+      assert.equal(
+        fs.statSync(inbound).mode & 0o7777,
+        0o750,
+        "inbound/: the submission service's, read by instructors",
+      );
 
       // Separate Unix users, homes closed to each other.
       for (const u of [ines, ann, bob]) assert.equal(fs.statSync(homeOf(u)).mode & 0o777, 0o700, `${u}'s home`);
