@@ -69,6 +69,13 @@ with tslab three things go wrong, fixed here:
    the markers are taken out of the output as they arrive, and the cell's
    metadata (``tslab_grading.visible_outputs``) lists digests of the outputs
    produced outside hidden regions. Everything else counts as hidden.
+
+9. Tampering warnings: autograde's OverwriteCells compares each locked cell
+   with the instructor's and logged "Attribute 'checksum' for cell ... has
+   changed!" for every test cell with hidden tests, the student version's
+   cell being the instructor's minus those tests. A cell exactly as released
+   now gets its hidden tests back without a warning; a cell the student
+   edited is still reported (and overwritten), see patch_overwrite_cells.
 """
 
 import hashlib
@@ -384,6 +391,31 @@ def _first_line(stderr: str) -> str:
     return ""
 
 
+def library_fix(cwd, project: str) -> str:
+    """How to make the project's library visible to a course's notebooks: the exact command."""
+    import shlex
+
+    course = None
+    folder = os.path.abspath(cwd) if cwd else None
+    while folder and not course:
+        if os.path.isfile(os.path.join(folder, "nbgrader_config.py")):
+            course = folder
+        parent = os.path.dirname(folder)
+        folder = None if parent == folder else parent
+    modules = os.path.join(project, "node_modules") if project else None
+    if not course or not modules:
+        return ("run the project's setup (npm run setup) and keep the course in the project or link the project's "
+                "node_modules next to the course folder (notebooks import the library from there)")
+    target = os.path.join(os.path.dirname(course), "node_modules")
+    if os.path.lexists(target):
+        return ("%s holds no %s: link the project's node_modules next to the course folder instead of it "
+                "(mv %s %s.old && ln -s %s %s), or npm install %s there"
+                % (target, LIBRARY, shlex.quote(target), shlex.quote(target), shlex.quote(modules),
+                   shlex.quote(target), LIBRARY))
+    return ("link the project's node_modules next to the course folder (notebooks import the library from there): "
+            "ln -s %s %s" % (shlex.quote(modules), shlex.quote(target)))
+
+
 def kernel_problem(facts: dict, stderr: str, project: str) -> str:
     """The message of GradingKernelError for a failed preflight: what is wrong, and what to do."""
     node, exe = facts.get("node", "?"), facts.get("execPath", "?")
@@ -399,10 +431,8 @@ def kernel_problem(facts: dict, stderr: str, project: str) -> str:
                 "then autograde again. No grade was recorded. (The library said: %s)"
                 % (node, exe, LIBRARY, SUPPORTED_NODE, switcher, said or "nothing"))
     if re.search(r"Cannot find module '%s'" % re.escape(LIBRARY), stderr):
-        return ("the grading kernel cannot find module %s from %s (%s): run the project's setup (npm run setup) and "
-                "keep the course in the project or link the project's node_modules next to the course folder "
-                "(notebooks import the library from there), then autograde again. No grade was recorded."
-                % (LIBRARY, facts.get("cwd", "the notebook's folder"), said))
+        return ("the grading kernel cannot find module %s from %s (%s): %s, then autograde again. No grade was recorded."
+                % (LIBRARY, facts.get("cwd", "the notebook's folder"), said, library_fix(facts.get("cwd"), project)))
     return ("the grading kernel (Node %s, %s) cannot load %s: %s. Run the project's setup (npm run setup) on this "
             "machine, then autograde again. No grade was recorded." % (node, exe, LIBRARY, said or "no message"))
 
@@ -712,6 +742,51 @@ def install(memory_limit_mb: int = 0, kernel_env=None, cell_output_limit_kb: int
     Execute.preprocess_cell = preprocess_cell
     Execute._async_handle_timeout = handle_timeout
     Execute.create_kernel_manager = create_kernel_manager
+    patch_overwrite_cells()
+
+
+def released_source(source: str, parent):
+    """What a test cell's source is in the student version: nbgrader's own
+    ClearHiddenTests (with the course's delimiters) applied to the instructor's."""
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    cell = NotebookNode(cell_type="code", source=source, metadata=NotebookNode(), outputs=[], execution_count=None)
+    try:
+        ClearHiddenTests(parent=parent)._remove_hidden_test_region(cell)
+    except RuntimeError:  # unbalanced delimiters: nothing is "as released"
+        return None
+    return cell.source
+
+
+def patch_overwrite_cells() -> None:
+    """No false tampering warnings (9. in the module's docstring): a locked
+    cell whose source is exactly what the student version holds (the
+    instructor's, hidden tests removed by generate) gets the instructor's source
+    back silently before nbgrader's check; any other difference is still
+    reported ("Attribute 'checksum' ... has changed!") and overwritten."""
+    from nbgrader import utils
+    from nbgrader.api import MissingEntry
+    from nbgrader.preprocessors import OverwriteCells
+
+    if getattr(OverwriteCells, "_tslab_patched", False):
+        return
+    OverwriteCells._tslab_patched = True
+    original = OverwriteCells.preprocess_cell
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id is not None and cell.cell_type == "code":
+            try:
+                source_cell = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+            except MissingEntry:
+                source_cell = None
+            if (source_cell is not None and source_cell.locked and source_cell.source != cell.source
+                    and cell.source == released_source(source_cell.source, self)):
+                cell.source = source_cell.source
+                self.log.debug("Cell %s: hidden tests restored (the rest as released)", grade_id)
+        return original(self, cell, resources, cell_index)
+
+    OverwriteCells.preprocess_cell = preprocess_cell
 
 
 _ERROR_LINE = re.compile(r"^(\w*Error)(?: \[\w+\])?: ?(.*)$")

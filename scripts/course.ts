@@ -24,7 +24,7 @@ import { defaultCacheDir, FILES } from "fashion-mnist-lib/dist/data/dataset";
 import { fetchToCache, progressBar } from "fashion-mnist-lib/dist/data/download";
 import { readCommandLine, runMain, UsageError, wholeNumber } from "./cli";
 import { collectZip, GRADES_FORMATS, type GradesFormat, writeLmsGrades } from "./course-lms";
-import { formatClassReport, GRADING_LOG, recordGrading, writeClassReport } from "./course-report";
+import { formatClassReport, GRADING_LOG, readGradingLog, recordGrading, writeClassReport } from "./course-report";
 import { creditMatrix, creditProblems, formatCredit } from "./course-credit";
 
 const COMMANDS = ["generate", "validate", "collect", "autograde", "feedback", "grades", "report"] as const;
@@ -616,7 +616,12 @@ export async function autograde(
   const say = (line: string) => {
     if (!opts.quiet) console.log(`course: ${line}`);
   };
-  say(`grading ${queue.length} submission${queue.length === 1 ? "" : "s"}, ${jobs} at a time, each in a sandbox`);
+  const side = Math.min(jobs, queue.length);
+  say(
+    queue.length === 1
+      ? "grading 1 submission, in a sandbox"
+      : `grading ${queue.length} submissions, ${side === 1 ? "one at a time" : `${side} at a time`}, each in a sandbox`,
+  );
   let log = "";
   let done = 0;
   const next = queue.entries();
@@ -728,34 +733,80 @@ export function feedback(opts: CourseOptions): void {
   assertNothingLeaks(filesUnder(path.join(opts.course, "feedback"), ".html"), "feedback", [HIDDEN]);
 }
 
+/** What grades.csv's status column says of a student's assignment. */
+export type GradeStatus = "graded" | "late" | "not submitted" | "not graded" | "could not grade";
+
+/** nbgrader's naive UTC time ("2026-03-01 09:00:00.123456", maybe with an offset) in ms, or NaN. */
+function utcMs(text: string | null | undefined): number {
+  const t = (text ?? "")
+    .trim()
+    .replace(" ", "T")
+    .replace(/(\.\d{3})\d+/, "$1")
+    .replace(/ ?UTC$/, "");
+  return t ? Date.parse(/(Z|[+-]\d\d:?\d\d)$/.test(t) ? t : `${t}Z`) : NaN;
+}
+
+/** A CSV field, quoted when it needs to be. */
+function csvField(value: string | null | undefined): string {
+  const v = value ?? "";
+  return /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+}
+
 /**
  * Exports grades.csv (atomically) and returns it with the graded submissions:
  * `graded`, every column of the export as text (an id such as 00123 stays as
- * it is), `table` its scores as numbers, and a per-assignment summary.
+ * it is), `table` its scores as numbers, `counts` how many rows have each
+ * status, and a per-assignment summary.
+ *
+ * nbgrader's export lists every student in its database for every
+ * assignment, with 0.0 where nothing was graded. Here a row without a grade
+ * keeps its scores empty, and the `status` column (the last) says why:
+ * graded, late (graded, handed in after the due date), not submitted, not
+ * graded (handed in, not graded yet: or the Formgrader could not), could not
+ * grade (`autograde` said why, grading-log.jsonl).
  */
 export function grades(opts: CourseOptions): {
   csv: string;
   graded: pl.DataFrame;
   table: pl.DataFrame;
   summary: pl.DataFrame;
+  counts: Partial<Record<GradeStatus, number>>;
 } {
   assignments(opts); // a folder that is not a course: said before anything is written there
   const csv = path.join(opts.course, "grades.csv");
   const tmp = path.join(opts.course, `.grades.${process.pid}.csv`);
+  let all: pl.DataFrame;
+  const counts: Partial<Record<GradeStatus, number>> = {};
   try {
     nbgrader(opts, ["export", `--CsvExportPlugin.to=${tmp}`]);
+    // Read as text, then typed: with nothing graded yet the file is its header
+    // alone, and the empty table still has number columns.
+    const exported = pl.readCSV(fs.readFileSync(tmp, "utf8"), { inferSchemaLength: 0 });
+    const log = readGradingLog(opts.course);
+    const records = exported.toRecords() as Record<string, string | null>[];
+    const statuses = records.map((r): GradeStatus => {
+      const [student, a] = [r.student_id ?? "", r.assignment ?? ""];
+      if (fs.existsSync(path.join(opts.course, "autograded", student, a)))
+        return utcMs(r.timestamp) > utcMs(r.duedate) ? "late" : "graded";
+      if (log.get(`${student}/${a}`)?.outcome === "could not grade") return "could not grade";
+      return fs.existsSync(path.join(opts.course, "submitted", student, a)) ? "not graded" : "not submitted";
+    });
+    const columns = [...exported.columns, "status"];
+    const lines = records.map((r, i) => {
+      const status = statuses[i];
+      counts[status] = (counts[status] ?? 0) + 1;
+      const scored = status === "graded" || status === "late";
+      const row = { ...r, status } as Record<string, string | null>;
+      if (!scored) for (const k of ["raw_score", "late_submission_penalty", "score"]) row[k] = "";
+      return columns.map((c) => csvField(row[c])).join(",");
+    });
+    fs.writeFileSync(tmp, [columns.join(","), ...lines].map((l) => `${l}\n`).join(""));
     fs.renameSync(tmp, csv);
+    all = exported.withColumns(pl.Series("status", statuses, pl.Utf8));
   } finally {
     fs.rmSync(tmp, { force: true });
   }
-  // nbgrader's export lists every student in its database for every
-  // assignment (0 where nothing was handed in); keep the graded submissions.
-  // Read as text, then typed: with nothing graded yet the file is its header
-  // alone, and the empty table still has number columns.
-  const all = pl.readCSV(fs.readFileSync(csv, "utf8"), { inferSchemaLength: 0 });
-  const isGraded = (all.toRecords() as { assignment: string; student_id: string }[]).map((r) =>
-    fs.existsSync(path.join(opts.course, "autograded", r.student_id, r.assignment)),
-  );
+  const isGraded = (all.getColumn("status").toArray() as string[]).map((s) => s === "graded" || s === "late");
   const graded = all.filter(pl.Series("graded", isGraded, pl.Bool));
   const table = graded
     .select("assignment", "student_id", "score", "max_score")
@@ -771,7 +822,7 @@ export function grades(opts: CourseOptions): {
       pl.col("max_score").first().alias("max_score"),
     )
     .sort("assignment");
-  return { csv, graded, table, summary };
+  return { csv, graded, table, summary, counts };
 }
 
 const USAGE = `usage: npm run course -- <${COMMANDS.join("|")}> [assignment...] [options]
@@ -928,10 +979,13 @@ async function main(): Promise<void> {
       console.log(`feedback in ${path.join(opts.course, "feedback")}`);
       break;
     case "grades": {
-      const { csv, graded, table, summary } = grades(opts);
+      const { csv, graded, table, summary, counts } = grades(opts);
       console.log(table.toString());
       console.log(summary.toString());
-      console.log(`written: ${csv}`);
+      const said = Object.entries(counts).map(([status, n]) => `${n} ${status}`);
+      console.log(
+        `written: ${csv}${said.length ? ` (${said.join(", ")}; a row without a grade has its scores empty)` : ""}`,
+      );
       if (format !== "csv") console.log(`written: ${writeLmsGrades(opts, format, graded)}`);
       break;
     }

@@ -7,7 +7,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { repoRoot } from "./helpers";
 import { checkModelPanel } from "./model-panel-browser";
 
-/** Chromium from Debian's package (scripts/setup.sh installs it); CHROMIUM_PATH overrides. */
+/** Chromium from Debian's package (scripts/setup-browser.sh installs it, run by `npm test`); CHROMIUM_PATH overrides. */
 export const chromiumPath: string = process.env.CHROMIUM_PATH?.trim() || "/usr/bin/chromium";
 
 /** Screenshots and other files worth looking at after a test run (git-ignored). */
@@ -16,7 +16,7 @@ export const artifactsDir: string = path.join(repoRoot, "test-artifacts");
 export async function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(chromiumPath)) {
     throw new Error(
-      `Chromium not found at ${chromiumPath}: run \`npm run setup\` (it installs Debian's chromium package) or set CHROMIUM_PATH`,
+      `Chromium not found at ${chromiumPath}: run \`bash scripts/setup-browser.sh\` (it installs Debian's chromium package; \`npm test\` runs it first) or set CHROMIUM_PATH`,
     );
   }
   return chromium.launch({

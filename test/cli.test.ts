@@ -514,11 +514,23 @@ test(
           nolib.stdout,
           /\[1\/1\] alice\/idx-parsing: could not grade: the grading kernel cannot find module fashion-mnist-lib .*link the project's node_modules next to the course folder/,
         );
+        assert.match(nolib.stdout, /course: grading 1 submission, in a sandbox\n/, "not '1 submission, 2 at a time'");
+        // The message names the exact command for this course; run as printed, it makes the course gradable.
+        const fix = /: (ln -s \S+ \S+), then autograde again/.exec(nolib.stdout)?.[1];
+        assert.equal(
+          fix,
+          `ln -s ${path.join(repoRoot, "node_modules")} ${path.join(elsewhere, "node_modules")}`,
+          nolib.stdout,
+        );
         assert.match(
           nolib.stderr,
           /no submission could be graded: the grading kernel cannot find module fashion-mnist-lib/,
         );
         assert.ok(!fs.existsSync(path.join(bare, "autograded", "alice", "idx-parsing")), "no graded copy, no score");
+        assert.equal(spawnSync("sh", ["-c", fix!]).status, 0);
+        const fixed = spawnSync(process.execPath, [course, "autograde", "--course", bare], { encoding: "utf8", env });
+        assert.equal(fixed.status, 0, fixed.stdout + fixed.stderr);
+        assert.match(fixed.stdout, /\[1\/1\] alice\/idx-parsing: \d+ of 8 points/);
       } finally {
         removeDir(elsewhere);
       }
