@@ -35,6 +35,7 @@ import bleach
 import nbformat
 from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
 from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
 
 from fm_model_panel import ModelPanels
 
@@ -64,6 +65,8 @@ window.fmDrawPlotly = function (id) {
     if (typeof Plotly === 'undefined') throw new Error('plotly.js did not load');
     var fig = JSON.parse(document.getElementById(id + '-figure').textContent);
     var config = Object.assign({}, fig.config || {}, { responsive: false });
+    var picture = target.querySelector('.fm-plotly-picture');
+    if (picture) picture.remove();
     Plotly.newPlot(target, fig.data || [], fig.layout || {}, config);
   } catch (err) {
     target.className += ' fm-plotly-error';
@@ -124,6 +127,10 @@ def _title(fig) -> str:
 class PlotlyCharts(Preprocessor):
     """Plotly outputs -> interactive <div>s, or PNG pictures when sanitizing; run facts -> the page header."""
 
+    pictures = Bool(False, help="Put a PNG picture of each chart inside its <div>, replaced by the interactive "
+                    "chart where scripts run: a page shown without scripts (JupyterLab's HTML viewer until "
+                    "'Trust HTML') still shows every chart. Feedback pages set it.").tag(config=True)
+
     def preprocess(self, nb, resources):
         sanitize = bool(resources.get("should_sanitize_html"))
         renderer = ChartRenderer()
@@ -148,7 +155,8 @@ class PlotlyCharts(Preprocessor):
                         png = data.get("image/png") or base64.b64encode(renderer.png(fig)).decode("ascii")
                         new = {"image/png": png, "text/plain": _title(fig)}
                     else:
-                        new = {"text/html": self.chart_html(fig, charts)}
+                        picture = self.picture(renderer, fig, data) if self.pictures else None
+                        new = {"text/html": self.chart_html(fig, charts, picture)}
                     outputs.append(nbformat.v4.new_output("display_data", data=new))
                 cell.outputs = outputs
         finally:
@@ -157,8 +165,18 @@ class PlotlyCharts(Preprocessor):
         resources["fm_run_facts"] = facts
         return nb, resources
 
+    def picture(self, renderer, fig, data):
+        """The chart's PNG (base64): the snapshot saved with it, else drawn by kaleido; None if it cannot be."""
+        if data.get("image/png"):
+            return data["image/png"]
+        try:
+            return base64.b64encode(renderer.png(fig)).decode("ascii")
+        except Exception as err:  # the interactive chart is still there where scripts run
+            self.log.warning("fm_export: no picture of the chart %r: %s", _title(fig), err)
+            return None
+
     @staticmethod
-    def chart_html(fig, n: int) -> str:
+    def chart_html(fig, n: int, picture=None) -> str:
         layout = fig.get("layout") or {}
         style = ""
         if isinstance(layout.get("width"), (int, float)) and isinstance(layout.get("height"), (int, float)):
@@ -169,7 +187,11 @@ class PlotlyCharts(Preprocessor):
                 plotly_js = f.read().replace("</script", "<\\/script")
             head = f"<script>/* plotly.js, embedded once */\n{plotly_js}</script><script>{DRAW_JS}</script>"
         chart_id = f"fm-plotly-{n}"
-        return (f'{head}<div class="fm-plotly" id="{chart_id}"{style}></div>'
+        inside = ""
+        if picture:
+            inside = (f'<img class="fm-plotly-picture" alt="{html.escape(_title(fig))}" '
+                      f'src="data:image/png;base64,{picture}" style="max-width:100%">')
+        return (f'{head}<div class="fm-plotly" id="{chart_id}"{style}>{inside}</div>'
                 f'<script type="application/json" id="{chart_id}-figure">{script_json(fig)}</script>'
                 f'<script>fmDrawPlotly("{chart_id}")</script>')
 
@@ -302,15 +324,37 @@ def configure(c):
     c.HTMLExporter.extra_template_basedirs = [TEMPLATES]
 
 
+# Feedback pages (nbgrader's classic page): no "In [ ]:" prompts (graded cells
+# have no count), and tables whose numbers do not run together.
+FEEDBACK_STYLE = """<style>
+div.prompt, div.input_prompt, div.output_prompt { display: none !important; }
+div.output_html table, div.rendered_html table { border-collapse: collapse; margin: 0.5em 0; }
+div.output_html th, div.output_html td, div.rendered_html th, div.rendered_html td {
+  padding: 0.25em 0.75em; border-bottom: 1px solid #ddd; text-align: right; }
+div.output_html th, div.rendered_html th { font-weight: bold; }
+</style>"""
+
+
+def feedback_style(_=None) -> str:
+    """The feedback pages' own CSS (FEEDBACK_STYLE): a filter their `mathjax` macro calls."""
+    return FEEDBACK_STYLE
+
+
 def configure_feedback(c):
     """For nbgrader (feedback pages): nbgrader's own feedback page, which shows the scores.
 
     Template fm-feedback is that page with one file added: a `mathjax` macro
-    that loads nothing, found before the one that loads MathJax from a CDN.
+    that loads nothing (nbgrader's loads MathJax from a CDN) and adds the
+    page's own CSS (FEEDBACK_STYLE). The Formgrader's Generate Feedback uses
+    nbgrader's template name, `feedback`: jupyter/hub/templates/feedback gives
+    it the same macro when its folder comes first (scripts/setup-hub.sh,
+    scripts/setup-lab-grading.sh). Charts carry a picture (PlotlyCharts.pictures).
     """
     import nbgrader
 
     _common(c)
+    c.HTMLExporter.filters = dict(c.HTMLExporter.filters, fm_feedback_style=feedback_style)
+    c.PlotlyCharts.pictures = True
     c.HTMLExporter.template_name = "fm-feedback"
     c.HTMLExporter.extra_template_basedirs = [
         TEMPLATES, os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates")]
