@@ -22,6 +22,8 @@ export interface CreditRow {
   /** Points earned; undefined when the submission could not be graded (see `problem`). */
   score?: number;
   problem?: string;
+  /** Each failed test cell's message (the first line of what it printed on stderr, or its error). */
+  failures?: { cell: string; message: string }[];
 }
 
 export interface CreditMatrix {
@@ -38,7 +40,7 @@ interface Cell {
   cell_type: string;
   source: string | string[];
   metadata: { nbgrader?: { grade_id?: string; solution?: boolean; grade?: boolean; points?: number } };
-  outputs?: unknown[];
+  outputs?: { output_type: string; name?: string; text?: string | string[]; ename?: string; evalue?: string }[];
 }
 interface Notebook {
   cells: Cell[];
@@ -164,6 +166,25 @@ function scratchCourse(course: string, names: string[]): string {
   return root;
 }
 
+/** The failed test cells of a graded notebook, each with its message. */
+function failuresOf(notebook: string): { cell: string; message: string }[] {
+  if (!fs.existsSync(notebook)) return [];
+  return readNb(notebook).cells.flatMap((c) => {
+    const error = c.outputs?.find((o) => o.output_type === "error");
+    const stderr = (c.outputs ?? [])
+      .filter((o) => o.output_type === "stream" && o.name === "stderr")
+      .map((o) => text(o.text ?? ""))
+      .join("");
+    if (!c.metadata.nbgrader?.grade || (!error && !stderr)) return [];
+    // tslab prints the code frame first ("evalmachine.<anonymous>:5", the line, a caret), then "XError: message".
+    const lines = stderr.split("\n").filter((l) => l.trim() && !/^(WARNING: All log messages|I0000|W0000)/.test(l));
+    const line = lines.find((l) => /^\s*(Uncaught\s+)?[\w.]*(Error|Exception)\b[^:]*:\s/.test(l)) ?? lines[0];
+    return [
+      { cell: c.metadata.nbgrader.grade_id ?? "?", message: (line ?? `${error?.ename}: ${error?.evalue}`).trim() },
+    ];
+  });
+}
+
 function scoreOf(course: string, student: string, assignment: string): number {
   const res = spawnSync(
     path.join(repoRoot(), ".venv", "bin", "python"),
@@ -225,7 +246,11 @@ export async function creditMatrix(opts: CourseOptions): Promise<CreditMatrix[]>
             label: s.label,
             problem: problem?.slice(id.length + 2).replace(/^could not grade: /, "") ?? "not graded",
           };
-        return { label: s.label, score: scoreOf(root, s.student, assignment) };
+        return {
+          label: s.label,
+          score: scoreOf(root, s.student, assignment),
+          failures: failuresOf(path.join(root, "autograded", s.student, assignment, `${assignment}.ipynb`)),
+        };
       });
       return { assignment, max, regions: rows.slice(0, -2), all: rows[rows.length - 2], stub: rows[rows.length - 1] };
     });
@@ -251,7 +276,11 @@ export function formatCredit(m: CreditMatrix): string {
 export function creditProblems(m: CreditMatrix): string[] {
   const out: string[] = [];
   for (const r of m.regions)
-    if (!(r.score! > 0)) out.push(`${m.assignment}: ${r.label} alone earns ${r.score ?? `nothing (${r.problem})`}`);
+    if (!(r.score! > 0))
+      out.push(
+        `${m.assignment}: ${r.label} alone earns ${r.score ?? `nothing (${r.problem})`}` +
+          (r.failures ?? []).map((f) => `\n    ${f.cell}: ${f.message}`).join(""),
+      );
   if (m.all.score !== m.max) out.push(`${m.assignment}: all regions earn ${m.all.score ?? m.all.problem} of ${m.max}`);
   if (m.stub.score !== 0) out.push(`${m.assignment}: the stub earns ${m.stub.score ?? m.stub.problem}, not 0`);
   return out;

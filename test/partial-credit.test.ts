@@ -45,6 +45,29 @@ test(
         ASSIGNMENTS,
       );
       assert.deepEqual(matrices.flatMap(creditProblems), [], matrices.map(formatCredit).join("\n"));
+      // A test that fails because a function is still the stub says which one, never a compiler error
+      // (idx-parsing's tests are kept as they were: its stub fails them with their own messages).
+      const messages = matrices.flatMap((m) =>
+        (m.assignment === "idx-parsing" ? [] : [...m.regions, m.stub]).flatMap((r) =>
+          (r.failures ?? []).map((f) => ({
+            single: m.regions.length === 1,
+            text: `${m.assignment}/${f.cell}: ${f.message}`,
+          })),
+        ),
+      );
+      console.log(
+        `${messages.length} failed test cells, e.g.:\n  ${messages
+          .map((f) => f.text)
+          .slice(-8)
+          .join("\n  ")}`,
+      );
+      assert.ok(messages.length > 0);
+      const named = /`\w+` is not implemented yet/;
+      assert.deepEqual(
+        messages.filter((f) => !named.test(f.text) || /Cannot find name/.test(f.text)).map((f) => f.text),
+        [],
+        "messages of tests whose function is not implemented",
+      );
       assert.deepEqual(
         Object.fromEntries(matrices.map((m) => [m.assignment, m.regions.map((r) => r.score)])),
         EXPECTED,
