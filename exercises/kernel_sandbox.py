@@ -97,6 +97,34 @@ def _notebook_node_modules(cwd: str):
         folder = os.path.dirname(folder)
 
 
+DATASET_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz")
+FILL_CACHE = (
+    "const { FILES } = require('fashion-mnist-lib/dist/data/dataset');"
+    "const { fetchToCache } = require('fashion-mnist-lib/dist/data/download');"
+    "(async () => { for (const f of Object.values(FILES))"
+    " await fetchToCache({ name: f.name, sha256: f.sha256, cacheDir: process.argv[1] }); })()"
+    ".catch((e) => { console.error(String((e && e.message) || e)); process.exit(1); });"
+)
+
+
+def fill_dataset_cache(node: str, project: str, data_dir: str, env: dict) -> None:
+    """The dataset in the cache before a sandboxed kernel starts: inside, there is no network and the
+    cache is read-only (a student's Validate before they ever ran a notebook found it empty). Downloaded
+    (verified, from FASHION_MNIST_MIRROR or the official mirrors) by the library, outside the sandbox."""
+    cache = os.path.join(data_dir, "fashion-mnist")
+    if all(os.path.isfile(os.path.join(cache, f)) for f in DATASET_FILES):
+        return
+    try:
+        res = subprocess.run([node, "-e", FILL_CACHE, cache], cwd=project, env=env, capture_output=True,
+                             text=True, timeout=900)
+        problem = (res.stderr or res.stdout).strip() if res.returncode else ""
+    except (OSError, subprocess.TimeoutExpired) as err:
+        problem = str(err)
+    if problem:
+        raise SandboxUnavailable("the dataset could not be put in the cache %s before grading: %s" % (cache, problem))
+
+
 class Layout:
     """What one sandboxed kernel sees: found from the kernelspec (tslab's
     node_modules), the notebook's folder and the environment."""
@@ -114,6 +142,7 @@ class Layout:
             raise SandboxUnavailable("no `node` on PATH for the kernel")
         self.node = os.path.realpath(node)
         self.data_dir = os.path.abspath(env.get("FMNIST_DATA_DIR") or os.path.join(self.project, "data"))
+        fill_dataset_cache(self.node, self.project, self.data_dir, env)
         # Read-only: Node's installation, tslab's node_modules (TensorFlow too),
         # the library the notebook imports (a workspace link points outside
         # node_modules), the dataset cache, an instructor's challenge model.

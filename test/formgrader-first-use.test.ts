@@ -5,7 +5,9 @@
 // student in `npm run lab` on the same machine, the same exchange), on
 // `normalize-split` (the other Lab tests use idx-parsing): generate, release;
 // fetch, Validate, Submit; collect, autograde (full marks for the instructor's
-// own solution), generate and release feedback; fetch feedback.
+// own solution), generate and release feedback; fetch feedback. The dataset
+// cache starts empty too: the student's Validate is the first kernel, and its
+// sandbox has no network (kernel_sandbox fills the cache before it starts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
