@@ -13,24 +13,11 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import type { FrameLocator, Locator, Page } from "playwright-core";
-import { copyCourse, makeTempDir, readNb, removeDir, repoRoot, sharedDataDir, text, writeNb } from "./helpers";
+import { copyCourse, makeTempDir, readNb, removeDir, repoRoot, text, writeNb } from "./helpers";
 import { launchChromium, screenshot } from "./browser";
-import { Fatal, menuCommand, privateJupyterHome, startLab, waitFor, type LabServer } from "./lab";
+import { Fatal, labEnv, menuCommand, startLab, waitFor, type LabServer } from "./lab";
 
 const A = "normalize-split";
-
-function labEnv(tmp: string, home: string, extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of Object.keys(env))
-    if (/^(FMNIST_|FM_|COURSE_|NBGRADER_|JUPYTER)/.test(name) || name === "INIT_CWD") delete env[name];
-  return {
-    ...env,
-    FASHION_MNIST_MIRROR: sharedDataDir,
-    FMNIST_DATA_DIR: path.join(tmp, "data"),
-    ...privateJupyterHome(path.join(tmp, home)),
-    ...extra,
-  };
-}
 
 /** Clicks a Formgrader action in `row` (inside Lab's Formgrader frame), waits for its result window, closes it. */
 async function act(fg: FrameLocator, row: Locator, column: string): Promise<string> {

@@ -35,9 +35,9 @@ import {
   Fatal,
   descendants,
   menuCommand,
-  privateJupyterHome,
   processInfo,
   startLab,
+  labEnv as sharedLabEnv,
   waitFor,
   type LabServer,
 } from "./lab";
@@ -51,19 +51,8 @@ let tmp: string;
 let root: string;
 let browser: Browser;
 
-/** The environment both Labs start with: the dataset from the local mirror, a private Jupyter home, nothing of ours set. */
-function labEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of Object.keys(env))
-    if (/^(FMNIST_|FM_|COURSE_|NBGRADER_|JUPYTER)/.test(name) || name === "INIT_CWD") delete env[name];
-  return {
-    ...env,
-    FASHION_MNIST_MIRROR: sharedDataDir,
-    FMNIST_DATA_DIR: path.join(tmp, "data"),
-    ...privateJupyterHome(path.join(tmp, home)),
-    ...extra,
-  };
-}
+/** The environment both Labs start with (lab.ts's labEnv, in this test's folder). */
+const labEnv = (home: string, extra: NodeJS.ProcessEnv = {}) => sharedLabEnv(tmp, home, extra);
 
 /**
  * Starts a kernel the way a Lab user does (the server's kernel API), and returns

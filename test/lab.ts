@@ -6,6 +6,7 @@ import * as net from "net";
 import * as path from "path";
 import type { Page } from "playwright-core";
 import { screenshot } from "./browser";
+import { sharedDataDir } from "./helpers";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -87,6 +88,23 @@ export function privateJupyterHome(dir: string): NodeJS.ProcessEnv {
   setting("notebook-extension", "tracker.jupyterlab-settings", { windowingMode: "none" });
   setting("apputils-extension", "notification.jupyterlab-settings", { fetchNews: "false" });
   return env;
+}
+
+/**
+ * What a Lab under test starts with: the dataset from the local mirror, the cache in `<tmp>/data`, a
+ * private Jupyter home in `<tmp>/<home>`, nothing of ours set (but `extra`).
+ */
+export function labEnv(tmp: string, home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of Object.keys(env))
+    if (/^(FMNIST_|FM_|COURSE_|NBGRADER_|JUPYTER)/.test(name) || name === "INIT_CWD") delete env[name];
+  return {
+    ...env,
+    FASHION_MNIST_MIRROR: sharedDataDir,
+    FMNIST_DATA_DIR: path.join(tmp, "data"),
+    ...privateJupyterHome(path.join(tmp, home)),
+    ...extra,
+  };
 }
 
 /** Process ids of every live descendant of `pid` (read from /proc). */
