@@ -28,6 +28,7 @@ import {
   repoRoot,
   sharedDataDir,
   text,
+  withSolution,
   writeNb,
 } from "./helpers";
 import { launchChromium, screenshot } from "./browser";
@@ -202,6 +203,12 @@ test(
     const source = readNb(path.join(root, "source", A, `${A}.ipynb`));
     const partial = partialReader(source);
     writeNb(path.join(root, "submitted", "alice", A, `${A}.ipynb`), partial);
+    // And one whose solution cell also prints ~30 MB: graded in the server, its output capped, its result shown.
+    const flood = withSolution(
+      source,
+      (s) => `${s}\nfor (let i = 0; i < 300000; i++) console.log("flood ".repeat(16) + i);`,
+    );
+    writeNb(path.join(root, "submitted", "flo", A, `${A}.ipynb`), flood);
     const exchange = path.join(tmp, "exchange");
     fs.mkdirSync(exchange);
 
@@ -225,7 +232,7 @@ test(
         });
         assert.deepEqual(listed, [A], "the Formgrader lists the course's assignment");
         const submissions = rows.first().locator("td.num-submissions a");
-        assert.equal((await submissions.innerText()).trim(), "1", "with its one submission");
+        assert.equal((await submissions.innerText()).trim(), "2", "with its two submissions");
 
         await submissions.click();
         const row = fg.locator("table tbody tr", { hasText: "alice" });
@@ -249,6 +256,24 @@ test(
           return t ? t : undefined;
         });
         assert.equal(score, "6 / 8", "the Formgrader shows the score: 3 of 4 test cells pass");
+        // The flooding submission: the Formgrader shows its result too (the output was capped while grading).
+        const flo = fg.locator("table tbody tr", { hasText: "flo" });
+        await flo.locator("td.autograde a").click();
+        const floModal = await waitFor("the flooding submission's autograde result", 4 * 60_000, async () => {
+          for (const id of ["#success-modal", "#error-modal"]) {
+            const m = fg.locator(`${id}:visible`);
+            if (await m.count()) return { ok: id === "#success-modal", body: await m.innerText() };
+          }
+          return undefined;
+        });
+        assert.ok(floModal.ok, `autograde of the flooding submission failed:\n${floModal.body.slice(0, 4000)}`);
+        await fg.locator("#success-modal button.close, #success-modal .modal-footer button").first().click();
+        await fg.locator("#success-modal").waitFor({ state: "hidden", timeout: 30_000 });
+        const floScore = await waitFor("the flooding submission's score", 60_000, async () => {
+          const t = (await flo.locator("td.score").innerText()).trim();
+          return t ? t : undefined;
+        });
+        assert.equal(floScore, "8 / 8", "a right reader that also floods its output still earns its points");
         await screenshot(page, "lab-grading-formgrader.png");
       });
       // The tslab adaptation graded it: the failing test cell's error is recorded (stock nbgrader: KeyError, no grade).
