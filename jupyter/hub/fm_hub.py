@@ -533,15 +533,19 @@ def end_processes_of(uid: int, rounds: int = 10) -> int:
     """Kills every process of ``uid`` (how many were left), however it was started: setsid, nohup and
     double forks stay the same user. kill(-1) from a child that has become the user reaches them all in
     one call, so a process forking meanwhile cannot slip between a listing and a kill."""
+    try:
+        gid = pwd.getpwuid(uid).pw_gid  # (looked up before forking: the hub's process has threads)
+    except KeyError:
+        gid = uid
     for _ in range(rounds):
         left = processes_of(uid)
         if not left:
             return 0
         child = os.fork()
-        if child == 0:  # pragma: no cover (the child)
+        if child == 0:  # pragma: no cover (the child: system calls only)
             try:
                 os.setgroups([])
-                os.setgid(pwd.getpwuid(uid).pw_gid)
+                os.setgid(gid)
                 os.setuid(uid)
                 os.kill(-1, signal.SIGKILL)
             finally:
