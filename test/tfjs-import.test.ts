@@ -13,20 +13,11 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { repoRoot, sharedDataDir } from "./helpers";
+import { nodeBin, repoRoot, sharedDataDir } from "./helpers";
 
 const LINES = ["22", "24", "26"];
 const TFJS = path.join(repoRoot, "node_modules", "@tensorflow", "tfjs-node");
 const TF_LOG_LINE = /absl::InitializeLog|^[IWEF]\d{4} \d+:\d+|oneDNN|cpu_feature_guard/m;
-
-function nodeBin(line: string): string {
-  const r = spawnSync("bash", [path.join(repoRoot, "scripts", "node-version.sh"), line], {
-    encoding: "utf8",
-    timeout: 300_000,
-  });
-  assert.equal(r.status, 0, `installing Node ${line}: ${r.stderr}`);
-  return r.stdout.trim();
-}
 
 /** The environment of a user who set nothing of TensorFlow's. */
 function userEnv(bin: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
