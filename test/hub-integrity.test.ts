@@ -17,7 +17,7 @@
 // | a cookie saved before logging out                         | back to the login page                  |
 // | Bob's server stopped by an admin, the hub stopped         | no process of the class left            |
 //
-// Then the README's terminal grading command, exactly as printed, in the
+// Then the terminal grading command of docs/running-a-class.md, exactly as printed, in the
 // instructor's Lab terminal: nbgrader and the project's Node on PATH there,
 // Bob's newest submission collected, scores 8 and 6 of 8 in the gradebook.
 import { test } from "node:test";
@@ -62,11 +62,11 @@ function client(args: string[], timeoutMs = 600_000): Promise<{ out: string; sta
   });
 }
 
-/** The README's terminal grading command, as printed (its backquoted text, joined where the line wraps). */
+/** The running-a-class guide's terminal grading command, as printed (its backquoted text, joined where the line wraps). */
 function readmeGradingCommand(): string {
-  const readme = fs.readFileSync(path.join(repoRoot, "README.md"), "utf8");
+  const readme = fs.readFileSync(path.join(repoRoot, "docs", "running-a-class.md"), "utf8");
   const m = /`(cd ~\/course && nbgrader collect[^`]*)`/.exec(readme);
-  assert.ok(m, "the README prints the terminal grading command");
+  assert.ok(m, "docs/running-a-class.md prints the terminal grading command");
   return m[1].replace(/\s*\n\s*/g, " ");
 }
 
@@ -279,7 +279,7 @@ test(
       );
       step("leftover processes and stale cookies tried");
 
-      // Ann's final answer, then a leftover malformed entry; the instructor grades with the README's command.
+      // Ann's final answer, then a leftover malformed entry; the instructor grades with the guide's command.
       fs.mkdirSync(path.join(inbound, `${ann}+${A}+not-a-date+zz`));
       const grading = await term(ines, readmeGradingCommand());
       assert.equal(grading.status, "0", grading.out.slice(-4000));
@@ -311,7 +311,7 @@ test(
           .at(-1)!
           .split("+")[2],
       );
-      step("graded with the README's command");
+      step("graded with the guide's command");
 
       // The hub stops: nothing of the class is left.
       await hub.terminate();
