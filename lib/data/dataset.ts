@@ -8,7 +8,7 @@
 import * as fsp from "fs/promises";
 import * as path from "path";
 import { fetchToCache, progressBar, Progress } from "./download";
-import { inNotebook, notebookReporters } from "../runtime/reporting";
+import { inNotebook } from "../runtime/reporting";
 import { dataDir } from "../runtime/paths";
 import { IMAGE_SIZE, type LabeledImages } from "./samples";
 import { isOutOfMemory, OutOfMemoryError } from "../runtime/memory";
@@ -182,9 +182,12 @@ async function load(opts: LoadOptions): Promise<FashionMnist | FashionMnist<Floa
     FashionMnist | FashionMnist<Float32Array>;
 }
 
+/** The notebook's download bar, put here by display/live.ts when the package loads (data never imports display). */
+export const notebookDownload: { bar?: (label: string) => (p: Progress) => void } = {};
+
 /** A live bar in a notebook, a terminal bar on stderr elsewhere. */
 function defaultProgress(): (p: Progress) => void {
-  const notebook = inNotebook() ? notebookReporters.download : undefined;
+  const notebook = inNotebook() ? notebookDownload.bar : undefined;
   return notebook ? notebook("fashion-mnist") : progressBar("fashion-mnist");
 }
 

@@ -1,11 +1,12 @@
 // The notebook's live views of long work: a download bar and the training
 // view (progress bar, epoch table, curves over the planned epochs), one
-// output each, updated in place. Registered for data and training to use
-// (runtime/reporting.ts) as soon as this module loads.
+// output each, updated in place. Put into data's and training's slots for them
+// (notebookDownload, notebookTraining) as soon as this module loads.
 import { escapeHtml, liveDisplay } from "./display";
 import { trainingCurves } from "./training-curves";
-import { notebookReporters } from "../runtime/reporting";
 import type { Progress } from "../data/download";
+import { notebookDownload } from "../data/dataset";
+import { notebookTraining } from "../training/progress";
 import { epochLine, fmt, toCurves, type TrainingProgress } from "../training/train";
 import type { tf } from "../runtime/tf";
 
@@ -83,5 +84,5 @@ export function notebookProgress(epochs: number, steps: number): TrainingProgres
   };
 }
 
-notebookReporters.download = notebookProgressBar;
-notebookReporters.training = notebookProgress;
+notebookDownload.bar = notebookProgressBar;
+notebookTraining.view = notebookProgress;

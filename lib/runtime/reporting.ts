@@ -1,9 +1,8 @@
-// Where long work reports progress, and whether we are in a notebook. Data
-// loading and training ask here for their reporters; the notebook ones live in
-// display/live.ts, which registers them when the package loads (index.ts
-// imports it), so data and training never import display.
-import type { Progress } from "../data/download";
-import type { TrainingProgress } from "../training/train";
+// Whether we are in a notebook, which decides how long work reports progress.
+// The notebook reporters are display/live.ts's: when the package loads
+// (index.ts imports it) it puts them into the slots data and training keep for
+// them (data/dataset.ts's notebookDownload, training/progress.ts's
+// notebookTraining), so data and training never import display.
 
 let notebookOverride: boolean | undefined;
 
@@ -30,9 +29,3 @@ export function isTslabKernelArgv(argv: readonly string[]): boolean {
 export function setNotebookOverride(value: boolean | undefined): void {
   notebookOverride = value;
 }
-
-/** The notebook reporters display/live.ts registers. */
-export const notebookReporters: {
-  download?: (label: string) => (p: Progress) => void;
-  training?: (epochs: number, steps: number) => TrainingProgress;
-} = {};

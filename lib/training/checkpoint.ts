@@ -11,7 +11,7 @@ import { dataDir } from "../runtime/paths";
 import { checkName, checkSaveTarget, modelFromFiles, modelFiles } from "../model/persist";
 import { decodeOptimizerState } from "../model/optimizer-state";
 import { readFolder, writeFolder } from "../model/safe-folder";
-import type { EpochLog } from "./train";
+import type { EpochLog } from "./progress";
 
 export function checkpointsDir(): string {
   return path.join(dataDir(), "checkpoints");

@@ -1,9 +1,20 @@
 // How fit reports and guards its progress: lines of text in a terminal (the
-// notebook view is display/live.ts, found through runtime/reporting.ts), and
+// notebook view is display/live.ts's, put into notebookTraining), and
 // the guard that stops training on a kernel interrupt or a non-finite loss.
-import { inNotebook, notebookReporters } from "../runtime/reporting";
+import { inNotebook } from "../runtime/reporting";
 import type { tf } from "../runtime/tf";
-import type { EpochLog, ProgressMode } from "./train";
+
+/** One epoch of training, as fit reports it and keeps it in the history. */
+export interface EpochLog {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  val_loss?: number;
+  val_accuracy?: number;
+  seconds: number;
+}
+
+export type ProgressMode = "auto" | "notebook" | "terminal" | "none";
 
 /** What fit tells about its progress; the notebook view (display/live.ts) implements it too. */
 export interface TrainingProgress {
@@ -25,11 +36,14 @@ export function epochLine(log: EpochLog, epochs: number): string {
   return `Epoch ${log.epoch}/${epochs} - ${log.seconds.toFixed(1)}s - accuracy: ${fmt(log.accuracy)} - loss: ${fmt(log.loss)}${val}`;
 }
 
+/** The notebook's training view, put here by display/live.ts when the package loads (training never imports display). */
+export const notebookTraining: { view?: (epochs: number, steps: number) => TrainingProgress } = {};
+
 export function makeProgress(mode: ProgressMode, epochs: number, steps: number): TrainingProgress {
   if (mode === "auto") mode = inNotebook() ? "notebook" : "terminal";
   if (mode === "none") return { epochStart() {}, batch() {}, epochEnd() {}, done() {} };
   // The notebook view is display's (registered when the package loads); without it, lines of text.
-  const notebook = mode === "notebook" ? notebookReporters.training : undefined;
+  const notebook = mode === "notebook" ? notebookTraining.view : undefined;
   return notebook ? notebook(epochs, steps) : terminalProgress(epochs, steps);
 }
 

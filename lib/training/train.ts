@@ -7,22 +7,14 @@ import { inNotebook } from "../runtime/reporting";
 import { NativeTrainer, trainEpoch, type FastTrainer } from "./native/native-train";
 import { GraphTrainer } from "./graph/graph-trainer";
 import type { LabeledImages } from "../data/samples";
-import { makeProgress, TrainingGuard, type TrainingProgress } from "./progress";
+import { type EpochLog, makeProgress, type ProgressMode, TrainingGuard, type TrainingProgress } from "./progress";
 import { checkSet, floatImages, toTensors } from "./tensors";
 export type { LabeledImages } from "../data/samples";
 import { checkCheckpointStart, readCheckpoint, writeCheckpoint } from "./checkpoint";
 import { noteTrainer, readOptimizerState, writeOptimizerState } from "../model/optimizer-state";
 
-export interface EpochLog {
-  epoch: number;
-  loss: number;
-  accuracy: number;
-  val_loss?: number;
-  val_accuracy?: number;
-  seconds: number;
-}
-
-export type ProgressMode = "auto" | "notebook" | "terminal" | "none";
+// Defined with the progress that reports them (progress.ts imports nothing from here), re-exported as before.
+export type { EpochLog, ProgressMode } from "./progress";
 
 export interface TrainOptions {
   epochs?: number;
