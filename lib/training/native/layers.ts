@@ -6,7 +6,7 @@
 // checks in test/native-train.test.ts compare every step with tfjs's autodiff.
 import type { tf } from "../../runtime/tf";
 import type { Backward, Forward } from "./ops";
-import { patchGeometry, tilingPool, type Layer, type Step } from "./plan";
+import { patchGeometry, tilingPool, type Layer, type Step } from "./steps";
 
 /** How planFor reads one layer: its config, input shape, weights and activation. */
 export interface Read {

@@ -1,7 +1,7 @@
 // What every step's passes work with (layers.ts holds the passes): the kit of
 // constants and shared ops, and the forward and backward contexts.
 import type { Native, OpAttr } from "./binding";
-import type { PatchGeometry } from "./plan";
+import type { PatchGeometry } from "./steps";
 
 /** Constants kept for the trainer's life, and the ops several steps use. */
 export class Kit {
