@@ -3,7 +3,7 @@
 // version passes all its tests and the released student version fails every
 // graded test (so no test can be passed by the untouched stub). `challenge` is
 // left out: its instructor version trains a full-size model (minutes), which is
-// a one-time instructor step (README), not a per-commit check.
+// a one-time instructor step (docs/instructors.md), not a per-commit check.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "path";

@@ -52,7 +52,7 @@ test(
       assert.notEqual(early.status, 0);
       assert.match(early.stderr, /The tfjs-node native addon is missing .*npx fashion-mnist-setup/);
       assert.doesNotMatch(early.stderr, /npm rebuild/);
-      // The package's setup, as its README says (the wheel cache is shared to save a 270 MB download).
+      // The package's setup, as docs/learners.md says (the wheel cache is shared to save a 270 MB download).
       run("npx", ["fashion-mnist-setup"], app, { FMNIST_WHEEL_DIR: path.join(repoRoot, ".cache", "wheels") });
       assert.equal(
         run("npx", ["fashion-mnist-setup"], app, { FMNIST_WHEEL_DIR: path.join(repoRoot, ".cache", "wheels") }).trim(),

@@ -12,7 +12,7 @@ import { creditMatrix, creditProblems, formatCredit } from "../scripts/course-cr
 
 const ASSIGNMENTS = ["idx-parsing", "normalize-split", "build-model", "training-curves", "early-stopping", "confusion"];
 
-/** What each region earns alone, by exercise, as the exercises are designed (README, "Partial credit"). */
+/** What each region earns alone, by exercise, as the exercises are designed (docs/instructors.md, "Partial credit"). */
 const EXPECTED: Record<string, number[]> = {
   "idx-parsing": [8],
   "normalize-split": [2, 2, 2],

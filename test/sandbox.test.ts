@@ -159,7 +159,7 @@ test("sandboxed grading: hostile submissions fail at their goal, the class is gr
     for (const c of tampered.cells) if (c.metadata.nbgrader?.grade) c.source = "// all good\n";
     submit("tamperer", tampered);
 
-    // As printed in the README: npm run course -- autograde --course DIR --submissions DIR --jobs 2.
+    // As docs/instructors.md describes it: npm run course -- autograde --course DIR --submissions DIR --jobs 2.
     const started = Date.now();
     const run = await new Promise<{ code: number | null; output: string }>((resolve) => {
       const child = spawn(

@@ -14,7 +14,7 @@ export FMNIST_DATA_DIR=${FMNIST_DATA_DIR:-$HOME/data}
 mkdir -p "$FMNIST_DATA_DIR"
 [ -e fashion-mnist-cnn.ipynb ] || cp "$APP/notebooks/fashion-mnist-cnn.ipynb" .
 # An instructor (FM_COURSE_DIR set by the hub) gets the course's grading
-# configuration; the assignments' source comes from the instructor (README).
+# configuration; the assignments' source comes from the instructor (docs/running-a-class.md).
 if [ -n "${FM_COURSE_DIR:-}" ]; then
   mkdir -p "$FM_COURSE_DIR/source"
   for f in nbgrader_config.py tslab_grading.py kernel_sandbox.py; do

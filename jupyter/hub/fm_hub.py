@@ -87,7 +87,7 @@ tab; instructors also get the course (~/course) and the Formgrader.
                     (instructors' courses are copied to DIR/kept/ first), and
                     the hub's private state and exchange
   --extra-config FILE   more JupyterHub configuration, read after the hub's own
-                    (e.g. LTI 1.3 login from your LMS: see the README)
+                    (e.g. LTI 1.3 login from your LMS: docs/running-a-class.md)
   --reset-password USER   issue USER a new password (printed once); the hub is
                     not started
   --check           check the roster and the port, change nothing, and exit
@@ -698,7 +698,7 @@ def check_sandbox(people: list, node_bin: str) -> None:
         problem = str(e)
     if problem:
         say("warning: grading as %s cannot use the sandbox: %s (the Formgrader's Autograde will refuse; see "
-            "README, The sandbox)" % (instructor, problem))
+            "docs/instructors.md, The sandbox)" % (instructor, problem))
 
 
 GRADEBOOK_SYNC = """

@@ -20,7 +20,7 @@ jupyter/tslab-ipc-kernel.js, which binds the addresses jupyter_client expects.
 /etc/profile puts the system's PATH back (Node 20 and no nbgrader, here).
 Terminals start an interactive shell whose rc file (jupyter/hub/terminal_rc.sh)
 keeps the PATH the server runs with: the kernel's Node and the hub's Python
-with nbgrader, as the README's commands expect.
+with nbgrader, as the commands in docs/running-a-class.md expect.
 """
 
 import os

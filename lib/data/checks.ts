@@ -2,7 +2,7 @@
 // interpret), before any TensorFlow call: the shape of the set, labels that are
 // class indices, images that are raw bytes or floats scaled to [0, 1]. One
 // error type for all of it, naming the call, the set, the sample and the value.
-// One pass over each array: about 30 ms for 60,000 images as floats (README).
+// One pass over each array: about 30 ms for 60,000 images as floats (docs/operations.md, reliability table).
 import { CLASSES, PIXELS } from "./samples";
 
 /** Which part of a set is wrong. */
