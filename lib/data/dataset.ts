@@ -25,7 +25,10 @@ export interface FileSpec {
 
 export type FileKey = "trainImages" | "trainLabels" | "testImages" | "testLabels";
 
-/** The four official files. */
+/**
+ * The four official Fashion-MNIST files (gzipped IDX): name, SHA-256 every
+ * load checks, Zalando Research's MD5 and size in bytes (about 30 MB in all).
+ */
 export const FILES: Readonly<Record<FileKey, FileSpec>> = {
   trainImages: {
     name: "train-images-idx3-ubyte.gz",
@@ -53,13 +56,23 @@ export const FILES: Readonly<Record<FileKey, FileSpec>> = {
   },
 };
 
+/**
+ * The dataset as {@link loadFashionMnist} returns it: pixels as bytes 0-255
+ * (`Uint8Array`), or floats in [0, 1] (`Float32Array`) when loaded with
+ * `scale: true`.
+ */
 export interface FashionMnist<T extends Uint8Array | Float32Array = Uint8Array> {
+  /** The 60,000 training images and labels (the validation set is cut from these). */
   train: LabeledImages<T>;
+  /** The 10,000 test images and labels. */
   test: LabeledImages<T>;
+  /** Image height in pixels (28). */
   rows: number;
+  /** Image width in pixels (28). */
   cols: number;
 }
 
+/** Options of {@link loadFashionMnist}; every one has a default. */
 export interface LoadOptions {
   /** Cache folder (default <FMNIST_DATA_DIR or <repo>/data>/fashion-mnist). */
   cacheDir?: string;
@@ -71,6 +84,7 @@ export interface LoadOptions {
   onProgress?: (p: Progress) => void;
   /** No progress output. */
   quiet?: boolean;
+  /** Receives notices such as a corrupt cached copy being replaced (default: printed to stderr). */
   onWarning?: (message: string) => void;
   /** Per-request timeout in ms (default 30000). */
   timeoutMs?: number;
@@ -87,7 +101,10 @@ export interface LoadOptions {
   scale?: boolean;
 }
 
-/** Where downloaded files are cached: <data dir>/fashion-mnist (see paths.dataDir). */
+/**
+ * The folder downloaded files are cached in: `fashion-mnist/` in
+ * {@link dataDir} (FMNIST_DATA_DIR, or the project's `data/`). Not created here.
+ */
 export function defaultCacheDir(): string {
   return path.join(dataDir(), "fashion-mnist");
 }
@@ -134,10 +151,45 @@ function plain(a: Uint8Array): Uint8Array {
 }
 
 /**
- * Loads Fashion-MNIST, downloading missing files into the cache first.
- * All four files are checked against their SHA-256 on every load.
+ * Loads Fashion-MNIST (60,000 training and 10,000 test images of 28 x 28
+ * pixels, labels 0-9), downloading missing files into the cache first (about
+ * 30 MB, from FASHION_MNIST_MIRROR or `mirrors`, then the official
+ * locations). All four files are checked against their SHA-256 on every
+ * load; a download is written to a `.part` file and renamed only once
+ * verified. With `scale: true` the pixels come as floats in [0, 1] (as
+ * {@link normalizeSet} gives), otherwise as bytes 0-255. Progress is a bar
+ * (a live one in a notebook) unless `quiet` or `onProgress`.
+ *
+ * @throws DownloadError when no mirror delivers a verified copy of a file
+ *   (its `failures` say what each mirror did).
+ * @throws CacheDirError when the cache folder cannot be created or written
+ *   (read-only, disk full).
+ * @throws IdxError when a file is not valid gzip/IDX or the images and labels
+ *   files do not match.
+ * @throws OutOfMemoryError when the images cannot be allocated.
+ *
+ * @example
+ * ```ts
+ * import * as fm from "fashion-mnist-lib";
+ * const data = await fm.loadFashionMnist({ scale: true });
+ * const { train, validation } = fm.splitValidation(data.train); // 48,000 / 12,000
+ * console.log(train.count, data.test.count, fm.valueRange(train.images)); // 48000 10000 [ 0, 1 ]
+ * ```
  */
 export async function loadFashionMnist(opts: LoadOptions & { scale: true }): Promise<FashionMnist<Float32Array>>;
+/**
+ * Loads Fashion-MNIST with its pixels as bytes 0-255, downloading missing
+ * files into the cache first (every file checked against its SHA-256).
+ *
+ * @throws DownloadError, CacheDirError, IdxError or OutOfMemoryError, as with
+ *   `scale: true` (see that overload).
+ *
+ * @example
+ * ```ts
+ * const data = await fm.loadFashionMnist();
+ * fm.CLASS_NAMES[data.train.labels[0]]; // "Ankle boot"
+ * ```
+ */
 export async function loadFashionMnist(opts?: LoadOptions & { scale?: false }): Promise<FashionMnist>;
 export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionMnist | FashionMnist<Float32Array>> {
   try {
@@ -191,19 +243,22 @@ function defaultProgress(): (p: Progress) => void {
   return notebook ? notebook("fashion-mnist") : progressBar("fashion-mnist");
 }
 
-/** Pixel bytes to floats in [0, 1] (value / 255). */
+/** Pixel bytes 0-255 to floats in [0, 1] (value / 255), in a new array of the same length. Never throws. */
 export function normalize(pixels: Uint8Array): Float32Array {
   const out = new Float32Array(pixels.length);
   for (let i = 0; i < pixels.length; i++) out[i] = pixels[i] / 255;
   return out;
 }
 
-/** The same set with its images scaled to [0, 1] (labels shared, not copied). */
+/**
+ * The same set with its images scaled from bytes 0-255 to floats in [0, 1]
+ * (a new array four times the size; the labels are shared, not copied).
+ */
 export function normalizeSet(set: LabeledImages<Uint8Array>): LabeledImages<Float32Array> {
   return { images: normalize(set.images), labels: set.labels, count: set.count };
 }
 
-/** Smallest and largest value, e.g. to check the scaling. */
+/** Smallest and largest value, e.g. `[0, 1]` after scaling; `[Infinity, -Infinity]` when empty. */
 export function valueRange(values: ArrayLike<number>): [number, number] {
   let min = Infinity;
   let max = -Infinity;
@@ -242,7 +297,11 @@ function range<S extends AnySplit>(set: S, per: number, start: number, end: numb
 
 /**
  * Holds out the LAST `valCount` samples as validation (like `x[-12000:]` in the Keras
- * notebook). The results are views into `set` (no copies).
+ * notebook). The results are views into `set` (no copies). Default 12,000,
+ * the seed's split of the 60,000 training images into 48,000 + 12,000.
+ *
+ * @throws RangeError unless `valCount` is a whole number from 1 to count - 1.
+ * @throws Error when the set is inconsistent (labels, count and images disagree).
  */
 export function splitValidation<S extends AnySplit>(set: S, valCount = 12000): { train: S; validation: S } {
   const per = sampleSize(set);
@@ -256,7 +315,13 @@ export function splitValidation<S extends AnySplit>(set: S, valCount = 12000): {
   return { train: range(set, per, 0, cut), validation: range(set, per, cut, set.count) };
 }
 
-/** The first `n` samples (all of them when n >= count), as views into `set`. */
+/**
+ * The first `n` samples (all of them when n >= count), as views into `set`
+ * (no copies): a smaller run on the same data.
+ *
+ * @throws RangeError unless `n` is a positive whole number.
+ * @throws Error when the set is inconsistent (labels, count and images disagree).
+ */
 export function takeFirst<S extends AnySplit>(set: S, n: number): S {
   const per = sampleSize(set);
   if (!Number.isInteger(n) || n <= 0) {

@@ -7,7 +7,11 @@ export interface MirrorFailure {
   error: string;
 }
 
-/** No mirror could deliver a verified copy. `failures` lists what happened at each one. */
+/**
+ * No mirror could deliver a verified copy of `file`. `failures` lists what
+ * happened at each mirror (attempts and last error); the message also says how
+ * to point FASHION_MNIST_MIRROR at a copy.
+ */
 export class DownloadError extends Error {
   readonly file: string;
   readonly failures: MirrorFailure[];
@@ -19,7 +23,11 @@ export class DownloadError extends Error {
   }
 }
 
-/** The cache folder cannot be created or written. */
+/**
+ * The cache folder `dir` cannot be created or written (permissions, a read-only
+ * file system, a full disk); the message says which and what to do. Nothing
+ * already cached is changed.
+ */
 export class CacheDirError extends Error {
   readonly dir: string;
   constructor(dir: string, message: string) {

@@ -53,16 +53,21 @@ function fixHint(): string {
   );
 }
 
+/** One progress event of a download, as `onProgress` receives it. */
 export interface Progress {
+  /** The file's name. */
   file: string;
+  /** Bytes received so far from this mirror. */
   received: number;
   /** Expected size, when the source tells us (Content-Length or file size). */
   total?: number;
+  /** The mirror being read (a URL or a folder). */
   mirror: string;
   /** true on the last event of a successful transfer. */
   done?: boolean;
 }
 
+/** What {@link fetchToCache} fetches, from where, and how patiently. */
 export interface FetchOptions {
   /** File name, appended to each mirror and used as the name in the cache folder. */
   name: string;
@@ -70,6 +75,7 @@ export interface FetchOptions {
   sha256: string;
   /** Expected MD5 (hex); when given it is checked as well after a download. */
   md5?: string;
+  /** The cache folder (created when missing). */
   cacheDir: string;
   /** User mirrors, tried first. When omitted, env FASHION_MNIST_MIRROR (if set) is used. */
   mirrors?: string[];
@@ -83,6 +89,7 @@ export interface FetchOptions {
   retryDelayMs?: number;
   /** Most redirects followed per request (default 5). */
   maxRedirects?: number;
+  /** Called as bytes arrive (no progress output by default). */
   onProgress?: (p: Progress) => void;
   /** Receives notices such as "cached copy is corrupt" (default: printed to stderr). */
   onWarning?: (message: string) => void;
@@ -90,6 +97,7 @@ export interface FetchOptions {
   returnData?: boolean;
 }
 
+/** A verified file in the cache, and where it came from. */
 export interface FetchResult {
   /** Path of the verified file in the cache. */
   path: string;
@@ -97,9 +105,11 @@ export interface FetchResult {
   fromCache: boolean;
   /** The mirror the file came from (when downloaded). */
   mirror?: string;
+  /** The file's SHA-256 (hex), as checked. */
   sha256: string;
   /** MD5 of the downloaded bytes (computed on download only). */
   md5?: string;
+  /** The file's size in bytes. */
   bytes: number;
   /** true when a corrupt cached copy was replaced by the download. */
   replacedCorrupt: boolean;
@@ -244,8 +254,14 @@ async function copyLocal(dir: string, name: string, sink: PartSink): Promise<voi
 
 /**
  * Makes sure `<cacheDir>/<name>` exists and has the expected SHA-256, downloading it
- * when needed. Throws DownloadError when no mirror delivers a verified copy, and
- * CacheDirError when the cache folder is not writable.
+ * when needed from each mirror in turn (http(s) URL, file:// URL or folder;
+ * HTTPS_PROXY is honoured), with retries for transient failures. A download is
+ * written to a `.part` file, checked, then renamed over the name, so the cache
+ * never holds a partial file; a corrupt cached copy is replaced.
+ *
+ * @throws DownloadError when no mirror delivers a verified copy (`failures`
+ *   lists each mirror's attempts and error, and the message says how to set a mirror).
+ * @throws CacheDirError when the cache folder cannot be created or written.
  */
 export async function fetchToCache(opts: FetchOptions): Promise<FetchResult> {
   const { name, cacheDir } = opts;

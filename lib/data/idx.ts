@@ -15,7 +15,11 @@ import * as fsp from "fs/promises";
 import * as zlib from "zlib";
 import { CLASSES } from "./samples";
 
-/** A malformed or unexpected IDX / gzip file. `file` is the name or path given by the caller. */
+/**
+ * A malformed or unexpected IDX / gzip file: its message names the file, what
+ * is wrong and what to do (usually delete it and download again). `file` is
+ * the name or path given by the caller.
+ */
 export class IdxError extends Error {
   readonly file: string;
   constructor(file: string, message: string) {
@@ -31,16 +35,23 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
+/** An IDX image file's contents, as {@link parseImages} returns them. */
 export interface IdxImages {
+  /** Number of images. */
   count: number;
+  /** Image height in pixels. */
   rows: number;
+  /** Image width in pixels. */
   cols: number;
   /** count * rows * cols bytes, row-major, one image after another. */
   pixels: Uint8Array;
 }
 
+/** An IDX label file's contents, as {@link parseLabels} returns them. */
 export interface IdxLabels {
+  /** Number of labels. */
   count: number;
+  /** One class index (0-9) per sample, a view into the input bytes. */
   labels: Uint8Array;
 }
 
@@ -173,8 +184,14 @@ export function gunzipIdxAsync(gz: Uint8Array, file: string): Promise<Buffer> {
 }
 
 /**
- * Parses an IDX image file (3 dimensions: count, rows, cols).
- * Pass `expect` to also insist on a size, e.g. { rows: 28, cols: 28 }.
+ * Parses an IDX image file (3 dimensions: count, rows, cols), already
+ * decompressed. The pixels are bytes 0-255, a view into `bytes` (no copy).
+ * Pass `expect` to also insist on a size, e.g. { rows: 28, cols: 28 };
+ * `file` names the file in error messages.
+ *
+ * @throws IdxError when the header is not IDX unsigned bytes, the array is not
+ *   3-dimensional, the size differs from `expect`, or the data is truncated
+ *   or followed by extra bytes.
  */
 export function parseImages(bytes: Uint8Array, file: string, expect?: { rows?: number; cols?: number }): IdxImages {
   const { dims, data } = parseIdx(bytes, file);
@@ -368,7 +385,13 @@ async function prefault(target: Uint8Array): Promise<void> {
   }
 }
 
-/** Parses an IDX label file (1 dimension). Every label must be a class index 0..9. */
+/**
+ * Parses an IDX label file (1 dimension), already decompressed; the labels are
+ * a view into `bytes`. Every label must be a class index 0..numClasses - 1 (0..9).
+ *
+ * @throws IdxError when the header is not IDX unsigned bytes, the array is not
+ *   1-dimensional, a label is out of range, or the length is wrong.
+ */
 export function parseLabels(bytes: Uint8Array, file: string, numClasses = CLASSES): IdxLabels {
   const { dims, data } = parseIdx(bytes, file);
   if (dims.length !== 1) {

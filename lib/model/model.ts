@@ -2,6 +2,7 @@
 import { tf } from "../runtime/tf";
 import { IMAGE_SIZE } from "../data/samples";
 
+/** Options of {@link createModel}. */
 export interface ModelOptions {
   /** Seed for the weight initializers; omit for a random start each time. */
   seed?: number;
@@ -13,7 +14,10 @@ export interface ModelOptions {
  * Conv2D(28, 3x3, relu) -> MaxPooling2D(2x2) -> Conv2D(56, 3x3, relu) ->
  * Flatten -> Dense(56, relu) -> Dense(10, softmax): 394,530 parameters.
  * Initializers match Keras's defaults (Glorot-uniform kernels, zero biases),
- * and layer names follow Keras's so the summary reads the same.
+ * and layer names follow Keras's so the summary reads the same. Input: images
+ * of shape [28, 28, 1] (pixels scaled to [0, 1]); output: 10 class
+ * probabilities. Compiled by {@link compileModel} (Adam, `learningRate`).
+ * The same seed gives the same starting weights.
  */
 export function createModel(options: ModelOptions = {}): tf.Sequential {
   const { seed, learningRate = 0.001 } = options;
@@ -55,13 +59,18 @@ export function createModel(options: ModelOptions = {}): tf.Sequential {
  * another: each call gives the next layer's, seeded seed, seed + 1, ... so a
  * seeded model starts the same every time while its layers draw different
  * numbers. The notebook builds the seed's network with it, as createModel does.
+ * Unseeded (`seed` undefined), every layer draws at random.
  */
 export function kernelInitializers(seed?: number): () => ReturnType<typeof tf.initializers.glorotUniform> {
   let next = seed;
   return () => tf.initializers.glorotUniform(next === undefined ? {} : { seed: next++ });
 }
 
-/** Adam, sparse categorical cross-entropy, accuracy: the seed's compile step. */
+/**
+ * The seed's compile step, in place: Adam (learning rate default 0.001,
+ * Keras's), sparse categorical cross-entropy on integer labels 0-9, accuracy
+ * as the metric. Any optimizer state the model had is replaced.
+ */
 export function compileModel(model: tf.LayersModel, learningRate = 0.001): void {
   model.compile({
     optimizer: tf.train.adam(learningRate),
@@ -85,7 +94,11 @@ export interface ModelSummary {
   nonTrainableParams: number;
 }
 
-/** The numbers behind Keras's `model.summary()`. */
+/**
+ * The numbers behind Keras's `model.summary()`: each layer's name, type,
+ * output shape and parameter count, and the total, trainable and
+ * non-trainable parameter counts.
+ */
 export function summarize(model: tf.LayersModel): ModelSummary {
   const rows = model.layers.map((layer) => ({
     name: layer.name,
@@ -131,7 +144,11 @@ export function totals(s: ModelSummary): [string, string][] {
   ];
 }
 
-/** Plain-text table with Keras's columns, for terminals and logs. */
+/**
+ * A {@link summarize} result as a plain-text table with Keras's columns
+ * (Layer (type), Output Shape, Param #) and totals with their size (4 bytes
+ * per parameter, in binary KB/MB), for terminals and logs.
+ */
 export function summaryText(s: ModelSummary): string {
   const header = ["Layer (type)", "Output Shape", "Param #"];
   const body = s.rows.map((r) => [`${r.name} (${r.type})`, r.outputShape, thousands(r.params)]);

@@ -11,6 +11,7 @@ import { compileModel } from "./model";
 import { longestWorkingName, readFolder, writeFolder } from "./safe-folder";
 import { decodeOptimizerState, encodeOptimizerState, readOptimizerState, writeOptimizerState } from "./optimizer-state";
 
+/** The folder saved models go in: `models/` in {@link dataDir} (not created here). */
 export function modelsDir(): string {
   return path.join(dataDir(), "models");
 }
@@ -126,6 +127,11 @@ export function unwritableReason(dir: string, err: unknown): string {
  * read-only mount named as such), room on its disk, and no file where the
  * model's folder goes. Returns the folder the model will be saved to.
  * (Checkpoints are checked the same way, with their own words: kind.)
+ *
+ * @throws Error naming the problem and its fix: a name with characters other
+ *   than letters, digits, '.', '_' and '-', a path too long for Linux, a
+ *   folder that is a file or not writable (read-only mount, permissions), or
+ *   less than 64 MB free on its disk.
  */
 export function checkSaveTarget(name: string, dir = modelsDir(), kind: TargetKind = MODEL_TARGET): string {
   checkName(name);
@@ -185,7 +191,24 @@ export function checkSaveTarget(name: string, dir = modelsDir(), kind: TargetKin
   return target;
 }
 
-/** Saves to data/models/<name>/ (model.json, weights.bin and the optimizer's state) and returns that folder. */
+/**
+ * Saves a model to `<dir>/<name>/` (default data/models/<name>/):
+ * model.json, weights.bin and, once it has trained, Adam's state, so a loaded
+ * model trains on as this one would. Crash-safe: the files are written to a
+ * staging folder, synced, then swapped in, so a killed save leaves the old
+ * model or the new one, never a mix. Returns the model's folder. The seed's
+ * model takes about 1.6 MB (4.7 MB with Adam's state).
+ *
+ * @throws Error when the name is not letters, digits, '.', '_' or '-', or the
+ *   files cannot be written (the message names the folder and the cause;
+ *   {@link checkSaveTarget} checks this before training).
+ *
+ * @example
+ * ```ts
+ * const folder = await fm.saveModel(model, "my-model"); // .../data/models/my-model
+ * const again = await fm.loadModel("my-model");
+ * ```
+ */
 export async function saveModel(model: tf.LayersModel, name: string, dir = modelsDir()): Promise<string> {
   checkName(name);
   try {
@@ -197,7 +220,14 @@ export async function saveModel(model: tf.LayersModel, name: string, dir = model
   }
 }
 
-/** Loads data/models/<name>/, compiled like createModel and with its optimizer state: ready to evaluate or train on. */
+/**
+ * Loads a model saved by {@link saveModel} from `<dir>/<name>/` (default
+ * data/models/<name>/), compiled like createModel and with its optimizer
+ * state: ready to evaluate or train on.
+ *
+ * @throws Error when the name is not allowed, no model of that name was
+ *   saved, or its files cannot be read (damaged or incomplete).
+ */
 export async function loadModel(name: string, dir = modelsDir()): Promise<tf.LayersModel> {
   checkName(name);
   const folder = path.join(dir, name);

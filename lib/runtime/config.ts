@@ -1,5 +1,6 @@
 // Run settings for notebooks and scripts, read from the environment so the same
 // notebook runs full size for users and small in tests and grading.
+/** A run's size and seed, as {@link runConfig} reads them from the environment. */
 export interface RunConfig {
   /** Training epochs (FMNIST_EPOCHS, default 10 as in the seed). */
   epochs: number;
@@ -48,6 +49,20 @@ function readInt(env: NodeJS.ProcessEnv, key: keyof typeof SETTINGS): number | u
   return value;
 }
 
+/**
+ * Reads a run's settings from environment variables (FMNIST_EPOCHS,
+ * FMNIST_BATCH_SIZE, FMNIST_TRAIN_LIMIT, FMNIST_TEST_LIMIT, FMNIST_VALIDATION,
+ * FMNIST_SEED), so one notebook runs at full size for a reader and small in
+ * tests and grading. Unset or blank means the seed's value: 10 epochs, batch
+ * 32, all 60,000 / 10,000 images, 12,000 validation images (a fifth of the
+ * training limit when one is set), unseeded.
+ *
+ * @param env - where to read them (default `process.env`).
+ * @throws Error naming the variable when a value is not a whole number in
+ *   plain digits within its bounds (e.g. epochs 1-10,000), when the
+ *   validation set would take every training image, or when the batch is
+ *   larger than the images left to train on.
+ */
 export function runConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
   const trainLimit = readInt(env, "trainLimit");
   const validationSize =

@@ -11,7 +11,12 @@ export interface RunSizes {
 }
 
 /**
- * Resident memory a run needs, in MB. Measured on this project's machine with
+ * Resident memory a run needs, in MB (2^20 bytes), from its training and test
+ * image limits (unset: the whole dataset); `inKernel` adds the tslab kernel's
+ * TypeScript compiler (default: whether this process is a tslab kernel).
+ * Never throws.
+ *
+ * Measured on this project's machine with Measured on this project's machine with
  * the seed's model (peak resident set size, `/usr/bin/time -f %M`, Node 24):
  * `npm run train` peaks at 757-820 MB whatever its size (it loads all 70,000
  * images, scaled to floats, before taking a subset); the main notebook under
@@ -80,8 +85,16 @@ function fittingTrainLimit(mb: number, size: RunSizes): number {
 }
 
 /**
- * Throws, before any data is loaded, when a limit in force is below what the
- * run needs, naming the limit and the setting to lower.
+ * Checks, before any data is loaded, that the run fits the memory limits in
+ * force on Linux (the cgroup's memory.max or memory.limit_in_bytes, and
+ * `ulimit -v`), so a run stops with advice instead of being killed by the
+ * kernel's OOM killer. Returns nothing when it fits or no limit is set.
+ *
+ * @param size - the run's image limits (as in {@link RunConfig}).
+ * @param limits - the limits to check against (default: this process's).
+ * @throws Error naming the limit (in MB), the estimate, and a training-image
+ *   limit that would fit, or, for `ulimit -v` below about 3,400 MB, that it
+ *   must be raised whatever the run's size.
  */
 export function checkMemory(size: RunSizes, limits = memoryLimits()): void {
   const need = estimateRunMemoryMb(size);
@@ -102,7 +115,11 @@ export function checkMemory(size: RunSizes, limits = memoryLimits()): void {
   }
 }
 
-/** Whether an error is an allocation failure (V8's, Node's or the system's). */
+/**
+ * Whether an error is an allocation failure: ENOMEM, Node's
+ * ERR_MEMORY_ALLOCATION_FAILED, or V8's and TensorFlow's messages for a
+ * buffer that could not be allocated. Never throws.
+ */
 export function isOutOfMemory(err: unknown): boolean {
   const e = err as NodeJS.ErrnoException | undefined;
   if (!e) return false;
@@ -112,7 +129,13 @@ export function isOutOfMemory(err: unknown): boolean {
   );
 }
 
-/** "Out of memory while ...": what was being done, and what to lower. */
+/**
+ * An allocation that failed during a step of the library: its message says
+ * "Out of memory while <step>", the cause, what a full run needs (MB), the
+ * limits in force, and to use fewer images (FMNIST_TRAIN_LIMIT). The dataset
+ * cache is left unchanged. Thrown by {@link loadFashionMnist} and by training
+ * and evaluation steps.
+ */
 export class OutOfMemoryError extends Error {
   constructor(doing: string, cause: unknown) {
     const limits = memoryLimits()

@@ -44,7 +44,14 @@ export function userPath(p: string): string {
   return path.resolve(userCwd(), p);
 }
 
-/** FMNIST_DATA_DIR (from the folder the command was typed in), or data/ in the project that uses the library. */
+/**
+ * The folder for the dataset cache, saved models and checkpoints: FMNIST_DATA_DIR
+ * (a relative path is taken from the folder the command was typed in), else
+ * `data/` in the project that uses the library. Nothing is created here.
+ *
+ * @throws Error when no project folder (one with a package.json) is found
+ *   above the library.
+ */
 export function dataDir(): string {
   return process.env.FMNIST_DATA_DIR ? userPath(process.env.FMNIST_DATA_DIR) : path.join(repoRoot(), "data");
 }

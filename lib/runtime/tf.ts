@@ -16,7 +16,14 @@ if (process.env.TF_CPP_MIN_LOG_LEVEL === undefined && process.env.FMNIST_TF_LOGS
 import "./preflight";
 import * as tf from "@tensorflow/tfjs-node";
 
-/** Fails loudly if tfjs fell back to the pure-JS backend (about 400x slower here). */
+/**
+ * Checks that TensorFlow runs on its native backend ("tensorflow", the C
+ * library through tfjs-node), not tfjs's pure-JavaScript CPU backend (about
+ * 400 times slower here).
+ *
+ * @throws Error naming the backend in use and the setup command that builds
+ *   the native addon (`npm run setup`, or `npx fashion-mnist-setup`).
+ */
 export function assertNativeBackend(): void {
   const backend = tf.getBackend();
   if (backend !== "tensorflow") {
@@ -27,7 +34,11 @@ export function assertNativeBackend(): void {
   }
 }
 
-/** Versions worth printing in a report or a bug report. */
+/**
+ * The versions worth quoting in a report or a bug report: Node, tfjs-node, the
+ * TensorFlow C library (as it reports itself) and the backend's name; "?"
+ * where one cannot be read. Never throws.
+ */
 export function runtimeVersions(): Record<string, string> {
   const v = tf.version as Record<string, string>;
   const native = (tf.backend() as unknown as { binding?: { TF_Version?: string } }).binding?.TF_Version;
@@ -39,4 +50,10 @@ export function runtimeVersions(): Record<string, string> {
   };
 }
 
+/**
+ * TensorFlow.js on the native backend (the whole `@tensorflow/tfjs-node`
+ * namespace), loaded once after the library's preflight checks: use `fm.tf`
+ * rather than importing tfjs-node yourself, which on Node 23+ fails at the
+ * first op. Its own reference is TensorFlow.js's API documentation.
+ */
 export { tf };

@@ -13,6 +13,7 @@ import { decodeOptimizerState } from "../model/optimizer-state";
 import { readFolder, writeFolder } from "../model/safe-folder";
 import type { EpochLog } from "./progress";
 
+/** The folder checkpoints go in: `checkpoints/` in {@link dataDir} (not created here). */
 export function checkpointsDir(): string {
   return path.join(dataDir(), "checkpoints");
 }
@@ -67,7 +68,8 @@ export const FIT_WORDS: CheckpointWords = {
 /**
  * A checkpoint that cannot be used as asked: an earlier unfinished run a new
  * one would replace ("unfinished"), a part missing ("missing") or damaged
- * ("damaged"). The message names the folder, the file and the ways on.
+ * ("damaged"). The message names the folder, the file and the ways on
+ * (resume, restart, or another checkpoint name).
  */
 export class CheckpointError extends Error {
   override name = "CheckpointError";
@@ -168,6 +170,10 @@ const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
  * The checkpoint's model (compiled, optimizer restored) and record, or
  * undefined when there is none. A checkpoint missing a part a resume needs, or
  * with a damaged one, is a CheckpointError naming the file and the ways on.
+ * `fit(..., { checkpoint: name, resume: true })` does this itself.
+ *
+ * @throws CheckpointError when a part is missing or damaged.
+ * @throws Error when the name is not letters, digits, '.', '_' or '-'.
  */
 export async function readCheckpoint(
   name: string,

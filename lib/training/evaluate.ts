@@ -4,11 +4,23 @@ import { CLASSES, type LabeledImages } from "../data/samples";
 import { NativeTrainer } from "./native/native-train";
 import { checkSet, floatImages, toTensors } from "./tensors";
 
+/** A model's loss and accuracy on a set, as {@link evaluate} returns them. */
 export interface Evaluation {
+  /** Mean sparse categorical cross-entropy over the set (natural log). */
   loss: number;
+  /** Share of samples whose most likely class is the label, from 0 to 1. */
   accuracy: number;
 }
 
+/**
+ * Loss and accuracy of a trained model on a labelled set, like Keras's
+ * `model.evaluate`, `batchSize` samples at a time (default 256; it changes
+ * memory use, not the result). Images must be scaled as the model was trained
+ * (the seed's: [0, 1]).
+ *
+ * @throws InvalidInputError when the set is malformed (a label outside 0-9, a
+ *   pixel out of range or NaN, lengths that disagree), before any TensorFlow call.
+ */
 export function evaluate(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Evaluation {
   // The seed's kind of model is evaluated by the native forward pass, batch by
   // batch from the images as they are: no full-size input tensor (31 MB for
@@ -34,6 +46,7 @@ export function evaluate(model: tf.LayersModel, set: LabeledImages, batchSize = 
   }
 }
 
+/** A model's output on a set, as {@link predict} returns it. */
 export interface Predictions {
   /** Class probabilities, 10 per sample, row-major. */
   probabilities: Float32Array;
@@ -41,6 +54,13 @@ export interface Predictions {
   predicted: Uint8Array;
 }
 
+/**
+ * The model's class probabilities (10 per sample, each row summing to 1) and
+ * its most likely class for every sample of a set, `batchSize` samples at a
+ * time (default 256). The labels are checked but not used.
+ *
+ * @throws InvalidInputError when the set is malformed, before any TensorFlow call.
+ */
 export function predict(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Predictions {
   const { x, y } = toTensors(set, "predict", "set");
   try {
@@ -56,7 +76,10 @@ export function predict(model: tf.LayersModel, set: LabeledImages, batchSize = 2
 
 /**
  * For each class, the first test sample of that class the model got wrong
- * (-1 when it got all of them right), as in the seed's section 5.3.
+ * (-1 when it got all of them right), as in the seed's section 5.3. Returns
+ * sample indices, one per class.
+ *
+ * @throws Error when `labels` and `predicted` differ in length.
  */
 export function firstMistakePerClass(labels: Uint8Array, predicted: Uint8Array, classes = CLASSES): number[] {
   if (labels.length !== predicted.length) {

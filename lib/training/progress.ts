@@ -6,14 +6,25 @@ import type { tf } from "../runtime/tf";
 
 /** One epoch of training, as fit reports it and keeps it in the history. */
 export interface EpochLog {
+  /** The epoch's number, from 1. */
   epoch: number;
+  /** Mean training loss (sparse categorical cross-entropy) over the epoch's batches. */
   loss: number;
+  /** Training accuracy over the epoch, from 0 to 1. */
   accuracy: number;
+  /** Loss on the validation set after the epoch (when fit was given one). */
   val_loss?: number;
+  /** Accuracy on the validation set after the epoch, from 0 to 1 (when fit was given one). */
   val_accuracy?: number;
+  /** The epoch's wall time in seconds (validation included). */
   seconds: number;
 }
 
+/**
+ * Where {@link fit} shows its progress: "notebook" (one live output with a
+ * chart), "terminal" (a bar on stderr, a line per epoch), "none", or "auto"
+ * (the default: the notebook inside a tslab kernel, else the terminal).
+ */
 export type ProgressMode = "auto" | "notebook" | "terminal" | "none";
 
 /** What fit tells about its progress; the notebook view (display/live.ts) implements it too. */

@@ -16,11 +16,15 @@ import { noteTrainer, readOptimizerState, writeOptimizerState } from "../model/o
 // Defined with the progress that reports them (progress.ts imports nothing from here), re-exported as before.
 export type { EpochLog, ProgressMode } from "./progress";
 
+/** Options of {@link fit}; each has the seed notebook's value as its default. */
 export interface TrainOptions {
+  /** Passes over the training set (default 10); with `resume`, the total including the epochs already done. */
   epochs?: number;
+  /** Samples per gradient step (default 32); the last batch of an epoch may be smaller. */
   batchSize?: number;
   /** Seeds the per-epoch shuffle; pair it with createModel({seed}) for a repeatable run. */
   seed?: number;
+  /** Shuffle the training set before each epoch (default true, as Keras does). */
   shuffle?: boolean;
   /** Where to show progress; "auto" picks the notebook inside tslab, else the terminal. */
   progress?: ProgressMode;
@@ -41,9 +45,11 @@ export interface TrainOptions {
   restart?: boolean;
 }
 
+/** What {@link fit} returns: the epochs' metrics, the time taken and the trainer used. */
 export interface TrainResult {
+  /** One entry per epoch, in order (with `resume`, the checkpoint's epochs first). */
   history: EpochLog[];
-  /** This run's training time: resumed epochs (resumedEpochs) are not in it. */
+  /** This run's training time in seconds: resumed epochs (resumedEpochs) are not in it. */
   seconds: number;
   /** How many of history's epochs came from the checkpoint a resume continued (0 otherwise). */
   resumedEpochs: number;
@@ -93,8 +99,15 @@ function permutation(n: number, random: () => number): Int32Array {
 }
 
 /**
- * Trains with the seed's settings (10 epochs, batch 32, validation data),
- * shuffling every epoch with our own seedable permutation.
+ * Trains a model on a labelled set with the seed's settings (10 epochs, batch 32),
+ * shuffling every epoch with our own seedable permutation, and reports loss
+ * and accuracy on `validation` after each epoch when one is given.
+ *
+ * Images may be bytes 0-255 or floats in [0, 1] (as normalizeSet makes them;
+ * the seed's model expects [0, 1]); labels are classes 0-9. Progress shows as
+ * a live chart in a notebook and a bar in a terminal (`progress`). The model
+ * is trained in place; the result holds each epoch's metrics (loss is the
+ * mean cross-entropy, accuracy a fraction 0-1, `seconds` wall time).
  *
  * Models built like the seed's (Conv2D/MaxPooling2D/Flatten/Dropout/Dense,
  * softmax, sparse categorical cross-entropy, Adam) train on the native fast
@@ -102,6 +115,30 @@ function permutation(n: number, random: () => number): Int32Array {
  * built), else the same step op by op (training/native/); any other model uses
  * tfjs-layers' model.fit. FMNIST_TRAINER picks one: "graph" (the default, with
  * those fallbacks), "native" (op by op) or "layers".
+ *
+ * With `checkpoint: name` the model, Adam's state and the history are saved
+ * under data/checkpoints/name/ after every epoch; `resume: true` continues
+ * from the last complete one.
+ *
+ * @throws InvalidInputError when a set is malformed (a label outside 0-9, a
+ *   pixel out of range or NaN, lengths that disagree), before any training.
+ * @throws Error when `epochs` or `batchSize` is not a positive whole number,
+ *   FMNIST_TRAINER is unknown, the loss becomes NaN or infinite ("Training
+ *   diverged"), or the kernel is interrupted (the model keeps the weights
+ *   reached so far), and when a resumed checkpoint was made with other settings.
+ * @throws CheckpointError when `checkpoint` names an unfinished earlier run
+ *   and neither `resume` nor `restart` is set, or a checkpoint is damaged.
+ *
+ * @example
+ * ```ts
+ * import * as fm from "fashion-mnist-lib";
+ * const data = await fm.loadFashionMnist({ scale: true });
+ * const { train, validation } = fm.splitValidation(data.train);
+ * const model = fm.createModel({ seed: 1 });
+ * const result = await fm.fit(model, train, validation, { epochs: 3, seed: 1 });
+ * result.history.at(-1)?.val_accuracy; // about 0.90
+ * fm.showFrame(result.frame()); // epoch, loss, accuracy, val_loss, val_accuracy, seconds
+ * ```
  */
 export async function fit(
   model: tf.LayersModel,
@@ -382,7 +419,10 @@ function shuffled(x: tf.Tensor4D, y: tf.Tensor2D, random: () => number): [tf.Ten
   });
 }
 
-/** Epoch metrics as a polars DataFrame (validation columns only when present). */
+/**
+ * Epoch metrics as a polars DataFrame: epoch, loss, accuracy, then val_loss and
+ * val_accuracy when the history has them, and seconds (an epoch's wall time).
+ */
 export function historyFrame(history: EpochLog[]): pl.DataFrame {
   const pl = polars();
   const col = (k: keyof EpochLog) => history.map((h) => (h[k] ?? NaN) as number);
@@ -399,7 +439,10 @@ export function historyFrame(history: EpochLog[]): pl.DataFrame {
   return pl.DataFrame(columns);
 }
 
-/** The shape plots.trainingCurves takes, from the epoch logs. */
+/**
+ * The epoch logs as the columns {@link trainingCurves} takes: epoch, loss,
+ * accuracy, and val_loss / val_accuracy when any epoch has them (NaN where one lacks them).
+ */
 export function toCurves(history: EpochLog[]) {
   const hasVal = history.some((h) => h.val_loss !== undefined);
   return {
