@@ -5,10 +5,19 @@
 // One pass over each array: about 30 ms for 60,000 images as floats (docs/operations.md, reliability table).
 import { CLASSES, PIXELS } from "./samples";
 
-/** Which part of a set is wrong. */
+/**
+ * Which part of a set {@link InvalidInputError} is about: the whole set (its
+ * type), its `count`, its `images` or its `labels`.
+ */
 export type InputPart = "set" | "count" | "images" | "labels";
 
-/** A set of samples that cannot be used: a label that is not a class, an image value out of range, a wrong length. */
+/**
+ * A set of samples that {@link fit}, {@link evaluate}, {@link predict} or
+ * {@link interpret} refuse, checked before any TensorFlow call: a label that
+ * is not a class 0-9, an image value that is neither a byte 0-255 nor a float
+ * in [0, 1] (NaN included), or lengths that disagree with `count`. The message
+ * names the call, the set, the sample and the value.
+ */
 export class InvalidInputError extends Error {
   /** The call that was given the set: "fit", "evaluate", "predict", "interpret". */
   readonly caller: string;

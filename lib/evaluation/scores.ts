@@ -79,10 +79,15 @@ export function countMatrix(fn: string, matrix: unknown, classes: number): numbe
 
 /** Per-class numbers, also used by {@link classReport}. */
 export interface ClassScores {
+  /** The class's name (from CLASS_NAMES by default). */
   className: string;
+  /** Of the samples predicted as this class, the share that are (0-1; NaN if never predicted). */
   precision: number;
+  /** Of the samples of this class, the share predicted right (0-1; NaN if none in the set). */
   recall: number;
+  /** Harmonic mean of precision and recall (0-1; NaN when either is). */
   f1: number;
+  /** Number of samples of this class in the set. */
   support: number;
 }
 
@@ -91,6 +96,10 @@ export interface ClassScores {
  * A score without a denominator is undefined, NaN: the precision of a class
  * never predicted, the recall of a class not in the set (and their F1). The
  * averages of {@link classReport} leave such scores out.
+ *
+ * @throws Error naming the argument when a list is missing or empty, the
+ *   lengths differ, a value is not a class index, or `classNames` has empty
+ *   or duplicate names.
  */
 export function classScores(
   labels: ArrayLike<number>,
@@ -132,6 +141,8 @@ function scoresOf(
  * class, precision, recall, f1, support, followed by two summary rows:
  * "macro avg" (plain mean over classes) and "weighted avg" (weighted by support),
  * each over the classes whose score is defined.
+ *
+ * @throws Error naming the argument, as {@link classScores} does.
  */
 export function classReport(
   labels: ArrayLike<number>,
@@ -185,8 +196,11 @@ export function classReport(
 
 /** A misclassified sample, as picked by {@link confidentMistakes}. */
 export interface Mistake {
+  /** The sample's index in the set. */
   index: number;
+  /** Its label (0-9). */
   trueClass: number;
+  /** The class the model gave it (0-9). */
   predictedClass: number;
   /** The probability the model gave its (wrong) prediction. */
   confidence: number;
@@ -198,6 +212,10 @@ export interface Mistake {
  *
  * `probabilities` holds `classes` values per sample, row-major, as returned by
  * `predict`; the predicted class is the arg-max of each row.
+ *
+ * @throws Error naming the argument when `count` is not a positive whole
+ *   number, a list is empty, the lengths disagree (labels x classes), a label
+ *   is not a class, or a probability is not in [0, 1] (NaN included).
  */
 export function confidentMistakes(
   labels: ArrayLike<number>,
