@@ -13,7 +13,7 @@ import * as path from "path";
 import pl from "nodejs-polars";
 import { copyCourse, makeTempDir, removeCourseDir, repoRoot, useCourseData } from "./helpers";
 import * as course from "../scripts/course";
-import * as lms from "../scripts/course-lms";
+import * as lms from "../scripts/course/lms";
 
 const A = "normalize-split";
 

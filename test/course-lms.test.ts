@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { copyCourse, makeTempDir, removeCourseDir, repoRoot, useCourseData } from "./helpers";
 import * as course from "../scripts/course";
-import * as lms from "../scripts/course-lms";
+import * as lms from "../scripts/course/lms";
 
 const A = "idx-parsing";
 

@@ -1,4 +1,4 @@
-// The class at a glance (`npm run course -- report`, scripts/course-report.ts)
+// The class at a glance (`npm run course -- report`, scripts/course/report.ts)
 // on a generated class of idx-parsing: 11 submissions handed in (3 correct, 3
 // partly right, one that reads only 1-D files and fails a hidden test, 2
 // untouched stubs, one with a syntax error, one that is not a notebook), 3 of
@@ -24,7 +24,7 @@ import {
   writeNb,
 } from "./helpers";
 import * as course from "../scripts/course";
-import { readGradingLog } from "../scripts/course-report";
+import { readGradingLog } from "../scripts/course/grading-log";
 import { checkExportedPage, launchChromium } from "./browser";
 import { HIDDEN } from "./hub";
 

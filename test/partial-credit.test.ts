@@ -3,12 +3,12 @@
 // side by side): each solution region alone, with every other region left as
 // the student's stub, earns points; all regions earn full marks; the stub
 // earns 0. The same computation `npm run course -- validate` prints
-// (scripts/course-credit.ts).
+// (scripts/course/credit.ts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "path";
 import { makeTempDir, removeDir, repoRoot, useCourseData } from "./helpers";
-import { creditMatrix, creditProblems, formatCredit } from "../scripts/course-credit";
+import { creditMatrix, creditProblems, formatCredit } from "../scripts/course/credit";
 
 const ASSIGNMENTS = ["idx-parsing", "normalize-split", "build-model", "training-curves", "early-stopping", "confusion"];
 

@@ -13,7 +13,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { repoRoot } from "fashion-mnist-lib/dist/runtime/paths";
-import { type AutogradeReport, autograde, CourseError, type CourseOptions, generate } from "./course";
+import { generate } from "./assignments";
+import { type AutogradeReport, autograde } from "./grading";
+import { CourseError, type CourseOptions } from "./nbgrader";
 
 /** One graded variant of an exercise: a region alone, all regions, or the stub. */
 export interface CreditRow {

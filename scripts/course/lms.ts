@@ -40,7 +40,8 @@ import * as fs from "fs";
 import * as path from "path";
 import pl from "nodejs-polars";
 import { repoRoot } from "fashion-mnist-lib/dist/runtime/paths";
-import { assignments, CourseError, type CourseOptions, grades, nbgrader } from "./course";
+import { grades } from "./grades";
+import { assignments, CourseError, type CourseOptions, nbgrader } from "./nbgrader";
 
 /** What collectZip did with each file of the archive. */
 export interface CollectReport {

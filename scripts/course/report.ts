@@ -8,12 +8,12 @@
 //   messages never appear, scripts/class_report_data.py applies
 //   tslab_grading.StripHiddenTests), late submissions (gradebook timestamp
 //   after the due date) and submissions that could not be graded;
-// - the partial-credit matrix (scripts/course-credit.ts) when asked for with
+// - the partial-credit matrix (scripts/course/credit.ts) when asked for with
 //   --credit (it grades each solution region alone in a scratch copy of the
 //   course: minutes), kept in reports/credit-<assignment>.json for later pages;
 // - grading time per submission, from grading-log.jsonl, which
 //   `npm run course -- autograde` appends one line to per graded submission
-//   (recordGrading); submissions graded elsewhere (the Formgrader) have none.
+//   (grading-log.ts's recordGrading); submissions graded elsewhere (the Formgrader) have none.
 //
 // plotly.js (the plotly.js-dist-min package) is embedded once; every chart's
 // figure is a JSON script element drawn by one small function.
@@ -22,73 +22,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { repoRoot } from "fashion-mnist-lib/dist/runtime/paths";
 import { axisStyle, baseLayout, plotlyConfig, THEME, type PlotlyFigure } from "fashion-mnist-lib/dist/display/plots";
-
-/** The file autograde appends one JSON line to per submission it runs (in the course folder). */
-export const GRADING_LOG = "grading-log.jsonl";
-
-/** One line of grading-log.jsonl. */
-export interface GradingRecord {
-  /** When grading finished (ISO). */
-  time: string;
-  student: string;
-  assignment: string;
-  seconds: number;
-  peakMb?: number;
-  outcome: "graded" | "could not grade";
-  reason?: string;
-  score?: number;
-  max?: number;
-}
-
-/**
- * Appends what one autograde run of a submission did to the course's grading
- * log, from the line autograde prints for it ("S/A: 6 of 8 points" or
- * "S/A: could not grade: why"). Never throws: a log that cannot be written
- * costs the report its timings, not the grading.
- */
-export function recordGrading(
-  course: string,
-  s: { student: string; assignment: string },
-  line: string,
-  seconds: number,
-  peakMb?: number,
-): void {
-  const failed = /: could not grade: (.*)$/s.exec(line);
-  const points = /: ([\d.]+) of ([\d.]+) points$/.exec(line);
-  const record: GradingRecord = {
-    time: new Date().toISOString(),
-    student: s.student,
-    assignment: s.assignment,
-    seconds: Math.round(seconds * 10) / 10,
-    ...(peakMb !== undefined && Number.isFinite(peakMb) ? { peakMb } : {}),
-    outcome: failed ? "could not grade" : "graded",
-    ...(failed ? { reason: failed[1] } : {}),
-    ...(points ? { score: Number(points[1]), max: Number(points[2]) } : {}),
-  };
-  try {
-    fs.appendFileSync(path.join(course, GRADING_LOG), `${JSON.stringify(record)}\n`);
-  } catch (err) {
-    console.warn(`course: cannot record the grading time in ${GRADING_LOG}: ${(err as Error).message}`);
-  }
-}
-
-/** The newest record per student/assignment (a submission graded again replaces its earlier line). */
-export function readGradingLog(course: string): Map<string, GradingRecord> {
-  const file = path.join(course, GRADING_LOG);
-  const newest = new Map<string, GradingRecord>();
-  if (!fs.existsSync(file)) return newest;
-  for (const line of fs.readFileSync(file, "utf8").split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      const r = JSON.parse(line) as GradingRecord;
-      if (typeof r.student === "string" && typeof r.assignment === "string" && typeof r.seconds === "number")
-        newest.set(`${r.student}/${r.assignment}`, r);
-    } catch {
-      // a torn last line (grading stopped while writing): skipped
-    }
-  }
-  return newest;
-}
+import { GRADING_LOG, readGradingLog } from "./grading-log";
 
 // ---------------------------------------------------------------------------
 // The class's data
@@ -130,7 +64,7 @@ export interface TestCellStats {
   failures: { message: string; count: number }[];
 }
 
-/** The partial-credit matrix's shape (scripts/course-credit.ts's CreditMatrix). */
+/** The partial-credit matrix's shape (scripts/course/credit.ts's CreditMatrix). */
 export interface CreditSummary {
   assignment: string;
   max: number;
@@ -207,10 +141,10 @@ type CreditModule = {
   creditMatrix: (opts: object) => Promise<CreditSummary[]>;
 };
 
-/** scripts/course-credit.ts when it is there (it is loaded by name: the report does not need it). */
+/** scripts/course/credit.ts when it is there (it is loaded by name: the report does not need it). */
 function creditModule(): CreditModule | undefined {
   try {
-    const m = require(path.join(__dirname, "course-credit")) as Partial<CreditModule>;
+    const m = require(path.join(__dirname, "credit")) as Partial<CreditModule>;
     return typeof m.creditMatrix === "function" ? (m as CreditModule) : undefined;
   } catch {
     return undefined;
@@ -333,7 +267,7 @@ export async function classReportData(opts: ReportOptions): Promise<ClassReport>
     if (!credit)
       creditNote = creditMod
         ? "not computed: run `npm run course -- report --credit` (grades each solution region alone in a scratch copy of the course, a few minutes)"
-        : "not available (this checkout has no scripts/course-credit.ts)";
+        : "not available (this checkout has no scripts/course/credit.ts)";
 
     reports.push({
       assignment: a,
