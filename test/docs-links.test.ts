@@ -188,3 +188,22 @@ test("each guide opens with what its reader wants to do, linking to its own sect
     assert.ok(ownSections.length >= 3, `${name}'s task list links to its sections: ${ownSections.join(", ")}`);
   }
 });
+
+test("every npm script is in the guides' command table, and every 'npm run' the docs print exists", () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as {
+    scripts: Record<string, string>;
+  };
+  // pre*/post* scripts run on their own before and after the one they name.
+  const scripts = Object.keys(pkg.scripts).filter((name) => !/^(pre|post)/.test(name));
+  const commandTable = fs.readFileSync(path.join(repoRoot, "docs", "README.md"), "utf8");
+  const invocation = (name: string) => (name === "start" || name === "test" ? `npm ${name}` : `npm run ${name}`);
+  const missing = scripts.filter((name) => !new RegExp(`\\b${invocation(name)}(?![\\w:-])`).test(commandTable));
+  assert.deepEqual(missing, [], "scripts missing from docs/README.md's command table");
+  const unknown = documentationFiles().flatMap((file) =>
+    [...fs.readFileSync(file, "utf8").matchAll(/npm run ([\w:-]+)/g)]
+      .map((m) => m[1])
+      .filter((name) => !scripts.includes(name))
+      .map((name) => `${path.relative(repoRoot, file)}: npm run ${name}`),
+  );
+  assert.deepEqual(unknown, [], "the docs print an npm script that package.json does not have");
+});

@@ -45,3 +45,8 @@ test("the README's offline command works as printed, and from a subfolder", { ti
     removeDir(tmp);
   }
 });
+
+test("the learners' guide prints the README's offline command unchanged", () => {
+  const guide = fs.readFileSync(path.join(repoRoot, "docs", "learners.md"), "utf8");
+  assert.ok(guide.includes("`" + readmeCommand() + "`"), "docs/learners.md shows the same offline command");
+});
