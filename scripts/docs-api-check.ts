@@ -55,7 +55,10 @@ export function publicNames(libDir: string): PublicName[] {
         inLib = decl;
         break;
       }
-      if (decl && docOf(decl.parent.parent)) inLib = decl.parent.parent; // `/** ... */ export { x };`
+      if (decl && docOf(decl.parent.parent)) {
+        inLib = decl.parent.parent; // `/** ... */ export { x };`
+        break;
+      }
       if (!(symbol.flags & ts.SymbolFlags.Alias)) break;
       const next = checker.getImmediateAliasedSymbol(symbol);
       if (!next || next === symbol) break;

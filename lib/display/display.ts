@@ -22,7 +22,7 @@ export { inNotebook, isTslabKernelArgv, setNotebookOverride } from "../runtime/r
 // here, and tslab's loader for local modules cannot resolve import cycles (it
 // recurses until the stack overflows), unlike plain node.
 
-/** The MIME type JupyterLab's Plotly renderer (from the Python plotly package) handles. */
+/** The MIME type JupyterLab's Plotly renderer (from the Python plotly package) handles, and {@link showPlotly} sends. */
 export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
 
 /** The subset of tslab's `Display` used here. */
@@ -107,7 +107,7 @@ const HTML_ESCAPES: Record<string, string> = {
   "'": "&#39;",
 };
 
-/** Escapes `& < > " '` so `s` is safe as HTML text or a quoted attribute value. */
+/** Escapes `& < > " '` so `s` (any value, turned into a string) is safe as HTML text or a quoted attribute value. */
 export function escapeHtml(s: unknown): string {
   return String(s).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
 }
@@ -271,17 +271,32 @@ function makeShower(getSink: () => DisplaySink, printText: (line: string) => voi
 
 const shared = makeShower(() => backend().display, writeLine);
 
-/** Shows a Plotly figure (`application/vnd.plotly.v1+json`); prints a summary outside a notebook. */
+/**
+ * Shows an interactive Plotly chart in the notebook as one
+ * `application/vnd.plotly.v1+json` output, drawn by JupyterLab's Plotly
+ * renderer (the Python `plotly` package where the Jupyter server runs) and
+ * turned into an interactive chart, or a picture, by every HTML export of the
+ * project. Outside a notebook it prints a one-line summary of the figure
+ * instead. Never throws: a figure the kernel cannot send is reported as that
+ * summary with the reason.
+ *
+ * @example
+ * ```ts
+ * const result = await fm.fit(model, train, validation);
+ * fm.showPlotly(fm.trainingCurves(fm.toCurves(result.history)));
+ * fm.showPlotly(fm.confusionMatrixFigure(fm.interpret(model, test).confusion));
+ * ```
+ */
 export const showPlotly: (fig: PlotlyFigure) => void = shared.showPlotly;
-/** Shows an HTML fragment; prints its text outside a notebook. */
+/** Shows an HTML fragment (`text/html`; escape text put in it with {@link escapeHtml}); prints its text outside a notebook. Never throws. */
 export const showHtml: (html: string) => void = shared.showHtml;
-/** Shows PNG bytes; prints the image size outside a notebook. */
+/** Shows a PNG file's bytes (`image/png`, e.g. from {@link encodePng}); prints its size in pixels outside a notebook. Never throws. */
 export const showPng: (bytes: Uint8Array) => void = shared.showPng;
-/** Shows Markdown; prints it as is outside a notebook. */
+/** Shows Markdown (`text/markdown`); prints it as is outside a notebook. Never throws. */
 export const showMarkdown: (md: string) => void = shared.showMarkdown;
-/** Shows plain text; prints it outside a notebook. */
+/** Shows plain text (`text/plain`); prints it outside a notebook. Never throws. */
 export const showText: (text: string) => void = shared.showText;
-/** Shows a JSON value (`application/json`); prints it indented outside a notebook. */
+/** Shows a JSON value (`application/json`, JupyterLab's collapsible viewer); prints it indented outside a notebook. Never throws. */
 export const showJson: (value: unknown) => void = shared.showJson;
 
 /**
@@ -290,7 +305,8 @@ export const showJson: (value: unknown) => void = shared.showJson;
  * the first show* call, so create the live display in the cell that shows it.
  *
  * Outside a notebook it prints the text summary, skipping a line identical to
- * the previous one so per-batch updates do not flood the terminal.
+ * the previous one so per-batch updates do not flood the terminal. Returns an
+ * object with the same show* functions as the module (showPlotly, showHtml, ...).
  */
 export function liveDisplay(): Shower {
   let sink: DisplaySink | undefined;

@@ -30,7 +30,10 @@ export interface ConfusionFigureOptions {
  * axis (top to bottom), predicted class on the x axis, every cell labelled.
  *
  * `matrix[t][p]` counts samples of true class t predicted as p, as returned by
- * `confusionMatrix(labels, predicted)`.
+ * `confusionMatrix(labels, predicted)`. Show it with {@link showPlotly}.
+ *
+ * @throws Error when the matrix is not square with one row per class name,
+ *   holds a value that is not a non-negative whole number, or is all zeros.
  */
 export function confusionMatrixFigure(
   matrix: readonly (readonly number[])[],
@@ -154,6 +157,9 @@ export interface NamedLabels {
  * How many samples of each class every split holds: grouped bars (one colour
  * per split), with each bar's share of its split in the hover text. A balanced
  * dataset shows bars of equal height within each split.
+ *
+ * @throws Error when `splits` is empty, a split has no name or a name used
+ *   twice, or its labels are empty or not class indices.
  */
 export function classDistributionFigure(
   splits: readonly NamedLabels[],
@@ -205,6 +211,17 @@ export function classDistributionFigure(
   };
 }
 
+/**
+ * The misclassified samples the model was most sure of, as an HTML grid of
+ * captioned images (true class, predicted class and its probability in %),
+ * most confident first: `opts.count` of them (default 10) in `opts.columns`
+ * columns. Self-contained (PNG data URLs); show it with {@link showHtml}. A
+ * set without mistakes gives a one-line note instead.
+ *
+ * @throws Error when the set's images or labels do not match its count, the
+ *   probabilities are not 10 per sample, a probability is outside [0, 1], or
+ *   `opts.count` is not a positive whole number.
+ */
 export function confidentMistakesGrid(
   set: LabeledImages,
   predictions: { probabilities: ArrayLike<number> },

@@ -144,6 +144,9 @@ export function upscale(pixels: Uint8Array, rows: number, cols: number, scale: n
  * unless `opts.range` says otherwise.
  *
  * @param opts rows/cols default to 28, scale to 4 (a 112x112 PNG)
+ * @throws Error when `index` is outside the batch, a dimension or the scale is
+ *   not a positive whole number, the length is not a multiple of rows * cols,
+ *   or a value is NaN.
  */
 export function imageToPng(pixels: PixelArray, index: number, opts?: ImageShapeOptions): Buffer {
   const fn = "imageToPng";
@@ -181,7 +184,11 @@ export interface ImageGridPngOptions extends ImageShapeOptions {
 /**
  * One grayscale PNG showing `images` in a plain grid (no text), each image
  * upscaled by `opts.scale` (default 2) and separated by `opts.gap` pixels.
- * Each entry of `images` is one image of `rows * cols` values.
+ * Each entry of `images` is one image of `rows * cols` values (bytes 0-255,
+ * or floats 0-1 in a Float32Array). Returns the PNG file's bytes.
+ *
+ * @throws Error when the list is empty, an image has the wrong length, a
+ *   size option is not a positive whole number, or a value is NaN.
  */
 export function imageGridPng(images: readonly PixelArray[], opts?: ImageGridPngOptions): Buffer {
   const fn = "imageGridPng";
@@ -230,7 +237,7 @@ export function imageGridPng(images: readonly PixelArray[], opts?: ImageGridPngO
 
 /** One captioned image for {@link imageGridHtml}. */
 export interface GridItem {
-  /** One image of `rows * cols` values (see {@link PixelRange} for value ranges). */
+  /** One image of `rows * cols` values: bytes 0-255 in a Uint8Array, floats 0-1 in a Float32Array (clamped; NaN refused). */
   pixels: PixelArray;
   /** First caption line, e.g. the true label. */
   caption: string;
@@ -273,7 +280,11 @@ function styleAttr(decls: Record<string, string | number>): string {
  *
  * Images are upscaled in the PNG itself (nearest neighbour, default scale 3) and
  * shown at their natural size, so they stay sharp even where the
- * `image-rendering: pixelated` hint is stripped by a sanitizer.
+ * `image-rendering: pixelated` hint is stripped by a sanitizer. Show it with
+ * {@link showHtml}; it needs no script and survives HTML exports.
+ *
+ * @throws Error when an item's image has the wrong length or a NaN value, or
+ *   a size option is not a positive whole number.
  */
 export function imageGridHtml(items: readonly GridItem[], opts?: ImageGridHtmlOptions): string {
   const fn = "imageGridHtml";

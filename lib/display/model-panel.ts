@@ -56,6 +56,7 @@ export interface ModelPanelOptions {
 
 /** What the panel carries and how close its weights are, returned by {@link modelPanelHtml}. */
 export interface ModelPanelInfo {
+  /** The panel's HTML fragment. */
   html: string;
   /** Bytes of the HTML output, and of its parts. */
   bytes: number;
@@ -317,6 +318,10 @@ function fmtBound(x: number): string {
 /**
  * The panel as one HTML fragment, with what it carries and the measured effect
  * of its compact weights. Async: the model is serialized and checked.
+ *
+ * @throws Error when `model` is not a tfjs LayersModel, `test` is empty or
+ *   its images do not fit the model's input, or tfjs's browser packages are
+ *   missing or of another version than the library's tfjs.
  */
 export async function modelPanelHtml(
   model: tf.LayersModel,
@@ -481,8 +486,16 @@ export function modelPanelSummary(info: ModelPanelInfo): string {
 }
 
 /**
- * Shows the interactive model panel (see the module's comment) and returns
- * what it carries. Outside a notebook, prints its one-line summary.
+ * Shows the trained model in the page: one self-contained HTML output (no
+ * network) that runs the model with TensorFlow.js in the browser on test
+ * images picked from grids or by index, on a 28x28 drawing pad, or on an image
+ * file, with a bar chart of the ten class probabilities. The weights are
+ * stored compactly (8 bits by default) only when that moves no probability on
+ * the test set by more than `tolerance` (1e-3) and changes no predicted
+ * class. Returns what the panel carries (sizes in bytes, codec, measured
+ * difference). Outside a notebook, prints its one-line summary.
+ *
+ * @throws Error as {@link modelPanelHtml} does.
  */
 export async function showModelPanel(
   model: tf.LayersModel,

@@ -35,7 +35,11 @@ export interface PlotlyLayout {
   [key: string]: unknown;
 }
 
-/** What JupyterLab's `application/vnd.plotly.v1+json` renderer takes. */
+/**
+ * A Plotly chart as JupyterLab's `application/vnd.plotly.v1+json` renderer
+ * takes it: traces (`data`), `layout` and an optional `config`, plain JSON.
+ * The figure functions return one; {@link showPlotly} shows it.
+ */
 export interface PlotlyFigure {
   data: PlotlyTrace[];
   layout: PlotlyLayout;

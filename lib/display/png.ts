@@ -58,6 +58,9 @@ export function checkDimension(fn: string, name: string, value: number): void {
  * @param pixels row-major samples, `width * height * channels` bytes
  *               (grayscale: one byte per pixel; RGB: three bytes per pixel, R G B)
  * @param channels 1 for grayscale, 3 for RGB
+ * @returns the PNG file's bytes (one IDAT chunk, zlib-compressed)
+ * @throws Error when a dimension is not a positive whole number, `channels`
+ *   is not 1 or 3, or `pixels` is not a Uint8Array of `width * height * channels` bytes.
  */
 export function encodePng(width: number, height: number, pixels: Uint8Array, channels: 1 | 3): Buffer {
   const fn = "encodePng";

@@ -9,7 +9,7 @@ import { FILES, type FileKey } from "../data/dataset";
 import { repoRoot } from "../runtime/paths";
 import { runtimeVersions } from "../runtime/tf";
 
-/** Marks the JSON output that carries the run facts, so tools can find it. */
+/** The `kind` of the JSON output that carries the run facts, so tools (the HTML export, the report) can find it. */
 export const RUN_FACTS_KIND = "fashion-mnist-run-facts";
 
 /** How big the run was and how long training took. */
@@ -22,6 +22,12 @@ export interface RunSize {
   trainingSeconds: number;
 }
 
+/**
+ * The facts that date a run's figures: its size and training time, test
+ * accuracy and loss, the code's commit, the versions of Node, tfjs-node and
+ * TensorFlow, the backend and the dataset files' SHA-256, as {@link runFacts}
+ * collects them.
+ */
 export interface RunFacts extends RunSize {
   kind: typeof RUN_FACTS_KIND;
   /** ISO 8601 time the facts were collected (end of the run). */
@@ -66,7 +72,14 @@ function checkNumber(name: string, v: unknown, min: number, max = Infinity): num
   return v;
 }
 
-/** Collects the run facts; throws naming the field if a number is missing or out of range. */
+/**
+ * Collects the run facts at the end of a run: the sizes and time given (epochs,
+ * batch size, sample counts, training seconds, test accuracy 0-1 and loss),
+ * with the date, the git commit and the runtime versions read here.
+ *
+ * @throws Error naming the field when a number is missing, not finite, or out
+ *   of range (e.g. a negative count or an accuracy above 1).
+ */
 export function runFacts(input: RunFactsInput): RunFacts {
   if (!input || typeof input !== "object") throw new Error("runFacts: input must be an object");
   if (!input.test || typeof input.test !== "object") throw new Error("runFacts: input.test must be {accuracy, loss}");
@@ -93,7 +106,7 @@ export function runFacts(input: RunFactsInput): RunFacts {
   };
 }
 
-/** The facts as a Markdown table for people. */
+/** The facts as a Markdown table for people (accuracy in %, training time in seconds, the full commit and each file's SHA-256). */
 export function runFactsMarkdown(f: RunFacts): string {
   const rows: [string, string][] = [
     ["date", f.date],

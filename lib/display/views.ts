@@ -11,14 +11,14 @@ import { firstMistakePerClass } from "../training/train";
 
 const pixelsOf = (set: LabeledImages, i: number) => set.images.subarray(i * PIXELS, (i + 1) * PIXELS);
 
-/** Keras-style model summary: an HTML table in a notebook, text in a terminal. */
+/** Shows the Keras-style model summary (layers, output shapes, parameter counts): an HTML table in a notebook, text in a terminal. */
 export function showSummary(model: tf.LayersModel): void {
   const s = summarize(model);
   if (inNotebook()) showHtml(summaryHtml(s));
   else console.log(summaryText(s));
 }
 
-/** A polars DataFrame as an HTML table (numbers rounded for reading). */
+/** A polars DataFrame as an escaped HTML table, floats rounded to `digits` decimals (default 4) for reading. */
 export function frameHtml(df: pl.DataFrame, digits = 4): string {
   const cell = (v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? v.toFixed(digits) : String(v ?? ""));
   const head = df.columns.map((c) => `<th style="padding:2px 10px;text-align:right">${escapeHtml(c)}</th>`).join("");
@@ -32,12 +32,17 @@ export function frameHtml(df: pl.DataFrame, digits = 4): string {
   return `<table style="border-collapse:collapse;font-family:monospace"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
+/** Shows a polars DataFrame: an HTML table ({@link frameHtml}) in a notebook, polars' text table in a terminal. */
 export function showFrame(df: pl.DataFrame): void {
   if (inNotebook()) showHtml(frameHtml(df));
   else console.log(df.toString());
 }
 
-/** The first `perClass` images of each class, one row per class. */
+/**
+ * An HTML grid of the first `perClass` images (default 4) of each class in a
+ * set, one row per class, captioned with the class and the sample's index.
+ * Show it with {@link showHtml}.
+ */
 export function sampleGrid(set: LabeledImages, perClass = 4): string {
   const picked: number[][] = CLASS_NAMES.map(() => []);
   for (let i = 0; i < set.count && picked.some((p) => p.length < perClass); i++) {
@@ -52,7 +57,11 @@ export function sampleGrid(set: LabeledImages, perClass = 4): string {
 
 /**
  * The seed's section 5.3: for each class, the first test image the model got
- * wrong, with true label, prediction and the predicted probability.
+ * wrong, with true label, prediction and the predicted probability (in %), as
+ * an HTML grid (a class without mistakes says so). `predictions` is what
+ * {@link predict} or {@link interpret} returns for `test`.
+ *
+ * @throws Error when the labels and predictions differ in length.
  */
 export function mistakesGrid(test: LabeledImages, predictions: Predictions): string {
   const first = firstMistakePerClass(test.labels, predictions.predicted);
@@ -78,7 +87,14 @@ export function mistakesGrid(test: LabeledImages, predictions: Predictions): str
 
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 
-/** Observations written from the run's own numbers (markdown). */
+/**
+ * A few observations written from the run's own numbers, as Markdown: the
+ * best validation epoch and the gap between training and validation accuracy,
+ * the test accuracy, the hardest and easiest classes and the three most
+ * frequent confusions. `history` is fit's; `test` an {@link Interpretation}.
+ *
+ * @throws Error when neither an Interpretation nor labels and predictions are given.
+ */
 export function observations(
   history: EpochLog[],
   test: Evaluation & { labels?: Uint8Array; predicted?: Uint8Array },
@@ -138,7 +154,7 @@ export function plural(n: number, noun: string, many = `${noun}s`): string {
   return `${n.toLocaleString("en-US")} ${n === 1 ? noun : many}`;
 }
 
-/** The same table as HTML for a notebook (all strings escaped). */
+/** The model summary of {@link summarize} as an HTML table for a notebook (all strings escaped), Keras's columns and totals. */
 export function summaryHtml(s: ModelSummary): string {
   const td = (v: string, right = false) =>
     `<td style="text-align:${right ? "right" : "left"};padding:2px 12px">${escapeHtml(v)}</td>`;

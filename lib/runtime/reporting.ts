@@ -8,8 +8,9 @@ let notebookOverride: boolean | undefined;
 
 /**
  * True when running inside the tslab Jupyter kernel, which is started as
- * `node .../tslab kernel --config-path <connection file>`.
- * {@link setNotebookOverride} forces the answer (for tests).
+ * `node .../tslab kernel --config-path <connection file>`: then the show*
+ * functions send notebook outputs, otherwise they print text. Tests can force
+ * the answer with `setNotebookOverride` (fashion-mnist-lib/dist/display/display).
  */
 export function inNotebook(): boolean {
   if (notebookOverride !== undefined) return notebookOverride;
