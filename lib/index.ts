@@ -1,7 +1,11 @@
-// The public API of fashion-mnist-lib: `import * as fm from "fashion-mnist-lib"`.
-// Grouped by the path the data takes (ARCHITECTURE.md shows it). Anything not
-// listed here is internal: tests reach it as "fashion-mnist-lib/dist/<module>",
-// and users should not need it.
+/**
+ * The public API of fashion-mnist-lib: `import * as fm from "fashion-mnist-lib"`.
+ * Grouped by the path the data takes (ARCHITECTURE.md shows it). Anything not
+ * listed here is internal: tests reach it as "fashion-mnist-lib/dist/<module>",
+ * and users should not need it.
+ *
+ * @module fashion-mnist-lib
+ */
 
 // Runtime: TensorFlow (the native backend, checked), run settings, where things live.
 export { tf, assertNativeBackend, runtimeVersions } from "./runtime/tf";
@@ -105,3 +109,8 @@ export {
   type ModelPanelOptions,
   type ModelPanelInfo,
 } from "./display/model-panel";
+
+// In a notebook kernel, the heap is collected as cells leave garbage (runtime/kernel-heap.ts says why).
+import { inNotebook as inKernel } from "./runtime/reporting";
+import { keepHeapNearLive } from "./runtime/kernel-heap";
+if (inKernel()) keepHeapNearLive();
