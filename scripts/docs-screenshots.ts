@@ -119,7 +119,7 @@ async function notebook(browser: Browser): Promise<void> {
         return s.prompts.length > 0 && s.prompts.every((p) => /^\[\d+\]:$/.test(p)) ? true : undefined;
       });
       // More room for the chart: the file browser folded away.
-      await menuCommand(page, "View", "application:toggle-left-area");
+      await menuCommand(page, "View", "filebrowser:toggle-main");
       const heading = page.locator(".jp-MarkdownCell", { hasText: "5.4 Confusion matrix" });
       await heading.scrollIntoViewIfNeeded();
       await heading.evaluate((el) => el.scrollIntoView({ block: "start" }));
@@ -247,7 +247,7 @@ async function course(browser: Browser, wanted: Set<string>): Promise<void> {
           const listed = frame.locator("td.name", { hasText: new RegExp(`^${A}$`) });
           await listed.waitFor({ timeout: 120_000 });
           // The table's columns need the width; its row (released, 1 submission, feedback) in view.
-          await menuCommand(shown, "View", "application:toggle-left-area");
+          await menuCommand(shown, "View", "filebrowser:toggle-main");
           await listed.evaluate((el) => el.scrollIntoView({ block: "center" }));
           await shown.waitForTimeout(1_000);
           await save(shown, "formgrader");
