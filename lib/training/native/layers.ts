@@ -2,8 +2,9 @@
 // that class is read from the model (its settings, or why the path declines
 // it), the steps it lowers to, and each step's forward and backward pass side
 // by side. To teach the fast path a layer, add a section here (Dropout is the
-// shortest example); plan.ts and the trainer need no change. The gradient
-// checks in test/native-train.test.ts compare every step with tfjs's autodiff.
+// shortest example) and its shapes to steps.ts's Layer and Step; plan.ts and
+// the trainers need no change. The gradient checks in
+// test/native-train.test.ts compare every step with tfjs's autodiff.
 import type { tf } from "../../runtime/tf";
 import type { Backward, Forward } from "./ops";
 import { patchGeometry, tilingPool, type Layer, type Step } from "./steps";
