@@ -45,7 +45,10 @@ async function save(page: Page, name: string): Promise<void> {
   fs.mkdirSync(imagesDir, { recursive: true });
   const file = path.join(imagesDir, `${name}.png`);
   await page.screenshot({ path: file, timeout: 60_000 });
-  console.log(`docs-screenshots: ${path.relative(repoRoot, file)} (${Math.round(fs.statSync(file).size / 1024)} KB)`);
+  const kb = Math.round(fs.statSync(file).size / 1024);
+  // The guides sit in the repository: a picture this large is usually a page that did not settle.
+  const note = kb > 300 ? ", over the 300 KB the guides' pictures keep to" : "";
+  console.log(`docs-screenshots: ${path.relative(repoRoot, file)} (${kb} KB${note})`);
 }
 
 /** A page of its own whose requests may not leave `base` (and local files): what an offline class sees. */
@@ -147,7 +150,8 @@ async function exportReport(browser: Browser): Promise<void> {
     const env = labEnv(tmp, "home", { ...smallRunEnv(path.join(tmp, "data")), FMNIST_EPOCHS: "3" });
     const run = spawnSync(
       path.join(repoRoot, ".venv", "bin", "python"),
-      [path.join(repoRoot, "scripts", "report.py"), "--output", out],
+      // (--executed too: the default would replace the user's output/fashion-mnist-cnn.ipynb)
+      [path.join(repoRoot, "scripts", "report.py"), "--output", out, "--executed", path.join(tmp, "executed.ipynb")],
       { cwd: repoRoot, env, encoding: "utf8", timeout: 15 * 60_000 },
     );
     if (run.status !== 0)
