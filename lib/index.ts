@@ -1,7 +1,7 @@
 /**
  * The public API of fashion-mnist-lib: `import * as fm from "fashion-mnist-lib"`.
  * Grouped by the path the data takes (ARCHITECTURE.md shows it). Anything not
- * listed here is internal: tests reach it as "fashion-mnist-lib/dist/<module>",
+ * listed here is internal: tests reach it as `fashion-mnist-lib/dist/<module>`,
  * and users should not need it.
  *
  * @module fashion-mnist-lib

@@ -192,7 +192,7 @@ export function checkSaveTarget(name: string, dir = modelsDir(), kind: TargetKin
 }
 
 /**
- * Saves a model to `<dir>/<name>/` (default data/models/<name>/):
+ * Saves a model to `<dir>/<name>/` (default `data/models/<name>/`):
  * model.json, weights.bin and, once it has trained, Adam's state, so a loaded
  * model trains on as this one would. Crash-safe: the files are written to a
  * staging folder, synced, then swapped in, so a killed save leaves the old
@@ -222,7 +222,7 @@ export async function saveModel(model: tf.LayersModel, name: string, dir = model
 
 /**
  * Loads a model saved by {@link saveModel} from `<dir>/<name>/` (default
- * data/models/<name>/), compiled like createModel and with its optimizer
+ * `data/models/<name>/`), compiled like createModel and with its optimizer
  * state: ready to evaluate or train on.
  *
  * @throws Error when the name is not allowed, no model of that name was

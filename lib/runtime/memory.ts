@@ -131,7 +131,7 @@ export function isOutOfMemory(err: unknown): boolean {
 
 /**
  * An allocation that failed during a step of the library: its message says
- * "Out of memory while <step>", the cause, what a full run needs (MB), the
+ * "Out of memory while (the step)", the cause, what a full run needs (MB), the
  * limits in force, and to use fewer images (FMNIST_TRAIN_LIMIT). The dataset
  * cache is left unchanged. Thrown by {@link loadFashionMnist} and by training
  * and evaluation steps.
