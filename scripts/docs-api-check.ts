@@ -13,12 +13,15 @@ export interface PublicName {
   doc: string;
 }
 
-/** The doc comment of a declaration: the last `/** ... *\/` block right before it. */
+/**
+ * The doc comment of a declaration: the last `/** ... *\/` block right before
+ * it, not counting a file's own comment (`@module`), which documents the file.
+ */
 function docOf(node: ts.Node): string {
   const text = node.getSourceFile().text;
   const blocks = (ts.getLeadingCommentRanges(text, node.getFullStart()) ?? [])
     .map((r) => text.slice(r.pos, r.end))
-    .filter((c) => c.startsWith("/**"));
+    .filter((c) => c.startsWith("/**") && !/@module|@packageDocumentation/.test(c));
   return blocks.at(-1) ?? "";
 }
 
