@@ -104,6 +104,8 @@ export interface LoadOptions {
 /**
  * The folder downloaded files are cached in: `fashion-mnist/` in
  * {@link dataDir} (FMNIST_DATA_DIR, or the project's `data/`). Not created here.
+ *
+ * @throws Error when no project folder is found, as {@link dataDir} says.
  */
 export function defaultCacheDir(): string {
   return path.join(dataDir(), "fashion-mnist");

@@ -11,7 +11,11 @@ import { compileModel } from "./model";
 import { longestWorkingName, readFolder, writeFolder } from "./safe-folder";
 import { decodeOptimizerState, encodeOptimizerState, readOptimizerState, writeOptimizerState } from "./optimizer-state";
 
-/** The folder saved models go in: `models/` in {@link dataDir} (not created here). */
+/**
+ * The folder saved models go in: `models/` in {@link dataDir} (not created here).
+ *
+ * @throws Error when no project folder is found, as {@link dataDir} says.
+ */
 export function modelsDir(): string {
   return path.join(dataDir(), "models");
 }

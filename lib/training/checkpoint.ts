@@ -13,7 +13,11 @@ import { decodeOptimizerState } from "../model/optimizer-state";
 import { readFolder, writeFolder } from "../model/safe-folder";
 import type { EpochLog } from "./progress";
 
-/** The folder checkpoints go in: `checkpoints/` in {@link dataDir} (not created here). */
+/**
+ * The folder checkpoints go in: `checkpoints/` in {@link dataDir} (not created here).
+ *
+ * @throws Error when no project folder is found, as {@link dataDir} says.
+ */
 export function checkpointsDir(): string {
   return path.join(dataDir(), "checkpoints");
 }
