@@ -23,6 +23,7 @@ export class InvalidInputError extends Error {
   readonly caller: string;
   /** The set's name: "train" or "validation" for fit, the argument's name ("set") otherwise. */
   readonly set: string;
+  /** Which part of the set is wrong. */
   readonly part: InputPart;
   /** The sample (image and label number) at fault; undefined when the whole set is (a length, a type). */
   readonly index: number | undefined;

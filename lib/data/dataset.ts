@@ -305,7 +305,15 @@ function range<S extends AnySplit>(set: S, per: number, start: number, end: numb
  * @throws RangeError unless `valCount` is a whole number from 1 to count - 1.
  * @throws Error when the set is inconsistent (labels, count and images disagree).
  */
-export function splitValidation<S extends AnySplit>(set: S, valCount = 12000): { train: S; validation: S } {
+export function splitValidation<S extends AnySplit>(
+  set: S,
+  valCount = 12000,
+): {
+  /** The first count - valCount samples, to train on. */
+  train: S;
+  /** The last valCount samples, held out. */
+  validation: S;
+} {
   const per = sampleSize(set);
   if (!Number.isInteger(valCount) || valCount <= 0 || valCount >= set.count) {
     throw new RangeError(

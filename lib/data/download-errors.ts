@@ -13,7 +13,9 @@ export interface MirrorFailure {
  * to point FASHION_MNIST_MIRROR at a copy.
  */
 export class DownloadError extends Error {
+  /** The file's name. */
   readonly file: string;
+  /** Each mirror tried: its URL or folder, the attempts made and the last error. */
   readonly failures: MirrorFailure[];
   constructor(file: string, failures: MirrorFailure[], message: string) {
     super(message);
@@ -29,6 +31,7 @@ export class DownloadError extends Error {
  * already cached is changed.
  */
 export class CacheDirError extends Error {
+  /** The cache folder. */
   readonly dir: string;
   constructor(dir: string, message: string) {
     super(message);

@@ -21,6 +21,7 @@ import { CLASSES } from "./samples";
  * the name or path given by the caller.
  */
 export class IdxError extends Error {
+  /** The file's name or path, as the caller gave it. */
   readonly file: string;
   constructor(file: string, message: string) {
     super(message);

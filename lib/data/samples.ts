@@ -30,7 +30,10 @@ export const CLASSES = CLASS_NAMES.length;
  * starts at i * PIXELS); `count` is the number of samples.
  */
 export interface LabeledImages<T extends Uint8Array | Float32Array = Uint8Array | Float32Array> {
+  /** count * PIXELS pixel values, image after image, each row by row. */
   images: T;
+  /** One class index (0-9) per sample. */
   labels: Uint8Array;
+  /** The number of samples. */
   count: number;
 }

@@ -60,8 +60,11 @@ export interface ModelPanelInfo {
   html: string;
   /** Bytes of the HTML output, and of its parts. */
   bytes: number;
+  /** Bytes of TensorFlow.js's browser code in it. */
   runtimeBytes: number;
+  /** Bytes of the encoded weights in it. */
   weightBytes: number;
+  /** How the weights are stored: "u8c" (8 bits per channel), "u16c", "f16" or "f32". */
   codec: WeightCodec;
   /** Largest |p(page weights) - p(model)| over the test set, measured in Node with the page's decoder. */
   maxDifference: number;
@@ -69,9 +72,11 @@ export interface ModelPanelInfo {
   classChanges: number;
   /** Test set indices the page carries, and the notebook's probabilities for them (row per image). */
   indices: number[];
+  /** The notebook's probabilities for those images, one row of 10 per image. */
   expected: number[][];
   /** Grid name -> test indices (sample, mistakes, confident). */
   grids: Record<string, number[]>;
+  /** The version of TensorFlow.js the page runs (the library's). */
   tfjsVersion: string;
 }
 

@@ -41,8 +41,11 @@ export interface PlotlyLayout {
  * The figure functions return one; {@link showPlotly} shows it.
  */
 export interface PlotlyFigure {
+  /** The traces: lines, bars, heatmaps... */
   data: PlotlyTrace[];
+  /** Titles, axes, size in pixels, margins, annotations. */
   layout: PlotlyLayout;
+  /** Plotly's display options (mode bar, responsiveness). */
   config?: Record<string, unknown>;
 }
 

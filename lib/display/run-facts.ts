@@ -14,11 +14,17 @@ export const RUN_FACTS_KIND = "fashion-mnist-run-facts";
 
 /** How big the run was and how long training took. */
 export interface RunSize {
+  /** Epochs trained. */
   epochs: number;
+  /** Samples per training step. */
   batchSize: number;
+  /** Training images. */
   trainSamples: number;
+  /** Validation images. */
   validationSamples: number;
+  /** Test images. */
   testSamples: number;
+  /** Wall time of training, in seconds. */
   trainingSeconds: number;
 }
 
@@ -29,18 +35,25 @@ export interface RunSize {
  * collects them.
  */
 export interface RunFacts extends RunSize {
+  /** {@link RUN_FACTS_KIND}, so tools can tell this output from others. */
   kind: typeof RUN_FACTS_KIND;
   /** ISO 8601 time the facts were collected (end of the run). */
   date: string;
   /** `git rev-parse HEAD` of the project, with "-dirty" if tracked files changed; "unknown" outside git. */
   gitCommit: string;
+  /** Node's version. */
   node: string;
+  /** tfjs-node's version. */
   tfjsNode: string;
+  /** The TensorFlow C library's version, as it reports itself. */
   tensorflow: string;
+  /** tfjs's backend ("tensorflow" for the native one). */
   backend: string;
   /** SHA-256 of each dataset file, as verified when it was loaded. */
   datasetSha256: Record<string, string>;
+  /** Accuracy on the test set, from 0 to 1. */
   testAccuracy: number;
+  /** Mean cross-entropy loss on the test set. */
   testLoss: number;
 }
 

@@ -86,6 +86,7 @@ export interface TrainingCurvesOptions {
   title?: string;
   /** Figure size in pixels (default 900 x 380). */
   width?: number;
+  /** Figure height in pixels (default 380). */
   height?: number;
   /**
    * Fix the x axis to 1..totalEpochs, so a live chart does not rescale as

@@ -28,13 +28,19 @@ export interface CheckpointInfo {
   epoch: number;
   /** The run's settings: a resumed run must use the same ones. */
   epochs: number;
+  /** Samples per training step. */
   batchSize: number;
+  /** The shuffle's seed (undefined: unseeded). */
   seed?: number;
+  /** Training samples. */
   trainCount: number;
+  /** Validation samples (0 without a validation set). */
   validationCount: number;
   /** How many numbers the shuffling generator has drawn (so the next epoch shuffles as it would have). */
   randomDraws: number;
+  /** The metrics of each epoch done. */
   history: EpochLog[];
+  /** The trainer that ran, as in fit's result. */
   trainer: "graph" | "native" | "layers";
 }
 
@@ -76,11 +82,15 @@ export const FIT_WORDS: CheckpointWords = {
  * (resume, restart, or another checkpoint name).
  */
 export class CheckpointError extends Error {
+  /** "CheckpointError". */
   override name = "CheckpointError";
   constructor(
     message: string,
+    /** What is wrong: an unfinished run in the way, a part missing, or a part damaged. */
     readonly kind: "unfinished" | "missing" | "damaged",
+    /** The checkpoint's folder. */
     readonly folder: string,
+    /** The file at fault, when one is. */
     readonly file?: string,
   ) {
     super(message);
@@ -183,7 +193,15 @@ export async function readCheckpoint(
   name: string,
   dir = checkpointsDir(),
   words: CheckpointWords = FIT_WORDS,
-): Promise<{ model: tf.LayersModel; info: CheckpointInfo } | undefined> {
+): Promise<
+  | {
+      /** The model at the last complete epoch, compiled, with Adam's state. */
+      model: tf.LayersModel;
+      /** What the checkpoint records. */
+      info: CheckpointInfo;
+    }
+  | undefined
+> {
   const read = await readCheckpointInfo(name, dir, words);
   if (!read) return undefined;
   const { info, folder, files } = read;

@@ -446,11 +446,19 @@ export function historyFrame(history: EpochLog[]): pl.DataFrame {
 export function toCurves(history: EpochLog[]) {
   const hasVal = history.some((h) => h.val_loss !== undefined);
   return {
+    /** Epoch numbers, from 1. */
     epoch: history.map((h) => h.epoch),
+    /** Training loss per epoch. */
     loss: history.map((h) => h.loss),
+    /** Training accuracy per epoch (0-1). */
     accuracy: history.map((h) => h.accuracy),
     ...(hasVal
-      ? { val_loss: history.map((h) => h.val_loss ?? NaN), val_accuracy: history.map((h) => h.val_accuracy ?? NaN) }
+      ? {
+          /** Validation loss per epoch. */
+          val_loss: history.map((h) => h.val_loss ?? NaN),
+          /** Validation accuracy per epoch (0-1). */
+          val_accuracy: history.map((h) => h.val_accuracy ?? NaN),
+        }
       : {}),
   };
 }
