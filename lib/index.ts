@@ -4,6 +4,10 @@
  * listed here is internal: tests reach it as `fashion-mnist-lib/dist/<module>`,
  * and users should not need it.
  *
+ * `fm.tf` is TensorFlow.js on its native backend (the `@tensorflow/tfjs-node`
+ * namespace, loaded after the library's checks): its reference is
+ * TensorFlow.js's own API documentation, so this site leaves it out.
+ *
  * @module fashion-mnist-lib
  */
 
