@@ -192,11 +192,11 @@ async function course(browser: Browser, wanted: Set<string>): Promise<void> {
     await withLab(courseLab, async (instructor) => {
       // The Formgrader's own page for the clicks; Lab's Formgrader tab for the picture.
       const fg = await localPage(browser, instructor.base);
+      const row = fg.locator("table tbody tr", { has: fg.locator("td.name", { hasText: new RegExp(`^${A}$`) }) });
       const home = async () => {
         await fg.goto(instructor.url("/formgrader"), { timeout: 120_000 });
         await row.waitFor({ timeout: 90_000 });
       };
-      const row = fg.locator("table tbody tr", { has: fg.locator("td.name", { hasText: new RegExp(`^${A}$`) }) });
       await home();
       await formgraderAction(fg, row, "assign");
       await formgraderAction(fg, row, "release");
