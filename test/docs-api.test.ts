@@ -128,6 +128,15 @@ test("npm run docs: every public name documented, a page per name with its doc t
         assert.ok(fs.existsSync(path.resolve(out, path.dirname(file), ref.split(/[?#]/)[0])), `${file}: ${ref} exists`);
       }
       assert.doesNotMatch(html, /@import\s+url\(\s*["']?https?:/, `${file} imports a stylesheet from the network`);
+      // Links between pages, and to the files the guides link (copied into media/), lead somewhere.
+      for (const [, href] of html.matchAll(/<a [^>]*href="([^"]*)"/g)) {
+        const target = decodeURIComponent(href.split(/[?#]/)[0]);
+        if (!target || /^[a-z]+:/i.test(href)) continue;
+        assert.ok(
+          fs.existsSync(path.resolve(out, path.dirname(file), target)),
+          `${file} links to ${href}, not in the site`,
+        );
+      }
       for (const [, tag] of html.matchAll(/<([a-zA-Z][\w-]*)/g))
         assert.ok(
           ELEMENTS.has(tag.toLowerCase()),
