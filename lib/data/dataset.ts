@@ -162,6 +162,8 @@ function plain(a: Uint8Array): Uint8Array {
  * {@link normalizeSet} gives), otherwise as bytes 0-255. Progress is a bar
  * (a live one in a notebook) unless `quiet` or `onProgress`.
  *
+ * @param opts - where to cache and download from, progress, and `scale`; see {@link LoadOptions}.
+ *
  * @throws DownloadError when no mirror delivers a verified copy of a file
  *   (its `failures` say what each mirror did).
  * @throws CacheDirError when the cache folder cannot be created or written

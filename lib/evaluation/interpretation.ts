@@ -96,6 +96,9 @@ export class Interpretation implements Evaluation, Predictions {
  * `batchSize` (default 256) changes memory use, not the result. About 105 MB
  * of extra memory for the 10,000 test images.
  *
+ * @param model - a trained, compiled tfjs LayersModel with 10 softmax outputs.
+ * @param set - labelled samples, usually the test set, scaled as for training.
+ * @param batchSize - samples per forward pass.
  * @throws InvalidInputError when the set is malformed (a label outside 0-9, a
  *   pixel out of range or NaN, lengths that disagree), before any TensorFlow call.
  *

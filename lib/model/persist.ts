@@ -203,6 +203,10 @@ export function checkSaveTarget(name: string, dir = modelsDir(), kind: TargetKin
  * model or the new one, never a mix. Returns the model's folder. The seed's
  * model takes about 1.6 MB (4.7 MB with Adam's state).
  *
+ * @param model - the tfjs LayersModel to save (trained or not).
+ * @param name - the folder's name: letters, digits, '.', '_' and '-' only.
+ * @param dir - the folder that holds saved models (default {@link modelsDir}).
+ * @returns the model's folder.
  * @throws Error when the name is not letters, digits, '.', '_' or '-', or the
  *   files cannot be written (the message names the folder and the cause;
  *   {@link checkSaveTarget} checks this before training).
@@ -229,6 +233,8 @@ export async function saveModel(model: tf.LayersModel, name: string, dir = model
  * `data/models/<name>/`), compiled like createModel and with its optimizer
  * state: ready to evaluate or train on.
  *
+ * @param name - the name it was saved under.
+ * @param dir - the folder that holds saved models (default {@link modelsDir}).
  * @throws Error when the name is not allowed, no model of that name was
  *   saved, or its files cannot be read (damaged or incomplete).
  */

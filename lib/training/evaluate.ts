@@ -18,6 +18,9 @@ export interface Evaluation {
  * memory use, not the result). Images must be scaled as the model was trained
  * (the seed's: [0, 1]).
  *
+ * @param model - a trained, compiled tfjs LayersModel.
+ * @param set - labelled samples, scaled as for training.
+ * @param batchSize - samples per forward pass.
  * @throws InvalidInputError when the set is malformed (a label outside 0-9, a
  *   pixel out of range or NaN, lengths that disagree), before any TensorFlow call.
  */
@@ -59,6 +62,9 @@ export interface Predictions {
  * its most likely class for every sample of a set, `batchSize` samples at a
  * time (default 256). The labels are checked but not used.
  *
+ * @param model - a trained tfjs LayersModel with 10 softmax outputs.
+ * @param set - samples, scaled as for training.
+ * @param batchSize - samples per forward pass.
  * @throws InvalidInputError when the set is malformed, before any TensorFlow call.
  */
 export function predict(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Predictions {

@@ -116,6 +116,11 @@ function permutation(n: number, random: () => number): Int32Array {
  * tfjs-layers' model.fit. FMNIST_TRAINER picks one: "graph" (the default, with
  * those fallbacks), "native" (op by op) or "layers".
  *
+ * @param model - a compiled tfjs LayersModel (e.g. {@link createModel}'s), trained in place.
+ * @param train - the training set (images as the model expects them, labels 0-9).
+ * @param validation - the set scored after each epoch (val_loss, val_accuracy), or undefined.
+ * @param options - epochs, batch size, seed, progress, checkpointing; see {@link TrainOptions}.
+ *
  * With `checkpoint: name` the model, Adam's state and the history are saved
  * under data/checkpoints/name/ after every epoch; `resume: true` continues
  * from the last complete one.
