@@ -113,3 +113,8 @@ export {
   type ModelPanelOptions,
   type ModelPanelInfo,
 } from "./display/model-panel";
+
+// In a notebook kernel, the heap is collected as cells leave garbage (runtime/kernel-heap.ts says why).
+import { inNotebook as inKernel } from "./runtime/reporting";
+import { keepHeapNearLive } from "./runtime/kernel-heap";
+if (inKernel()) keepHeapNearLive();

@@ -104,10 +104,14 @@ async function main(): Promise<void> {
   }
   fm.assertNativeBackend();
   console.log(fm.runtimeVersions());
-  // Scaled to [0, 1] while inflating (lib/idx.ts): no separate normalize pass.
-  const data = await fm.loadFashionMnist({ mirrors, scale: true });
-  const trainAll = fm.takeFirst(data.train, cfg.trainLimit ?? data.train.count);
-  const test = fm.takeFirst(data.test, cfg.testLimit ?? data.test.count);
+  // Scaled to [0, 1] while inflating (lib/idx.ts), and only the images this run uses.
+  const data = await fm.loadFashionMnist({
+    mirrors,
+    scale: true,
+    trainLimit: cfg.trainLimit,
+    testLimit: cfg.testLimit,
+  });
+  const { train: trainAll, test } = data;
   const { train, validation } = fm.splitValidation(trainAll, cfg.validationSize);
   console.log(`training ${train.count}, validation ${validation.count}, test ${test.count} samples`);
 

@@ -131,6 +131,32 @@ test("takeFirst returns the first n samples, all of them when n is larger", () =
   }
 });
 
+test("trainLimit/testLimit keep the same first images as takeFirst, bytes or scaled, and refuse bad limits", async () => {
+  const opts = { cacheDir: sharedDataDir, mirrors: [] as string[], officialMirrors: false, quiet: true };
+  const few = await loadFashionMnist({ ...opts, trainLimit: 1234, testLimit: 10 });
+  assert.deepEqual([few.train.count, few.test.count], [1234, 10]);
+  for (const [got, all] of [
+    [few.train, data.train],
+    [few.test, data.test],
+  ] as const) {
+    const want = takeFirst(all, got.count);
+    assert.deepEqual(got.images, want.images);
+    assert.deepEqual(got.labels, want.labels);
+    // Its own memory, not a view into a full copy.
+    assert.equal(got.images.buffer.byteLength < 2 * 1234 * 784, true);
+  }
+  const scaled = await loadFashionMnist({ ...opts, scale: true, trainLimit: 50 });
+  assert.deepEqual(scaled.train.images, normalize(takeFirst(data.train, 50).images));
+  assert.equal(scaled.test.count, 10000);
+  const over = await loadFashionMnist({ ...opts, testLimit: 20000 });
+  assert.equal(over.test.count, 10000);
+  for (const bad of [0, -5, 1.5, NaN])
+    await assert.rejects(
+      loadFashionMnist({ ...opts, trainLimit: bad }),
+      /trainLimit must be a whole number of at least 1/,
+    );
+});
+
 test("the dataset cache lives under the data folder, which FMNIST_DATA_DIR moves", () => {
   const saved = process.env.FMNIST_DATA_DIR;
   try {

@@ -12,7 +12,7 @@ import { inNotebook } from "../runtime/reporting";
 import { dataDir } from "../runtime/paths";
 import { IMAGE_SIZE, type LabeledImages } from "./samples";
 import { isOutOfMemory, OutOfMemoryError } from "../runtime/memory";
-import { IdxError, gunzipIdxAsync, gunzipImagesScaled, parseImages, parseLabels } from "./idx";
+import { IdxError, gunzipIdxAsync, gunzipIdxHead, gunzipImagesScaled, parseImages, parseLabels } from "./idx";
 
 export interface FileSpec {
   name: string;
@@ -99,6 +99,15 @@ export interface LoadOptions {
    * images in fresh processes here), and the raw bytes are never held whole.
    */
   scale?: boolean;
+  /**
+   * Keep only the first N training images (and labels): only those are
+   * inflated and held, so a run of 2,000 images holds 1.6 MB of pixels, not
+   * 47 MB. Default: all 60,000. `RunConfig`'s `trainLimit`, as
+   * `loadFashionMnist(cfg)` passes it; the same images as `takeFirst`.
+   */
+  trainLimit?: number;
+  /** Keep only the first N test images (default all 10,000); see trainLimit. */
+  testLimit?: number;
 }
 
 /**
@@ -120,23 +129,35 @@ async function readSplit(
   imagesFile: Fetched,
   labelsFile: Fetched,
   scale: boolean,
+  limit: number | undefined,
 ): Promise<{ split: LabeledImages; rows: number; cols: number }> {
   const imagesName = path.basename(imagesFile.path);
   const labelsName = path.basename(labelsFile.path);
+  // With a limit, only the first `limit` records of each file are inflated (and the
+  // counts the two files declare are still compared).
+  const head = (f: Fetched, name: string) =>
+    limit === undefined ? undefined : gunzipIdxHead(f.data, name, limit);
+  const [imagesHead, labelsHead] = [head(imagesFile, imagesName), head(labelsFile, labelsName)];
   const [images, labelsRaw] = await Promise.all([
-    scale
-      ? gunzipImagesScaled(imagesFile.data, imagesName, { rows: IMAGE_SIZE, cols: IMAGE_SIZE })
-      : gunzipIdxAsync(imagesFile.data, imagesName).then((raw) => {
-          const parsed = parseImages(raw, imagesName, { rows: IMAGE_SIZE, cols: IMAGE_SIZE });
-          return { ...parsed, pixels: plain(parsed.pixels) };
-        }),
-    gunzipIdxAsync(labelsFile.data, labelsName),
+    imagesHead
+      ? imagesHead.then(({ bytes }) => {
+          const parsed = parseImages(bytes, imagesName, { rows: IMAGE_SIZE, cols: IMAGE_SIZE });
+          return { ...parsed, pixels: scale ? normalize(parsed.pixels) : plain(parsed.pixels) };
+        })
+      : scale
+        ? gunzipImagesScaled(imagesFile.data, imagesName, { rows: IMAGE_SIZE, cols: IMAGE_SIZE })
+        : gunzipIdxAsync(imagesFile.data, imagesName).then((raw) => {
+            const parsed = parseImages(raw, imagesName, { rows: IMAGE_SIZE, cols: IMAGE_SIZE });
+            return { ...parsed, pixels: plain(parsed.pixels) };
+          }),
+    labelsHead ? labelsHead.then(({ bytes }) => bytes) : gunzipIdxAsync(labelsFile.data, labelsName),
   ]);
   const labels = parseLabels(labelsRaw, labelsName);
-  if (images.count !== labels.count) {
+  const declared = imagesHead && labelsHead ? [(await imagesHead).declaredCount, (await labelsHead).declaredCount] : [images.count, labels.count];
+  if (declared[0] !== declared[1] || images.count !== labels.count) {
     throw new IdxError(
       imagesName,
-      `${imagesName} holds ${images.count} images but ${labelsName} holds ${labels.count} labels; ` +
+      `${imagesName} holds ${declared[0]} images but ${labelsName} holds ${declared[1]} labels; ` +
         `the two files do not belong together. Delete both from ${path.dirname(imagesFile.path)} and download them again.`,
     );
   }
@@ -230,8 +251,8 @@ async function load(opts: LoadOptions): Promise<FashionMnist | FashionMnist<Floa
     got[key] = { path: result.path, data: result.data ?? (await fsp.readFile(result.path)) };
   }
   const [train, test] = await Promise.all([
-    readSplit(got.trainImages, got.trainLabels, opts.scale === true),
-    readSplit(got.testImages, got.testLabels, opts.scale === true),
+    readSplit(got.trainImages, got.trainLabels, opts.scale === true, limit("trainLimit", opts.trainLimit)),
+    readSplit(got.testImages, got.testLabels, opts.scale === true, limit("testLimit", opts.testLimit)),
   ]);
   // Both splits hold bytes, or both floats (opts.scale), as the overloads say.
   return { train: train.split, test: test.split, rows: train.rows, cols: train.cols } as
@@ -240,6 +261,15 @@ async function load(opts: LoadOptions): Promise<FashionMnist | FashionMnist<Floa
 
 /** The notebook's download bar, put here by display/live.ts when the package loads (data never imports display). */
 export const notebookDownload: { bar?: (label: string) => (p: Progress) => void } = {};
+
+/** A limit as given, checked: undefined (all), or a whole number of at least 1. */
+function limit(name: string, n: number | undefined): number | undefined {
+  if (n === undefined) return undefined;
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(`loadFashionMnist: ${name} must be a whole number of at least 1 (or left out for all), got ${n}.`);
+  }
+  return n;
+}
 
 /** A live bar in a notebook, a terminal bar on stderr elsewhere. */
 function defaultProgress(): (p: Progress) => void {

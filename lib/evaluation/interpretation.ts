@@ -12,6 +12,7 @@ import type pl from "nodejs-polars";
 import { tf } from "../runtime/tf";
 import { CLASS_NAMES } from "../data/samples";
 import { checkSamples } from "../data/checks";
+import { FORWARD_BATCH_SIZE } from "../training/tensors";
 import { classReport, classScores, confidentMistakes, type ClassScores, type Mistake } from "./scores";
 import { confusionMatrix, topConfusions, type Confusion } from "./metrics";
 import {
@@ -61,7 +62,7 @@ export class Interpretation implements Evaluation, Predictions {
    *
    * @throws InvalidInputError when the set is malformed, before any TensorFlow call.
    */
-  static of(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Interpretation {
+  static of(model: tf.LayersModel, set: LabeledImages, batchSize = FORWARD_BATCH_SIZE): Interpretation {
     checkSamples(set, "interpret", "set");
     return new Interpretation(evaluate(model, set, batchSize), predict(model, set, batchSize), set.labels);
   }
@@ -93,8 +94,7 @@ export class Interpretation implements Evaluation, Predictions {
  * confusion matrix and per-class precision, recall, F1 and support, computed
  * once so every chart and table of the evaluation reads the same numbers.
  * Images must be scaled as for training ([0, 1] for the seed's model);
- * `batchSize` (default 256) changes memory use, not the result. About 105 MB
- * of extra memory for the 10,000 test images.
+ * `batchSize` (default 64) changes memory use, not the result.
  *
  * @param model - a trained, compiled tfjs LayersModel with 10 softmax outputs.
  * @param set - labelled samples, usually the test set, scaled as for training.
@@ -112,6 +112,6 @@ export class Interpretation implements Evaluation, Predictions {
  * result.mostConfused(3); // e.g. Shirt taken for T-shirt/top first
  * ```
  */
-export function interpret(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Interpretation {
+export function interpret(model: tf.LayersModel, set: LabeledImages, batchSize = FORWARD_BATCH_SIZE): Interpretation {
   return Interpretation.of(model, set, batchSize);
 }

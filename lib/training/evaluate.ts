@@ -2,7 +2,7 @@
 import { tf } from "../runtime/tf";
 import { CLASSES, type LabeledImages } from "../data/samples";
 import { NativeTrainer } from "./native/native-train";
-import { checkSet, floatImages, toTensors } from "./tensors";
+import { checkSet, floatImages, FORWARD_BATCH_SIZE, toTensors } from "./tensors";
 
 /** A model's loss and accuracy on a set, as {@link evaluate} returns them. */
 export interface Evaluation {
@@ -14,7 +14,7 @@ export interface Evaluation {
 
 /**
  * Loss and accuracy of a trained model on a labelled set, like Keras's
- * `model.evaluate`, `batchSize` samples at a time (default 256; it changes
+ * `model.evaluate`, `batchSize` samples at a time (default 64; it changes
  * memory use, not the result). Images must be scaled as the model was trained
  * (the seed's: [0, 1]).
  *
@@ -24,7 +24,7 @@ export interface Evaluation {
  * @throws InvalidInputError when the set is malformed (a label outside 0-9, a
  *   pixel out of range or NaN, lengths that disagree), before any TensorFlow call.
  */
-export function evaluate(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Evaluation {
+export function evaluate(model: tf.LayersModel, set: LabeledImages, batchSize = FORWARD_BATCH_SIZE): Evaluation {
   // The seed's kind of model is evaluated by the native forward pass, batch by
   // batch from the images as they are: no full-size input tensor (31 MB for
   // the test set) and none of tfjs-layers' intermediate tensors (about 75 MB
@@ -60,14 +60,14 @@ export interface Predictions {
 /**
  * The model's class probabilities (10 per sample, each row summing to 1) and
  * its most likely class for every sample of a set, `batchSize` samples at a
- * time (default 256). The labels are checked but not used.
+ * time (default 64). The labels are checked but not used.
  *
  * @param model - a trained tfjs LayersModel with 10 softmax outputs.
  * @param set - samples, scaled as for training.
  * @param batchSize - samples per forward pass.
  * @throws InvalidInputError when the set is malformed, before any TensorFlow call.
  */
-export function predict(model: tf.LayersModel, set: LabeledImages, batchSize = 256): Predictions {
+export function predict(model: tf.LayersModel, set: LabeledImages, batchSize = FORWARD_BATCH_SIZE): Predictions {
   const { x, y } = toTensors(set, "predict", "set");
   try {
     const probs = model.predict(x, { batchSize }) as tf.Tensor2D;

@@ -16,6 +16,7 @@
 // JavaScript), so syncToModel, checkpoints and resuming work unchanged, and
 // either trainer can continue what the other started.
 import { tf } from "../../runtime/tf";
+import { FORWARD_BATCH_SIZE } from "../tensors";
 import type { LabeledImages } from "../../data/samples";
 import { getNativeAdamState, keepNativeAdamState, type AdamState } from "../../model/optimizer-state";
 import { Native, nativeBinding, type Binding, type OpAttr } from "../native/binding";
@@ -444,7 +445,7 @@ export class GraphTrainer implements FastTrainer {
   }
 
   /** Mean loss and accuracy of the current weights on a data set (forward only), batches of 128 as the eager trainer. */
-  evaluate(data: LabeledImages<Float32Array>, batchSize = 128): EpochMetrics {
+  evaluate(data: LabeledImages<Float32Array>, batchSize = FORWARD_BATCH_SIZE): EpochMetrics {
     let loss = 0;
     let correct = 0;
     for (let start = 0; start < data.count; start += batchSize) {
