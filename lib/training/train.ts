@@ -116,15 +116,14 @@ function permutation(n: number, random: () => number): Int32Array {
  * tfjs-layers' model.fit. FMNIST_TRAINER picks one: "graph" (the default, with
  * those fallbacks), "native" (op by op) or "layers".
  *
- * @param model - a compiled tfjs LayersModel (e.g. {@link createModel}'s), trained in place.
- * @param train - the training set (images as the model expects them, labels 0-9).
- * @param validation - the set scored after each epoch (val_loss, val_accuracy), or undefined.
- * @param options - epochs, batch size, seed, progress, checkpointing; see {@link TrainOptions}.
- *
  * With `checkpoint: name` the model, Adam's state and the history are saved
  * under data/checkpoints/name/ after every epoch; `resume: true` continues
  * from the last complete one.
  *
+ * @param model - a compiled tfjs LayersModel (e.g. {@link createModel}'s), trained in place.
+ * @param train - the training set (images as the model expects them, labels 0-9).
+ * @param validation - the set scored after each epoch (val_loss, val_accuracy), or undefined.
+ * @param options - epochs, batch size, seed, progress, checkpointing; see {@link TrainOptions}.
  * @throws InvalidInputError when a set is malformed (a label outside 0-9, a
  *   pixel out of range or NaN, lengths that disagree), before any training.
  * @throws Error when `epochs` or `batchSize` is not a positive whole number,
