@@ -286,17 +286,40 @@ const shared = makeShower(() => backend().display, writeLine);
  * fm.showPlotly(fm.trainingCurves(fm.toCurves(result.history)));
  * fm.showPlotly(fm.confusionMatrixFigure(fm.interpret(model, test).confusion));
  * ```
+ *
+ * @param fig - the figure: traces, layout and optional config, as the figure functions return them.
+ * @function
  */
 export const showPlotly: (fig: PlotlyFigure) => void = shared.showPlotly;
-/** Shows an HTML fragment (`text/html`; escape text put in it with {@link escapeHtml}); prints its text outside a notebook. Never throws. */
+/**
+ * Shows an HTML fragment (`text/html`; escape text put in it with {@link escapeHtml}); prints its text outside a notebook. Never throws.
+ *
+ * @function
+ */
 export const showHtml: (html: string) => void = shared.showHtml;
-/** Shows a PNG file's bytes (`image/png`, e.g. from {@link encodePng}); prints its size in pixels outside a notebook. Never throws. */
+/**
+ * Shows a PNG file's bytes (`image/png`, e.g. from {@link encodePng}); prints its size in pixels outside a notebook. Never throws.
+ *
+ * @function
+ */
 export const showPng: (bytes: Uint8Array) => void = shared.showPng;
-/** Shows Markdown (`text/markdown`); prints it as is outside a notebook. Never throws. */
+/**
+ * Shows Markdown (`text/markdown`); prints it as is outside a notebook. Never throws.
+ *
+ * @function
+ */
 export const showMarkdown: (md: string) => void = shared.showMarkdown;
-/** Shows plain text (`text/plain`); prints it outside a notebook. Never throws. */
+/**
+ * Shows plain text (`text/plain`); prints it outside a notebook. Never throws.
+ *
+ * @function
+ */
 export const showText: (text: string) => void = shared.showText;
-/** Shows a JSON value (`application/json`, JupyterLab's collapsible viewer); prints it indented outside a notebook. Never throws. */
+/**
+ * Shows a JSON value (`application/json`, JupyterLab's collapsible viewer); prints it indented outside a notebook. Never throws.
+ *
+ * @function
+ */
 export const showJson: (value: unknown) => void = shared.showJson;
 
 /**
