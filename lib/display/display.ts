@@ -292,19 +292,22 @@ const shared = makeShower(() => backend().display, writeLine);
  */
 export const showPlotly: (fig: PlotlyFigure) => void = shared.showPlotly;
 /**
- * Shows an HTML fragment (`text/html`; escape text put in it with {@link escapeHtml}); prints its text outside a notebook. Never throws.
+ * Shows an HTML fragment (`text/html`; escape text put in it with {@link
+ * escapeHtml}); prints its text outside a notebook. Never throws.
  *
  * @function
  */
 export const showHtml: (html: string) => void = shared.showHtml;
 /**
- * Shows a PNG file's bytes (`image/png`, e.g. from {@link encodePng}); prints its size in pixels outside a notebook. Never throws.
+ * Shows a PNG file's bytes (`image/png`, e.g. from {@link encodePng}); prints
+ * its size in pixels outside a notebook. Never throws.
  *
  * @function
  */
 export const showPng: (bytes: Uint8Array) => void = shared.showPng;
 /**
- * Shows Markdown (`text/markdown`); prints it as is outside a notebook. Never throws.
+ * Shows Markdown (`text/markdown`); prints it as is outside a notebook. Never
+ * throws.
  *
  * @function
  */
@@ -316,7 +319,8 @@ export const showMarkdown: (md: string) => void = shared.showMarkdown;
  */
 export const showText: (text: string) => void = shared.showText;
 /**
- * Shows a JSON value (`application/json`, JupyterLab's collapsible viewer); prints it indented outside a notebook. Never throws.
+ * Shows a JSON value (`application/json`, JupyterLab's collapsible viewer);
+ * prints it indented outside a notebook. Never throws.
  *
  * @function
  */
