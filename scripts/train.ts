@@ -104,10 +104,9 @@ async function main(): Promise<void> {
   }
   fm.assertNativeBackend();
   console.log(fm.runtimeVersions());
-  // Scaled to [0, 1] while inflating (lib/idx.ts), and only the images this run uses.
+  // Only the images this run uses, kept as bytes: training and evaluation scale each batch as they take it.
   const data = await fm.loadFashionMnist({
     mirrors,
-    scale: true,
     trainLimit: cfg.trainLimit,
     testLimit: cfg.testLimit,
   });

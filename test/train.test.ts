@@ -201,3 +201,32 @@ test("fit says which trainer runs, and why the fast path declined a model (a tan
     lines.join("\n"),
   );
 });
+
+test("a set of bytes trains and evaluates exactly as its float copy (each batch scaled as it is taken), on every trainer", async () => {
+  const bytes = takeFirst(data.train, 900);
+  const test = takeFirst(data.test, 300);
+  const saved = process.env.FMNIST_TRAINER;
+  try {
+    for (const trainer of ["graph", "native", "layers"]) {
+      process.env.FMNIST_TRAINER = trainer;
+      const runs = [];
+      for (const set of [bytes, normalizeSet(bytes)]) {
+        const { train, validation } = splitValidation(set, 150);
+        const model = createModel({ seed: 5 });
+        const run = await fit(model, train, validation, { epochs: 1, batchSize: 32, seed: 5, progress: "none" });
+        const testSet = set === bytes ? test : normalizeSet(test);
+        runs.push({
+          trainer: run.trainer,
+          history: run.history.map(({ seconds: _, ...log }) => log),
+          test: evaluate(model, testSet),
+          predicted: predict(model, testSet).predicted,
+        });
+      }
+      assert.equal(runs[0].trainer, runs[1].trainer);
+      assert.deepEqual(runs[0], runs[1], `${trainer}: bytes and floats differ`);
+    }
+  } finally {
+    if (saved === undefined) delete process.env.FMNIST_TRAINER;
+    else process.env.FMNIST_TRAINER = saved;
+  }
+});

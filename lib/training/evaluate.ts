@@ -2,7 +2,7 @@
 import { tf } from "../runtime/tf";
 import { CLASSES, type LabeledImages } from "../data/samples";
 import { NativeTrainer } from "./native/native-train";
-import { checkSet, floatImages, FORWARD_BATCH_SIZE, toTensors } from "./tensors";
+import { checkSet, FORWARD_BATCH_SIZE, toTensors } from "./tensors";
 
 /** A model's loss and accuracy on a set, as {@link evaluate} returns them. */
 export interface Evaluation {
@@ -33,7 +33,7 @@ export function evaluate(model: tf.LayersModel, set: LabeledImages, batchSize = 
   const native = process.env.FMNIST_TRAINER === "layers" ? undefined : NativeTrainer.create(model);
   if (native !== undefined && typeof native !== "string") {
     try {
-      return native.evaluate(floatImages(set), batchSize);
+      return native.evaluate(set, batchSize);
     } finally {
       native.dispose();
     }

@@ -31,11 +31,3 @@ export function toTensors(set: LabeledImages, caller = "toTensors", name = "set"
 export function checkSet(set: LabeledImages, caller: string, name: string): void {
   checkSamples(set, caller, name);
 }
-
-export function floatImages(set: LabeledImages): LabeledImages<Float32Array> {
-  return {
-    images: set.images instanceof Uint8Array ? normalize(set.images) : set.images,
-    labels: set.labels,
-    count: set.count,
-  };
-}

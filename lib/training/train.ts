@@ -8,7 +8,7 @@ import { NativeTrainer, trainEpoch, type FastTrainer } from "./native/native-tra
 import { GraphTrainer } from "./graph/graph-trainer";
 import type { LabeledImages } from "../data/samples";
 import { type EpochLog, makeProgress, type ProgressMode, TrainingGuard, type TrainingProgress } from "./progress";
-import { checkSet, floatImages, toTensors } from "./tensors";
+import { checkSet, toTensors } from "./tensors";
 export type { LabeledImages } from "../data/samples";
 import { checkCheckpointStart, readCheckpoint, writeCheckpoint } from "./checkpoint";
 import { noteTrainer, readOptimizerState, writeOptimizerState } from "../model/optimizer-state";
@@ -364,8 +364,9 @@ async function fitNative(
     afterEpoch: (log: EpochLog, history: EpochLog[]) => Promise<void>;
   },
 ): Promise<TrainResult> {
-  const trainData = floatImages(train);
-  const valData = validation ? floatImages(validation) : undefined;
+  // Sets of bytes are scaled batch by batch as the trainer takes them (steps.ts's sampleFloats).
+  const trainData = train;
+  const valData = validation;
   const history: EpochLog[] = [...o.start];
   const started = performance.now();
   try {

@@ -23,6 +23,7 @@ import { Native, nativeBinding, type Binding, type OpAttr } from "../native/bind
 import { Kit } from "../native/ops";
 import { passesFor } from "../native/layers";
 import { lower, planFor, size, writePatches, type Plan, type Step } from "../native/plan";
+import { sampleFloats } from "../native/steps";
 import type { EpochMetrics, FastTrainer } from "../native/native-train";
 import { loadGraphAddon, type Graph, type GraphAddon, type Values } from "./addon";
 
@@ -126,6 +127,8 @@ export class GraphTrainer implements FastTrainer {
   private vars: number[];
   private batches = new Map<number, BatchGraph>();
   private inputBuffers = new Map<number, Float32Array>();
+  /** One sample scaled from bytes (sampleFloats). */
+  private sampleScratch: Float32Array;
   private assignRunner: number;
   private readRunner: number;
   private metricRunner: number;
@@ -142,6 +145,7 @@ export class GraphTrainer implements FastTrainer {
   ) {
     this.steps = lower(plan);
     this.sampleSize = size(plan.inputShape);
+    this.sampleScratch = new Float32Array(this.sampleSize);
     this.graph = addon.newGraph();
     try {
       this.gb = new GraphBinding(addon, this.graph, real);
@@ -394,7 +398,7 @@ export class GraphTrainer implements FastTrainer {
   }
 
   /** The batch as the graph takes it (as the eager trainer's makeBatch: image patches for a patch step). */
-  private makeBatch(data: LabeledImages<Float32Array>, order: Int32Array | null, start: number, batch: number) {
+  private makeBatch(data: LabeledImages, order: Int32Array | null, start: number, batch: number) {
     const sz = this.sampleSize;
     const first = this.steps[0];
     const patches = first.op === "patches+pool" ? first.geometry : null;
@@ -407,8 +411,9 @@ export class GraphTrainer implements FastTrainer {
     const ys = new Int32Array(batch);
     for (let i = 0; i < batch; i++) {
       const s = order ? order[start + i] : start + i;
-      if (patches) writePatches(patches, data.images, s * sz, xs, i, batch);
-      else xs.set(data.images.subarray(s * sz, (s + 1) * sz), i * sz);
+      const pixels = sampleFloats(data.images, s, sz, this.sampleScratch);
+      if (patches) writePatches(patches, pixels, 0, xs, i, batch);
+      else xs.set(pixels, i * sz);
       ys[i] = data.labels[s];
     }
     const xShape = patches ? [taps, batch * rowsPerSample] : [batch, ...this.plan.inputShape];
@@ -416,7 +421,7 @@ export class GraphTrainer implements FastTrainer {
   }
 
   /** One optimizer step on samples order[start .. start+batch): one TF_SessionRun. */
-  trainBatch(data: LabeledImages<Float32Array>, order: Int32Array | null, start: number, batch: number): void {
+  trainBatch(data: LabeledImages, order: Int32Array | null, start: number, batch: number): void {
     const bg = this.batchGraph(batch);
     const { xs, ys, xShape } = this.makeBatch(data, order, start, batch);
     const t = ++this.state.step;
@@ -445,7 +450,7 @@ export class GraphTrainer implements FastTrainer {
   }
 
   /** Mean loss and accuracy of the current weights on a data set (forward only), batches of 128 as the eager trainer. */
-  evaluate(data: LabeledImages<Float32Array>, batchSize = FORWARD_BATCH_SIZE): EpochMetrics {
+  evaluate(data: LabeledImages, batchSize = FORWARD_BATCH_SIZE): EpochMetrics {
     let loss = 0;
     let correct = 0;
     for (let start = 0; start < data.count; start += batchSize) {
@@ -471,7 +476,7 @@ export class GraphTrainer implements FastTrainer {
   }
 
   /** Gradients of the mean loss for one batch, without updating (for tests). */
-  gradients(data: LabeledImages<Float32Array>): Float32Array[] {
+  gradients(data: LabeledImages): Float32Array[] {
     const before = this.read();
     const step = this.state.step;
     // As the eager trainer: one Adam step from zero moments gives m1 = (1 - beta1) g.
