@@ -33,7 +33,7 @@ interface Block {
 }
 
 /** Every fenced block preceded (blank lines aside) by `<!-- marker args... -->`. */
-export function markedBlocks(markdown: string): Block[] {
+function markedBlocks(markdown: string): Block[] {
   const lines = markdown.split("\n");
   const blocks: Block[] = [];
   for (let i = 0; i < lines.length; i++) {
