@@ -38,7 +38,7 @@ CPU_ENV = "COURSE_CPU_LIMIT_S"
 DEFAULT_CPU_SECONDS = 900
 FILE_SIZE_LIMIT = 1 << 30
 # Environment variables a notebook may see (by prefix), besides the ones set here.
-PASS_PREFIXES = ("FMNIST_", "FASHION_MNIST_", "NBGRADER_", "TF_", "CHALLENGE_MODEL_DIR", "LANG", "LC_")
+PASS_PREFIXES = ("FMNIST_", "FASHION_MNIST_", "NBGRADER_", "TF_", "CHALLENGE_MODEL_DIR", "LANG", "LC_", "NODE_OPTIONS")
 
 
 class SandboxUnavailable(RuntimeError):

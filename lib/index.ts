@@ -15,7 +15,15 @@
 export { tf, assertNativeBackend, runtimeVersions } from "./runtime/tf";
 export { runConfig, type RunConfig } from "./runtime/config";
 export { dataDir } from "./runtime/paths";
-export { checkMemory, estimateRunMemoryMb, isOutOfMemory, OutOfMemoryError } from "./runtime/memory";
+export {
+  checkMemory,
+  estimateRunMemoryMb,
+  memoryLimits,
+  isOutOfMemory,
+  OutOfMemoryError,
+  MemoryLimitError,
+  type MemoryLimit,
+} from "./runtime/memory";
 
 // Data: what a sample is, download and cache, IDX files, loading, scaling, splitting.
 export { IMAGE_SIZE, PIXELS, CLASSES, CLASS_NAMES, type LabeledImages } from "./data/samples";
@@ -117,4 +125,9 @@ export {
 // In a notebook kernel, the heap is collected as cells leave garbage (runtime/kernel-heap.ts says why).
 import { inNotebook as inKernel } from "./runtime/reporting";
 import { keepHeapNearLive } from "./runtime/kernel-heap";
-if (inKernel()) keepHeapNearLive();
+import { killedRuns } from "./runtime/unfinished";
+if (inKernel()) {
+  keepHeapNearLive();
+  // A kernel the system killed mid-run: its restart's import cell says so (stderr shows in the cell).
+  for (const message of killedRuns()) console.warn(message);
+}

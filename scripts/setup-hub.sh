@@ -49,17 +49,7 @@ if ! stamp_ok hub-kernel package-lock.json || [ ! -f "$VENV/share/jupyter/kernel
 fi
 # Kernels on Unix sockets (fm_hub_server.private_kernels): tslab through the wrapper that binds the
 # addresses jupyter_client gives an ipc kernel, with this Node.
-"$VENV/bin/python" - "$VENV/share/jupyter/kernels/tslab/kernel.json" "$(command -v node)" "$ROOT/jupyter/tslab-ipc-kernel.js" <<'PY'
-import json, sys
-path, node, wrapper = sys.argv[1:]
-with open(path) as f:
-    spec = json.load(f)
-argv = [node, wrapper, "{connection_file}"]
-if spec.get("argv") != argv:
-    spec["argv"] = argv
-    with open(path, "w") as f:
-        json.dump(spec, f, indent=1)
-PY
+"$VENV/bin/python" scripts/kernel_spec.py "$VENV/share/jupyter/kernels/tslab/kernel.json" --ipc "$(command -v node)" "$ROOT/jupyter/tslab-ipc-kernel.js"
 py_str() { "$VENV/bin/python" -c 'import sys; print(repr(sys.argv[1]))' "$1"; }
 jupyter_dir=$(py_str "$ROOT/jupyter")
 write_if_changed() { # FILE CONTENT

@@ -85,6 +85,7 @@ if ! stamp_ok kernel package-lock.json || [ ! -f "$kernel_dir/kernel.json" ]; th
     --binary="$ROOT/node_modules/.bin/tslab" >&2
   stamp_set kernel package-lock.json
 fi
+.venv/bin/python scripts/kernel_spec.py "$kernel_dir/kernel.json"
 
 # The HTML export (jupyter/fm_export.py) in .venv's Jupyter configuration,
 # for `jupyter nbconvert`, the server behind JupyterLab's File > Save and

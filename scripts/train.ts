@@ -3,6 +3,7 @@
 import type * as Fm from "fashion-mnist-lib";
 import { runConfig, SETTINGS, type RunConfig } from "fashion-mnist-lib/dist/runtime/config";
 import { checkMemory } from "fashion-mnist-lib/dist/runtime/memory";
+import { killedRuns } from "fashion-mnist-lib/dist/runtime/unfinished";
 import * as path from "path";
 import { dataDir, userPath } from "fashion-mnist-lib/dist/runtime/paths";
 import type * as Checkpoints from "fashion-mnist-lib/dist/training/checkpoint";
@@ -70,6 +71,8 @@ async function main(): Promise<void> {
       message = message.replace(new RegExp(`(Environment variable )?\\b${envName}\\b`, "g"), `--${name}`);
     throw new UsageError(message);
   }
+  // A run before this one that the system killed (the memory limit, most often): said first.
+  for (const message of killedRuns()) console.error(`${message}\n`);
   // Memory the run will need, against the limits in force: said now, not as a crash later.
   checkMemory(cfg);
   // --mirror is tried first, then FASHION_MNIST_MIRROR, then the official mirrors.

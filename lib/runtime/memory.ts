@@ -2,6 +2,7 @@
 // settings), the limit in force (cgroup or `ulimit -v`), a check before the
 // long work starts, and one message for an allocation that fails anyway.
 import * as fs from "fs";
+import * as path from "path";
 import { TEST_IMAGES, TRAIN_IMAGES } from "./config";
 
 /** The sizes that decide a run's memory: RunConfig's limits (unset: the whole dataset). */
@@ -11,28 +12,25 @@ export interface RunSizes {
 }
 
 /**
- * Resident memory a run needs, in MB (2^20 bytes), from its training and test
- * image limits (unset: the whole dataset); `inKernel` adds the tslab kernel's
- * TypeScript compiler (default: whether this process is a tslab kernel).
- * Never throws.
+ * Memory a run needs, in MB (2^20 bytes), from its training and test image
+ * limits (unset: the whole dataset); `inKernel` adds the tslab kernel, whose
+ * TypeScript compiler checks every cell (default: whether this process is a
+ * tslab kernel). Never throws.
  *
- * Measured on this project's machine with Measured on this project's machine with
- * the seed's model (peak resident set size, `/usr/bin/time -f %M`, Node 24):
- * `npm run train` peaks at 757-820 MB whatever its size (it loads all 70,000
- * images, scaled to floats, before taking a subset); the main notebook under
- * the tslab kernel (which holds a TypeScript compiler) peaks at 1.0 GB at the
- * grading sizes (2,000 + 1,000 images) and at 1.16 GB at full size (it also
- * keeps float copies of the images it uses). So: 850 MB, 160 MB more in a
- * kernel, and 4.5 KB per image used; each measured peak is under its estimate
- * (CLI 864 / 1,158 MB, notebook 1,024 / 1,318 MB).
+ * Fitted to bench/memory.py's measurements (a cgroup per run, Node 24,
+ * 2026-12-07): the main notebook's peak charge was 500 MB at the grading sizes
+ * (2,000 + 1,000 images) and 568 MB at full size, the CLI's 195 and 275 MB.
+ * So 450 MB in a kernel and 180 MB in the CLI, plus 1.8 KB (kernel) or
+ * 1.3 KB (CLI) per image used: 455, 573, 184 and 269 MB, each within 10% of
+ * the measurement (BENCHMARKS.md has the table).
  */
 export function estimateRunMemoryMb(size: RunSizes, inKernel = runningInKernel()): number {
   const images = (size.trainLimit ?? TRAIN_IMAGES) + (size.testLimit ?? TEST_IMAGES);
-  return Math.ceil(850 + (inKernel ? 160 : 0) + (images * 4.5) / 1024);
+  return Math.ceil(inKernel ? 450 + (images * 1.8) / 1024 : 180 + (images * 1.3) / 1024);
 }
 
 function runningInKernel(): boolean {
-  return process.argv.some((a) => /[\\/]tslab([\\/]|$)/.test(a));
+  return process.argv.some((a) => /[\\/]tslab([\\/]|$)|tslab-ipc-kernel/.test(a));
 }
 
 /**
@@ -42,40 +40,181 @@ function runningInKernel(): boolean {
  */
 export const ADDRESS_SPACE_MB = 3400;
 
+/** A memory limit in force on this process. */
 export interface MemoryLimit {
+  /** The limit, in MB (2^20 bytes). */
   mb: number;
-  /** Where it comes from, in the words a user would look it up by. */
+  /** Where it comes from, in the words a user would look it up by (the file or the command). */
   source: string;
+  /** `resident`: a cgroup's limit on memory charged; `address space`: `ulimit -v`. */
   kind: "resident" | "address space";
+  /** The cgroup folder that sets it (resident limits): where the memory in use is read. */
+  cgroup?: string;
 }
 
-function readNumber(file: string): number | undefined {
+function readText(file: string): string | undefined {
   try {
-    const text = fs.readFileSync(file, "utf8").trim();
-    return /^\d+$/.test(text) ? Number(text) : undefined;
+    return fs.readFileSync(file, "utf8");
   } catch {
     return undefined;
   }
 }
 
-/** The tightest memory limit on this process: its cgroup's (v2 or v1) and `ulimit -v`. Linux only. */
+function readNumber(file: string): number | undefined {
+  const text = readText(file)?.trim();
+  return text !== undefined && /^\d+$/.test(text) ? Number(text) : undefined;
+}
+
+/**
+ * This process's cgroup folders, from /proc/self/cgroup and the mounts in
+ * /proc/self/mountinfo: the memory controller's (cgroup v1) or the unified
+ * hierarchy's (v2). A process in a child cgroup without a namespace of its
+ * own (systemd's slices, a hub spawner's cgroup) sees the whole tree, so its
+ * own folder is the mount point joined with its path, not the mount point.
+ */
+function ownCgroups(): { dir: string; mount: string; v2: boolean }[] {
+  const found: { dir: string; mount: string; v2: boolean }[] = [];
+  const mounts = (readText("/proc/self/mountinfo") ?? "").split("\n").map((line) => {
+    const [left, right = ""] = line.split(" - ");
+    const f = left.split(" ");
+    const [fstype, , options = ""] = right.split(" ");
+    return { root: f[3], point: f[4], fstype, options };
+  });
+  for (const line of (readText("/proc/self/cgroup") ?? "").split("\n")) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    const v2 = m[1] === "0" && m[2] === "";
+    if (!v2 && !m[2].split(",").includes("memory")) continue;
+    const mount = mounts.find((x) =>
+      v2 ? x.fstype === "cgroup2" : x.fstype === "cgroup" && x.options.split(",").includes("memory"),
+    );
+    if (!mount?.point) continue;
+    // Inside a cgroup namespace (or a mount of a subtree) the path is relative to the mount's root.
+    const rel = mount.root && mount.root !== "/" && m[3].startsWith(mount.root) ? m[3].slice(mount.root.length) : m[3];
+    const dir = path.join(mount.point, rel);
+    found.push({ dir: fs.existsSync(dir) ? dir : mount.point, mount: mount.point, v2 });
+  }
+  return found;
+}
+
+/**
+ * The memory limits on this process: the lowest cgroup limit on its own
+ * cgroup or any ancestor (memory.max for v2, memory.limit_in_bytes for v1),
+ * and `ulimit -v`. Linux only (elsewhere: none). Never throws.
+ */
 export function memoryLimits(): MemoryLimit[] {
   const limits: MemoryLimit[] = [];
-  const huge = 2 ** 50; // "unlimited" as cgroup v1 writes it
-  const v2 = readNumber("/sys/fs/cgroup/memory.max");
-  if (v2 !== undefined && v2 < huge)
-    limits.push({ mb: v2 / 2 ** 20, source: "the cgroup's memory.max", kind: "resident" });
-  const v1 = readNumber("/sys/fs/cgroup/memory/memory.limit_in_bytes");
-  if (v1 !== undefined && v1 < huge)
-    limits.push({ mb: v1 / 2 ** 20, source: "the cgroup's memory.limit_in_bytes", kind: "resident" });
-  try {
-    const m = /^Max address space\s+(\d+|unlimited)/m.exec(fs.readFileSync("/proc/self/limits", "utf8"));
-    if (m && m[1] !== "unlimited")
-      limits.push({ mb: Number(m[1]) / 2 ** 20, source: "ulimit -v", kind: "address space" });
-  } catch {
-    // not Linux
+  const unlimited = 2 ** 50; // cgroup v1 writes "no limit" as a number near 2^63
+  for (const { dir, mount, v2 } of ownCgroups()) {
+    const file = v2 ? "memory.max" : "memory.limit_in_bytes";
+    let lowest: MemoryLimit | undefined;
+    for (let d = dir; ; d = path.dirname(d)) {
+      const bytes = readNumber(path.join(d, file));
+      if (bytes !== undefined && bytes < unlimited && (!lowest || bytes / 2 ** 20 < lowest.mb)) {
+        const where = d === mount ? "" : ` of cgroup ${path.relative(mount, d)}`;
+        lowest = { mb: bytes / 2 ** 20, source: `${file}${where}`, kind: "resident", cgroup: d };
+      }
+      if (d === mount || d === path.dirname(d)) break;
+    }
+    if (lowest) limits.push(lowest);
   }
+  const m = /^Max address space\s+(\d+|unlimited)/m.exec(readText("/proc/self/limits") ?? "");
+  if (m && m[1] !== "unlimited")
+    limits.push({ mb: Number(m[1]) / 2 ** 20, source: "ulimit -v", kind: "address space" });
   return limits;
+}
+
+/**
+ * Memory in use that the limit's cgroup cannot reclaim, in MB: anonymous
+ * memory and shared memory of every process in it (page cache is left out:
+ * the kernel drops it before it kills). Undefined where it cannot be read.
+ */
+export function memoryInUseMb(limit: MemoryLimit): number | undefined {
+  if (!limit.cgroup) return undefined;
+  const stat = readText(path.join(limit.cgroup, "memory.stat"));
+  if (!stat) return undefined;
+  const field = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(stat)?.[1] ?? NaN);
+  const v2 = limit.source.startsWith("memory.max");
+  const bytes = v2 ? field("anon") + field("shmem") : field("total_rss") + field("total_shmem");
+  return Number.isFinite(bytes) ? bytes / 2 ** 20 : undefined;
+}
+
+/**
+ * How many times the cgroup's OOM killer has killed a process in it (memory.events'
+ * oom_kill, v2; memory.oom_control's, v1), or undefined where the kernel does not say.
+ */
+export function oomKills(limit: MemoryLimit): number | undefined {
+  if (!limit.cgroup) return undefined;
+  const v2 = limit.source.startsWith("memory.max");
+  const text = readText(path.join(limit.cgroup, v2 ? "memory.events" : "memory.oom_control"));
+  const m = text && /^oom_kill (\d+)$/m.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * When a resident limit is this close, the run stops at its next safe point:
+ * 1/16 of the limit, at least 32 MB (the rest is page cache the kernel can
+ * still drop, and TensorFlow's code must stay in memory to run).
+ */
+export function stopMarginMb(limitMb: number): number {
+  return Math.max(32, limitMb / 16);
+}
+
+/**
+ * Why a run must stop now to stay clear of the memory limit, or undefined:
+ * the memory in use is within {@link stopMarginMb} of a cgroup limit.
+ */
+export function memoryPressure(limits = residentLimits()): string | undefined {
+  for (const limit of limits) {
+    const used = memoryInUseMb(limit);
+    if (used === undefined || used < limit.mb - stopMarginMb(limit.mb)) continue;
+    return (
+      `the memory in use (${Math.round(used)} MB) reached the limit of ${Math.round(limit.mb)} MB ` +
+      `(${limit.source}) within ${Math.round(stopMarginMb(limit.mb))} MB`
+    );
+  }
+  return undefined;
+}
+
+let residentCache: { at: number; limits: MemoryLimit[] } | undefined;
+/** The resident limits, read again at most once a minute (they rarely change during a run). */
+function residentLimits(): MemoryLimit[] {
+  const now = Date.now();
+  if (!residentCache || now - residentCache.at > 60_000)
+    residentCache = { at: now, limits: memoryLimits().filter((l) => l.kind === "resident") };
+  return residentCache.limits;
+}
+
+/**
+ * A run stopped at a safe point because the memory in use neared the limit in
+ * force (see {@link memoryPressure}): its message says the memory in use, the
+ * limit, what was saved and what to lower.
+ */
+export class MemoryLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MemoryLimitError";
+  }
+}
+
+/**
+ * Throws a {@link MemoryLimitError} saying that `doing` was not started, when
+ * the memory in use is already within the margin of a limit.
+ */
+export function checkMemoryPressure(doing: string): void {
+  const why = memoryPressure();
+  if (why) {
+    throw new MemoryLimitError(
+      `${doing} was not started: ${why}. Free memory first (shut down other notebooks' kernels, or restart this one ` +
+        "and run only what you need), or lower FMNIST_TRAIN_LIMIT / FMNIST_TEST_LIMIT.",
+    );
+  }
+}
+
+/** This process's anonymous memory, in MB (0 where /proc cannot be read). */
+function ownAnonMb(): number {
+  const m = /^RssAnon:\s+(\d+) kB/m.exec(readText("/proc/self/status") ?? "");
+  return m ? Number(m[1]) / 1024 : 0;
 }
 
 /** A suggestion that fits: the largest training-image limit (in thousands) whose estimate is under `mb`. */
@@ -85,34 +224,43 @@ function fittingTrainLimit(mb: number, size: RunSizes): number {
 }
 
 /**
- * Checks, before any data is loaded, that the run fits the memory limits in
- * force on Linux (the cgroup's memory.max or memory.limit_in_bytes, and
- * `ulimit -v`), so a run stops with advice instead of being killed by the
- * kernel's OOM killer. Returns nothing when it fits or no limit is set.
+ * Throws, before any data is loaded, when a limit in force is below what the
+ * run needs ({@link estimateRunMemoryMb}), naming the limit, what the run
+ * needs, and the setting to lower with a value that fits (FMNIST_TRAIN_LIMIT
+ * or --train-limit).
  *
- * @param size - the run's image limits (as in {@link RunConfig}).
- * @param limits - the limits to check against (default: this process's).
- * @throws Error naming the limit (in MB), the estimate, and a training-image
- *   limit that would fit, or, for `ulimit -v` below about 3,400 MB, that it
- *   must be raised whatever the run's size.
+ * @throws Error when a cgroup limit is below the estimate, or `ulimit -v` below
+ *   {@link ADDRESS_SPACE_MB}.
  */
 export function checkMemory(size: RunSizes, limits = memoryLimits()): void {
   const need = estimateRunMemoryMb(size);
   for (const limit of limits) {
-    const needed = limit.kind === "address space" ? ADDRESS_SPACE_MB : need;
+    // Other processes under the same cgroup limit (another notebook's kernel, the Jupyter server) count too.
+    const others = limit.kind === "resident" ? Math.max(0, (memoryInUseMb(limit) ?? 0) - ownAnonMb()) : 0;
+    const needed = limit.kind === "address space" ? ADDRESS_SPACE_MB : need + others;
     if (limit.mb >= needed) continue;
-    const fit = fittingTrainLimit(limit.mb, size);
+    const fit = fittingTrainLimit(limit.mb - others, size);
+    const taken = others >= 1 ? `, of which other processes under that limit already use ${Math.round(others)} MB` : "";
     throw new Error(
       limit.kind === "address space"
-        ? `${limit.source} allows ${Math.round(limit.mb)} MB of address space; TensorFlow and Node need about ${ADDRESS_SPACE_MB} MB ` +
-            "of it whatever the run size (they reserve far more than they use). Raise it (ulimit -v unlimited) and run again."
-        : `This run needs about ${need} MB of memory and ${limit.source} allows ${Math.round(limit.mb)} MB. ` +
+        ? addressSpaceMessage(limit.mb)
+        : `This run needs about ${need} MB of memory and ${limit.source} allows ${Math.round(limit.mb)} MB${taken}. ` +
             (fit >= 1000
-              ? `Use fewer training images (FMNIST_TRAIN_LIMIT=${fit} or --train-limit ${fit} fits) `
-              : "Raise the limit ") +
-            "and run again.",
+              ? `Use fewer training images: FMNIST_TRAIN_LIMIT=${fit} (or --train-limit ${fit}) needs about ` +
+                `${estimateRunMemoryMb({ ...size, trainLimit: fit })} MB. `
+              : "Raise the limit and run again. ") +
+            "Batch size barely changes memory.",
     );
   }
+}
+
+/** What `ulimit -v` of `mb` MB stops, and what to do. */
+export function addressSpaceMessage(mb: number): string {
+  return (
+    `ulimit -v allows ${Math.round(mb)} MB of address space; Node and TensorFlow need about ${ADDRESS_SPACE_MB} MB of it ` +
+    "whatever the run size (they reserve far more than they use; what they use is far less). " +
+    "Raise it (ulimit -v unlimited, or a cgroup memory limit instead, which counts what is used) and run again."
+  );
 }
 
 /**

@@ -20,6 +20,7 @@
 // an installation whose setup predates that fix.
 import * as fs from "fs";
 import * as path from "path";
+import { ADDRESS_SPACE_MB, addressSpaceMessage, memoryLimits } from "./memory";
 
 export const MIN_NODE_MAJOR = 22;
 
@@ -71,6 +72,9 @@ function loadNativeAddon(): void {
   try {
     load(addon);
   } catch (err) {
+    // Under a small `ulimit -v` TensorFlow's library cannot be mapped: that is the limit, not the install.
+    const space = memoryLimits().find((l) => l.kind === "address space" && l.mb < ADDRESS_SPACE_MB);
+    if (space) throw new Error(addressSpaceMessage(space.mb), { cause: err });
     throw new Error(
       `The tfjs-node native addon ${addon} does not load (${(err as Error).message.split("\n")[0]}). ${SETUP_HINT}`,
       { cause: err },

@@ -1,5 +1,6 @@
 // A trained model on a labelled set: loss and accuracy, class probabilities and predictions.
 import { tf } from "../runtime/tf";
+import { checkMemoryPressure } from "../runtime/memory";
 import { CLASSES, type LabeledImages } from "../data/samples";
 import { NativeTrainer } from "./native/native-train";
 import { checkSet, FORWARD_BATCH_SIZE, toTensors } from "./tensors";
@@ -30,6 +31,7 @@ export function evaluate(model: tf.LayersModel, set: LabeledImages, batchSize = 
   // the test set) and none of tfjs-layers' intermediate tensors (about 75 MB
   // of peak memory for the 10,000 test images).
   checkSet(set, "evaluate", "set");
+  checkMemoryPressure("Evaluation");
   const native = process.env.FMNIST_TRAINER === "layers" ? undefined : NativeTrainer.create(model);
   if (native !== undefined && typeof native !== "string") {
     try {
@@ -68,6 +70,7 @@ export interface Predictions {
  * @throws InvalidInputError when the set is malformed, before any TensorFlow call.
  */
 export function predict(model: tf.LayersModel, set: LabeledImages, batchSize = FORWARD_BATCH_SIZE): Predictions {
+  checkMemoryPressure("Prediction");
   const { x, y } = toTensors(set, "predict", "set");
   try {
     const probs = model.predict(x, { batchSize }) as tf.Tensor2D;

@@ -1,5 +1,6 @@
 // Training, evaluation and prediction for the seed's model, with progress that
 // shows in a notebook (one live output) and in a terminal (a progress bar).
+import * as path from "path";
 import type pl from "nodejs-polars";
 import { polars } from "../runtime/polars";
 import { tf } from "../runtime/tf";
@@ -10,7 +11,9 @@ import type { LabeledImages } from "../data/samples";
 import { type EpochLog, makeProgress, type ProgressMode, TrainingGuard, type TrainingProgress } from "./progress";
 import { checkSet, toTensors } from "./tensors";
 export type { LabeledImages } from "../data/samples";
-import { checkCheckpointStart, readCheckpoint, writeCheckpoint } from "./checkpoint";
+import { checkCheckpointStart, checkpointsDir, readCheckpoint, writeCheckpoint } from "./checkpoint";
+import { MemoryLimitError } from "../runtime/memory";
+import { noteRunStart } from "../runtime/unfinished";
 import { noteTrainer, readOptimizerState, writeOptimizerState } from "../model/optimizer-state";
 
 // Defined with the progress that reports them (progress.ts imports nothing from here), re-exported as before.
@@ -149,6 +152,48 @@ export async function fit(
   train: LabeledImages,
   validation: LabeledImages | undefined,
   options: TrainOptions = {},
+): Promise<TrainResult> {
+  let saved: number | undefined; // the last epoch whose checkpoint is written (onEpochEnd comes after it)
+  const tracked: TrainOptions = {
+    ...options,
+    onEpochEnd: async (log) => {
+      saved = log.epoch;
+      await options.onEpochEnd?.(log);
+    },
+  };
+  // A note for the next start, should the system kill this process (runtime/unfinished.ts).
+  const resume = options.checkpoint
+    ? `The checkpoint "${options.checkpoint}" keeps its last complete epoch: resume with fit(..., { checkpoint: ` +
+      `"${options.checkpoint}", resume: true }) in a notebook, or npm run train -- --resume.`
+    : "It had no checkpoint (fit's checkpoint option), so its training is lost.";
+  const done = noteRunStart("training with fit", resume);
+  try {
+    return await fitting(model, train, validation, tracked);
+  } catch (err) {
+    if (!(err instanceof MemoryLimitError)) throw err;
+    const name = options.checkpoint;
+    const kept =
+      name && saved !== undefined
+        ? `The checkpoint "${name}" (${path.join(checkpointsDir(), name)}) holds epoch ${saved}; resume with ` +
+          "fit(..., { checkpoint, resume: true }) in a notebook or npm run train -- --resume."
+        : name
+          ? `No epoch was complete, so the checkpoint "${name}" holds nothing of this run.`
+          : "No checkpoint was asked for (fit's checkpoint option), so only the model in memory keeps the weights reached.";
+    throw new MemoryLimitError(
+      `${err.message} ${kept} To need less, train on fewer images (FMNIST_TRAIN_LIMIT) or free memory ` +
+        "(other notebooks' kernels count against the same limit on a hub).",
+    );
+  } finally {
+    done();
+  }
+}
+
+/** fit's work; fit adds what a stop for memory leaves. */
+async function fitting(
+  model: tf.LayersModel,
+  train: LabeledImages,
+  validation: LabeledImages | undefined,
+  options: TrainOptions,
 ): Promise<TrainResult> {
   const epochs = positiveInt(options.epochs ?? 10, "epochs");
   const batchSize = positiveInt(options.batchSize ?? 32, "batchSize");

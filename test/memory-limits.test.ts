@@ -1,0 +1,264 @@
+// Memory limits as a hub or a container sets them: on a child cgroup made
+// here (cgroup v1 or v2, whichever this machine has; removed afterwards), with
+// the CLI exactly as users run it (npm run train). Root only: skipped, with
+// the reason, where cgroups cannot be made.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { makeTempDir, removeDir, repoRoot, smallRunEnv } from "./helpers";
+
+const MB = 2 ** 20;
+
+interface Cgroup {
+  dir: string;
+  v2: boolean;
+  setLimit(mb: number): void;
+  oomKills(): number;
+}
+const made: string[] = [];
+
+/** A fresh memory cgroup (a child of `parent` when given), or why none can be made here. */
+function makeCgroup(name: string, parent?: Cgroup): Cgroup | string {
+  if (process.getuid?.() !== 0) return "needs root to make cgroups";
+  const v1 = "/sys/fs/cgroup/memory";
+  const v2 = !fs.existsSync(v1);
+  let base = parent?.dir;
+  if (!base) {
+    if (!v2) base = v1;
+    else {
+      const own = /^0::(.*)$/m.exec(fs.readFileSync("/proc/self/cgroup", "utf8"))?.[1] ?? "/";
+      base = path.dirname(path.join("/sys/fs/cgroup", own));
+      if (!fs.readFileSync(path.join(base, "cgroup.subtree_control"), "utf8").includes("memory"))
+        return `the memory controller is not enabled for children of ${base}`;
+    }
+  }
+  const dir = path.join(base, `${name}-${process.pid}`);
+  try {
+    fs.mkdirSync(dir);
+  } catch (err) {
+    return `cannot make a cgroup in ${base}: ${(err as Error).message}`;
+  }
+  made.unshift(dir);
+  if (v2 && parent) fs.writeFileSync(path.join(parent.dir, "cgroup.subtree_control"), "+memory");
+  return {
+    dir,
+    v2,
+    setLimit: (mb) => fs.writeFileSync(path.join(dir, v2 ? "memory.max" : "memory.limit_in_bytes"), String(mb * MB)),
+    oomKills: () =>
+      Number(
+        /^oom_kill (\d+)$/m.exec(
+          fs.readFileSync(path.join(dir, v2 ? "memory.events" : "memory.oom_control"), "utf8"),
+        )?.[1] ?? 0,
+      ),
+  };
+}
+
+after(() => {
+  for (const dir of made) {
+    for (let i = 0; i < 50; i++) {
+      try {
+        fs.rmdirSync(dir);
+        break;
+      } catch {
+        spawnSync("sleep", ["0.1"]);
+      }
+    }
+  }
+});
+
+/**
+ * argv run inside the cgroup (the shell joins it, then becomes the command);
+ * `killFirst` makes it (and what it starts) the OOM killer's first choice.
+ */
+function inCgroup(cg: Cgroup, argv: string[], killFirst = false): string[] {
+  const adj = killFirst ? " && echo 1000 > /proc/self/oom_score_adj" : "";
+  return ["sh", "-c", `echo $$ > "$0/cgroup.procs"${adj} && exec "$@"`, cg.dir, ...argv];
+}
+
+function run(argv: string[], env: NodeJS.ProcessEnv, timeout = 300_000) {
+  const r = spawnSync(argv[0], argv.slice(1), { cwd: repoRoot, env, encoding: "utf8", timeout });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+const LIMITS_JS =
+  'const m = require("fashion-mnist-lib/dist/runtime/memory"); console.log(JSON.stringify(m.memoryLimits()))';
+
+test("the limit set on a parent cgroup is found from a child cgroup, and ulimit -v beside it", (t) => {
+  const parent = makeCgroup("fm-limit-parent");
+  if (typeof parent === "string") return t.skip(parent);
+  const child = makeCgroup("kid", parent);
+  if (typeof child === "string") return t.skip(child);
+  parent.setLimit(700);
+  const env = { ...process.env };
+  const found = JSON.parse(run(inCgroup(child, ["node", "-e", LIMITS_JS]), env).out) as {
+    mb: number;
+    source: string;
+  }[];
+  assert.equal(found.length, 1, JSON.stringify(found));
+  assert.equal(found[0].mb, 700);
+  assert.match(found[0].source, new RegExp(`of cgroup .*${path.basename(parent.dir)}$`));
+  // The child's own lower limit wins; `ulimit -v` is listed beside it.
+  child.setLimit(600);
+  const both = JSON.parse(
+    run(inCgroup(child, ["sh", "-c", `ulimit -v 5000000 && exec node -e '${LIMITS_JS}'`]), env).out,
+  ) as { mb: number; kind: string }[];
+  assert.deepEqual(
+    both.map((l) => [Math.round(l.mb), l.kind]),
+    [
+      [600, "resident"],
+      [4883, "address space"],
+    ],
+  );
+});
+
+test("npm run train: a limit too small is refused before loading, and the training-set size it advises fits and finishes", (t) => {
+  const cg = makeCgroup("fm-limit-advice");
+  if (typeof cg === "string") return t.skip(cg);
+  cg.setLimit(250);
+  const tmp = makeTempDir();
+  try {
+    const env = { ...process.env, ...smallRunEnv(path.join(tmp, "data")) };
+    delete env.FMNIST_TRAIN_LIMIT;
+    delete env.FMNIST_TEST_LIMIT;
+    const refused = run(inCgroup(cg, ["npm", "run", "--silent", "train", "--", "--epochs", "1", "--save", ""]), env);
+    assert.notEqual(refused.code, 0, refused.out);
+    const m =
+      /This run needs about (\d+) MB of memory and (memory\.\S+) of cgroup \S+ allows 250 MB.*FMNIST_TRAIN_LIMIT=(\d+) \(or --train-limit \3\) needs about (\d+) MB/.exec(
+        refused.out,
+      );
+    assert.ok(m, refused.out);
+    assert.ok(Number(m[1]) > 250 && Number(m[4]) <= 250);
+    assert.doesNotMatch(refused.out, /Downloading|training \d+/);
+    const advised = run(
+      inCgroup(cg, ["npm", "run", "--silent", "train", "--", "--epochs", "1", "--save", "", "--train-limit", m[3]]),
+      env,
+    );
+    assert.equal(advised.code, 0, advised.out);
+    assert.match(advised.out, /Test accuracy: \d/);
+    assert.equal(cg.oomKills(), 0);
+  } finally {
+    removeDir(tmp);
+  }
+});
+
+test("npm run train stops at a safe point when another process fills the shared limit, with the checkpoint and the command that resumes", async (t) => {
+  const cg = makeCgroup("fm-limit-guard");
+  if (typeof cg === "string") return t.skip(cg);
+  cg.setLimit(500);
+  const tmp = makeTempDir();
+  try {
+    const env = {
+      ...process.env,
+      ...smallRunEnv(path.join(tmp, "data")),
+      FMNIST_TRAIN_LIMIT: "30000",
+      FMNIST_EPOCHS: "6",
+    };
+    const argv = inCgroup(cg, ["npm", "run", "--silent", "train", "--", "--save", "guarded"], true);
+    const cli = spawn(argv[0], argv.slice(1), { cwd: repoRoot, env });
+    let out = "";
+    cli.stdout.on("data", (d) => (out += d));
+    cli.stderr.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => cli.on("exit", (code) => resolve(code)));
+    // Once the first epoch's checkpoint is written, a neighbour in the same cgroup (another kernel of the
+    // same student) grows by 10 MB every 0.1 s, up to 400 MB; the CLI is the OOM killer's first choice.
+    const checkpoint = path.join(tmp, "data", "checkpoints", "guarded", "checkpoint.json");
+    for (let i = 0; i < 1200 && !fs.existsSync(checkpoint) && cli.exitCode === null; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.ok(fs.existsSync(checkpoint), `no checkpoint after the first epoch:\n${out}`);
+    const hogArgv = inCgroup(cg, [
+      "node",
+      "-e",
+      "const k = []; const t = setInterval(() => k.length < 40 ? k.push(Buffer.alloc(10 * 2 ** 20, 1)) : " +
+        "clearInterval(t), 100); setTimeout(() => k, 120000)",
+    ]);
+    const hog = spawn(hogArgv[0], hogArgv.slice(1), { stdio: "ignore" });
+    try {
+      const code = await exited;
+      assert.equal(code, 1, out);
+      assert.match(out, /Training stopped in epoch \d+ after batch \d+ to stay clear of the memory limit/);
+      assert.match(out, /the memory in use \(\d+ MB\) reached the limit of 500 MB \(memory\.\S+ of cgroup \S+\)/);
+      assert.match(out, /The checkpoint "guarded" \(.*checkpoints\/guarded\) holds epoch \d/);
+      assert.match(out, /npm run train -- --resume/);
+      assert.equal(cg.oomKills(), 0, "the OOM killer fired");
+    } finally {
+      hog.kill("SIGKILL");
+    }
+  } finally {
+    removeDir(tmp);
+  }
+});
+
+test("npm run train killed by the out-of-memory killer: its exit, and the next start, say it was the memory limit", async (t) => {
+  const cg = makeCgroup("fm-limit-killed");
+  if (typeof cg === "string") return t.skip(cg);
+  cg.setLimit(400);
+  const tmp = makeTempDir();
+  try {
+    const env = {
+      ...process.env,
+      ...smallRunEnv(path.join(tmp, "data")),
+      FMNIST_TRAIN_LIMIT: "30000",
+      FMNIST_EPOCHS: "6",
+    };
+    const argv = inCgroup(cg, ["npm", "run", "--silent", "train", "--", "--save", "killed"]);
+    const cli = spawn(argv[0], argv.slice(1), { cwd: repoRoot, env });
+    let out = "";
+    cli.stdout.on("data", (d) => (out += d));
+    cli.stderr.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => cli.on("exit", (code) => resolve(code)));
+    for (let i = 0; i < 1200 && !/Training on the/.test(out) && cli.exitCode === null; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    // The CLI is paused, so no check between batches can see it coming, and a neighbour takes 300 MB:
+    // the cgroup runs out, and the OOM killer ends the CLI.
+    const pids = fs.readFileSync(path.join(cg.dir, "cgroup.procs"), "utf8").split(/\s+/).filter(Boolean);
+    const trainer = pids.find((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("build/scripts/train.js");
+      } catch {
+        return false;
+      }
+    });
+    assert.ok(trainer, `no train.js among ${pids.join(" ")}:\n${out}`);
+    process.kill(Number(trainer), "SIGSTOP");
+    fs.writeFileSync(`/proc/${trainer}/oom_score_adj`, "1000"); // the killer's choice: not npm, nor the wrapper
+    const hogArgv = inCgroup(cg, [
+      "node",
+      "-e",
+      "const b = Buffer.alloc(300 * 2 ** 20, 1); setTimeout(() => b, 120000)",
+    ]);
+    const hog = spawn(hogArgv[0], hogArgv.slice(1), { stdio: "ignore" });
+    try {
+      for (let i = 0; i < 300 && cg.oomKills() === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      const code = await exited;
+      assert.ok(cg.oomKills() > 0, "the OOM killer did not fire");
+      assert.equal(code, 137, out);
+      assert.match(
+        out,
+        /npm run train was killed by the system \(SIGKILL\)\. The previous run \(training with fit, started .*\) was stopped by the memory limit: memory\.\S+ of cgroup \S+ allows 400 MB/,
+      );
+    } finally {
+      hog.kill("SIGKILL");
+    }
+    // Said once: the next start has nothing more to say about it.
+    const next = run(["node", "build/scripts/train.js", "--epochs", "1", "--train-limit", "300", "--save", ""], env);
+    assert.equal(next.code, 0, next.out);
+    assert.doesNotMatch(next.out, /previous run/);
+  } finally {
+    removeDir(tmp);
+  }
+});
+
+test("under ulimit -v too small for Node and TensorFlow, npm run train names the limit and the size needed, not the install", () => {
+  // (Below about 1.2 GB npm itself cannot start: Node's own "Failed to reserve virtual memory" is all there is.)
+  const r = run(["sh", "-c", "ulimit -v 1500000 && exec npm run --silent train -- --epochs 1"], { ...process.env });
+  assert.equal(r.code, 2, r.out);
+  assert.match(r.out, /ulimit -v allows 1464 MB of address space; Node and TensorFlow need about 3400 MB/);
+  assert.doesNotMatch(r.out, /setup|reinstall|addon|Fatal/i);
+  // The notebook's path (the library loaded in a process already running): the addon's failure is said as the limit.
+  const lib = run(["sh", "-c", `ulimit -v 2000000 && exec node -e 'require("fashion-mnist-lib")'`], { ...process.env });
+  assert.notEqual(lib.code, 0);
+  assert.match(lib.out, /ulimit -v allows 1953 MB of address space; Node and TensorFlow need about 3400 MB/, lib.out);
+  assert.doesNotMatch(lib.out, /npm run setup|fashion-mnist-setup/);
+});
