@@ -118,6 +118,16 @@ class GradingKernelError(RuntimeError):
     """The grading kernel cannot run the library: no notebook can be graded on it."""
 
 
+def memory_stop(cell) -> str:
+    """The message of a MemoryLimitError the library printed in this cell (tslab prints errors to stderr), or ""."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            m = re.search(r"MemoryLimitError: (.*)", out.get("text", ""))
+            if m:
+                return m.group(1).strip()
+    return ""
+
+
 def _error_output(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
                         traceback=["%s: %s" % (ename, evalue)])
@@ -686,7 +696,16 @@ def install(memory_limit_mb: int = 0, kernel_env=None, cell_output_limit_kb: int
             self._tslab_preflight = False
             preflight(self, index)
         try:
-            return execute_code_cell(self, cell, resources, index)
+            result = execute_code_cell(self, cell, resources, index)
+            stopped = memory_stop(cell)
+            if stopped:
+                # The library stopped itself short of the machine's memory limit (fit's guard): the
+                # grading machine lacked memory, which is no fault of the submission's.
+                raise GradingKernelError(
+                    "%s, %s: the grading kernel stopped to stay clear of the memory limit (%s). No grade was "
+                    "recorded for this submission; grade it again with more memory (fewer gradings at once: "
+                    "--jobs 1, or a larger memory limit for the grader)." % (label(self, resources), cell_name(cell, index), stopped))
+            return result
         except DeadKernelError:
             watchdog = getattr(self, "_tslab_watchdog", None)
             if watchdog is not None and watchdog.exceeded_kb is not None:

@@ -215,7 +215,7 @@ test("train CLI: what the end of a run needs is checked before loading and train
     assert.equal(limited.status, 1, limited.stderr);
     assert.match(
       limited.stderr,
-      /ulimit -v allows 1953 MB of address space; TensorFlow and Node need about 3400 MB .*ulimit -v unlimited/,
+      /ulimit -v allows 1953 MB of address space; Node and TensorFlow need about 3400 MB .*ulimit -v unlimited/,
     );
   } finally {
     removeDir(tmp);

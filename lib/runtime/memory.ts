@@ -187,7 +187,7 @@ function residentLimits(): MemoryLimit[] {
 
 /**
  * A run stopped at a safe point because the memory in use neared the limit in
- * force (see {@link memoryPressure}): its message says the memory in use, the
+ * force (the memory in use within a margin of a cgroup limit): its message says the memory in use, the
  * limit, what was saved and what to lower.
  */
 export class MemoryLimitError extends Error {
@@ -230,7 +230,7 @@ function fittingTrainLimit(mb: number, size: RunSizes): number {
  * or --train-limit).
  *
  * @throws Error when a cgroup limit is below the estimate, or `ulimit -v` below
- *   {@link ADDRESS_SPACE_MB}.
+ *   ADDRESS_SPACE_MB (3,400 MB).
  */
 export function checkMemory(size: RunSizes, limits = memoryLimits()): void {
   const need = estimateRunMemoryMb(size);
