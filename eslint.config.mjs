@@ -8,6 +8,7 @@ export default tseslint.config(
       "node_modules/",
       "build/",
       "lib/dist/",
+      "site/",
       ".venv/",
       ".venv-bench/",
       ".cache/",
