@@ -927,11 +927,15 @@ class StripHiddenTests(Preprocessor):
         text = output.get("text", "")
         return text if isinstance(text, str) else "".join(text)
 
-    def shareable(self, message: str, hints) -> bool:
-        """A hidden failure's message the instructor marked as shareable: "Name: hint: ..." as written."""
-        text = message.rstrip("\n").split(": ", 1)[-1]
-        text = _NODE_PREFIX.sub("", text)
-        return text.startswith(HINT) and text in hints
+    def shareable(self, message: str, hints):
+        """The part of a hidden failure's message to show: up to the end of the hint the instructor wrote
+        ("Name: hint: ..."), or None. Node appends the compared values to some assertions' messages
+        (assert.equal's "hint: x\n\n391 !== 500"): they are the hidden test's values, so they are cut."""
+        text = _NODE_PREFIX.sub("", message.rstrip("\n").split(": ", 1)[-1])
+        for hint in hints:
+            if text == hint or text.startswith(hint + "\n"):
+                return message[: message.index(hint) + len(hint)] + "\n"
+        return None
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
@@ -962,8 +966,8 @@ class StripHiddenTests(Preprocessor):
                     leaks = any(f in message for f in secret)
                     if is_visible and not leaks:
                         output["text"] = message
-                    elif not is_visible and self.shareable(message, hint_literals):
-                        output["text"] = message
+                    elif not is_visible and self.shareable(message, hint_literals) is not None:
+                        output["text"] = self.shareable(message, hint_literals)
                     else:
                         output["text"] = self.hidden_failure
                     outputs.append(output)

@@ -2,7 +2,7 @@
 # The image's entry point: puts in the user's home (their own volume) what the
 # class needs, only what is missing, then runs the command it was given
 # (jupyterhub-singleuser, from the spawner). The same things `npm run hub`
-# gives each user on one machine (jupyter/hub/fm_hub.py, provision_home).
+# gives each user on one machine (jupyter/hub/fm_hub_users.py, provision_home).
 set -euo pipefail
 # The checkout this script is in (/opt/fashion-mnist in the image).
 APP=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)

@@ -292,7 +292,7 @@ class PublishingRelease(ExchangeReleaseAssignment):
 
 def _laid_out_by_the_hub(ensure_root):
     """nbgrader checks that everyone can write the exchange's root; on the hub nobody but root may
-    (fm_hub.prepare_exchange lays it out), so the check is skipped there."""
+    (fm_hub_course.prepare_exchange lays it out), so the check is skipped there."""
 
     def check(self):
         if not service_url():
