@@ -138,7 +138,10 @@ def run_notebook(checkout, cg, env, sampler):
     """The main notebook, every code cell, in a tslab kernel started inside the cgroup."""
     spec_dir = tempfile.mkdtemp(prefix="fm-bench-kernels-")
     try:
-        orig = json.load(open(os.path.join(ROOT, ".venv/share/jupyter/kernels/tslab/kernel.json")))
+        # The kernelspec the checkout's own setup wrote (another checkout's may differ), else this one's.
+        spec_path = next(p for p in (os.path.join(c, ".venv/share/jupyter/kernels/tslab/kernel.json") for c in (checkout, ROOT))
+                         if os.path.exists(p))
+        orig = json.load(open(spec_path))
         os.makedirs(os.path.join(spec_dir, "kernels", "tslab"))
         spec = dict(orig, argv=["sh", "-c", ENTER, cg.path] + orig["argv"])
         json.dump(spec, open(os.path.join(spec_dir, "kernels", "tslab", "kernel.json"), "w"))
