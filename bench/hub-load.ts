@@ -51,6 +51,9 @@ const USAGE = `usage: sudo npm run bench:hub -- [options]
                     (default 1800; 3600 with --full)
   --min-free-mb MB  stop a rung (a failed run) when the machine's available memory
                     falls below this (default 2048), before the system runs out
+  --login-over S    start the N servers spread evenly over S seconds, as a class
+                    logging in over a minute or two, instead of all at once (default 0);
+                    the notebooks still run all at once once every server is up
   --out DIR         where results go (default bench/results)`;
 
 async function main(): Promise<void> {
@@ -63,6 +66,7 @@ async function main(): Promise<void> {
         epochs: { type: "string" },
         timeout: { type: "string" },
         "min-free-mb": { type: "string" },
+        "login-over": { type: "string" },
         out: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -76,6 +80,7 @@ async function main(): Promise<void> {
   const epochs = values.epochs === undefined ? undefined : wholeNumber("--epochs", values.epochs, 1, 100);
   const timeoutS = values.timeout ? wholeNumber("--timeout", values.timeout, 30, 24 * 3600) : full ? 3600 : 1800;
   const minFreeMb = values["min-free-mb"] ? wholeNumber("--min-free-mb", values["min-free-mb"], 0, 1 << 20) : 2048;
+  const loginOverS = values["login-over"] ? wholeNumber("--login-over", values["login-over"], 0, 3600) : 0;
   const out = values.out ? userPath(values.out) : path.join(ROOT, "bench", "results");
   if (SKIP) throw new Error(`cannot start a class here: ${SKIP}`);
 
@@ -134,7 +139,7 @@ async function main(): Promise<void> {
         break;
       }
       console.log(`bench:hub: N=${n}: starting ${n} servers, then the notebook in each (load ${loadavg()})`);
-      const r = await rung(api, hub, students.slice(0, n), cells, preamble, timeoutS, minFreeMb);
+      const r = await rung(api, hub, students.slice(0, n), cells, preamble, timeoutS, minFreeMb, loginOverS);
       rungs.push(r);
       console.log(
         `bench:hub: N=${n}: ${r.students.filter((s) => s.finished).length}/${n} finished; class run ` +
@@ -158,7 +163,7 @@ async function main(): Promise<void> {
     full && epochs !== undefined && epochs < DEFAULT_EPOCHS ? epochs : undefined,
     full ? FULL_WINDOW_S : CLASS_WINDOW_S,
   );
-  const lines = report(rungs, mode, sizes, size, notTried, minFreeMb);
+  const lines = report(rungs, mode, sizes, size, notTried, minFreeMb, loginOverS);
   console.log(lines.join("\n"));
   fs.mkdirSync(out, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "").slice(0, 17);
@@ -173,6 +178,7 @@ async function main(): Promise<void> {
         ladder,
         timeoutS,
         minFreeMb,
+        loginOverS,
         cores: os.cpus().length,
         node: process.version,
         users: everyone,

@@ -71,6 +71,7 @@ export function report(
   size: Sizing | null,
   notTried: NotTried | undefined,
   minFreeMb: number,
+  loginOverS = 0,
 ): string[] {
   const held = rungs.filter((r) => r.finished).map((r) => r.n);
   const lines = [
@@ -81,7 +82,8 @@ export function report(
         .map(([k, v]) => `${k}=${v}`)
         .join(", ") || "no FMNIST_* limits"
     }) run at once in N students' JupyterLab servers on a real JupyterHub ` +
-      `(started through its REST API, a fresh tslab kernel each, cells over the kernel's websocket). ` +
+      `(started through its REST API${loginOverS ? `, spread over ${loginOverS} s` : ", all at once"}, a fresh tslab ` +
+      `kernel each, cells over the kernel's websocket). ` +
       `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}. ` +
       "Memory: each student's processes (server, kernel) summed, sampled every 0.5 s; RSS counts shared " +
       "pages in every process, PSS shares them out. CPU: user+system seconds of each student's processes.",

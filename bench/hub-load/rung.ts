@@ -53,6 +53,7 @@ export async function rung(
   preamble: string,
   timeoutS: number,
   minFreeMb: number,
+  loginOverS = 0,
 ): Promise<Rung> {
   const uids = new Map(users.map((u) => [u, uidOf(u)]));
   // Earlier rungs' saved models and checkpoints go: every rung starts as a fresh class.
@@ -87,9 +88,12 @@ export async function rung(
   let serversReadyS: number | undefined;
   let classRunS: number | undefined;
   try {
-    // Every server at once, as when a class logs in together.
+    // Every server at once, as when a class logs in together, or spread over --login-over seconds.
     const started = await Promise.allSettled(
-      runs.map(async (r) => (r.serverStartS = r1(await startServer(api, r.user, deadline, controller.signal)))),
+      runs.map(async (r, i) => {
+        await sleep((i * loginOverS * 1000) / runs.length);
+        r.serverStartS = r1(await startServer(api, r.user, deadline, controller.signal));
+      }),
     );
     const failed = started.findIndex((s) => s.status === "rejected");
     if (failed >= 0) {
