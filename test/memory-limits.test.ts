@@ -250,6 +250,75 @@ test("npm run train killed by the out-of-memory killer: its exit, and the next s
   }
 });
 
+// A notebook's kernel training in a cgroup (the driver joins it first, so the kernel starts inside),
+// paused while a neighbour takes 300 MB, so the OOM killer ends it; then a new kernel's import cell.
+const KILLED_KERNEL = String.raw`
+import json, os, signal, subprocess, sys, time
+from jupyter_client.manager import start_new_kernel
+
+cgroup, root = sys.argv[1], sys.argv[2]
+with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+    f.write(str(os.getpid()))
+km, kc = start_new_kernel(kernel_name="tslab", cwd=os.path.join(root, "notebooks"), startup_timeout=120)
+kc.execute('import * as fm from "fashion-mnist-lib";\n'
+           'const data = await fm.loadFashionMnist({ trainLimit: 30000, testLimit: 1000 });\n'
+           'const { train, validation } = fm.splitValidation(data.train, 6000);\n'
+           'await fm.fit(fm.createModel({ seed: 1 }), train, validation, { epochs: 6, checkpoint: "nbkilled" });')
+seen = ""
+deadline = time.time() + 240
+while "Training on" not in seen and time.time() < deadline:
+    try:
+        msg = kc.get_iopub_msg(timeout=5)
+    except Exception:
+        continue
+    seen += msg["content"].get("text", "") if msg["msg_type"] == "stream" else ""
+pid = km.provisioner.process.pid
+os.kill(pid, signal.SIGSTOP)
+with open("/proc/%d/oom_score_adj" % pid, "w") as f:
+    f.write("1000")
+hog = subprocess.Popen(["node", "-e", "const b = Buffer.alloc(300 * 2 ** 20, 1); setTimeout(() => b, 120000)"])
+for _ in range(300):
+    if not km.is_alive():
+        break
+    time.sleep(0.1)
+dead = not km.is_alive()
+hog.kill()
+km.cleanup_resources()
+# The kernel's restart (here: a new kernel on the same data folder), and the notebook's first cell.
+km2, kc2 = start_new_kernel(kernel_name="tslab", cwd=os.path.join(root, "notebooks"), startup_timeout=120)
+said = []
+kc2.execute_interactive('import * as fm from "fashion-mnist-lib";', timeout=120,
+                        output_hook=lambda m: said.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+km2.shutdown_kernel(now=True)
+print(json.dumps({"dead": dead, "training": "Training on" in seen, "import": "".join(said)}))
+`;
+
+test("a notebook kernel the OOM killer ended: the import cell after its restart says it was the memory limit", (t) => {
+  const cg = makeCgroup("fm-limit-kernel");
+  if (typeof cg === "string") return t.skip(cg);
+  cg.setLimit(500);
+  const tmp = makeTempDir();
+  try {
+    const env = { ...process.env, ...smallRunEnv(path.join(tmp, "data")) };
+    const r = spawnSync(path.join(repoRoot, ".venv", "bin", "python"), ["-c", KILLED_KERNEL, cg.dir, repoRoot], {
+      env,
+      encoding: "utf8",
+      timeout: 600_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const seen = JSON.parse(r.stdout.trim().split("\n").pop()!) as { dead: boolean; training: boolean; import: string };
+    assert.ok(seen.training && seen.dead, JSON.stringify(seen));
+    assert.ok(cg.oomKills() > 0, "the OOM killer did not fire");
+    assert.match(
+      seen.import,
+      /The previous run \(training with fit, started .*\) was stopped by the memory limit: memory\.\S+ of cgroup \S+ allows 500 MB/,
+    );
+    assert.match(seen.import, /The checkpoint "nbkilled" keeps its last complete epoch: resume with fit\(/);
+  } finally {
+    removeDir(tmp);
+  }
+});
+
 test("under ulimit -v too small for Node and TensorFlow, npm run train names the limit and the size needed, not the install", () => {
   // (Below about 1.2 GB npm itself cannot start: Node's own "Failed to reserve virtual memory" is all there is.)
   const r = run(["sh", "-c", "ulimit -v 1500000 && exec npm run --silent train -- --epochs 1"], { ...process.env });
