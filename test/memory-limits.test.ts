@@ -82,6 +82,28 @@ function run(argv: string[], env: NodeJS.ProcessEnv, timeout = 300_000) {
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
+/** `npm run train` on 30,000 images for 6 epochs inside the cgroup, saving as `save`; its output as it comes. */
+function startTraining(cg: Cgroup, dataDir: string, save: string, killFirst = false) {
+  const env = { ...process.env, ...smallRunEnv(dataDir), FMNIST_TRAIN_LIMIT: "30000", FMNIST_EPOCHS: "6" };
+  const argv = inCgroup(cg, ["npm", "run", "--silent", "train", "--", "--save", save], killFirst);
+  const cli = spawn(argv[0], argv.slice(1), { cwd: repoRoot, env });
+  const training = {
+    env,
+    out: "",
+    running: () => cli.exitCode === null && cli.signalCode === null,
+    exited: new Promise<number | null>((resolve) => cli.on("exit", (code) => resolve(code))),
+  };
+  cli.stdout.on("data", (d) => (training.out += d));
+  cli.stderr.on("data", (d) => (training.out += d));
+  return training;
+}
+
+/** A process in the cgroup holding memory: `js` allocates it. */
+function neighbour(cg: Cgroup, js: string) {
+  const argv = inCgroup(cg, ["node", "-e", `${js}; setTimeout(() => held, 120000)`]);
+  return spawn(argv[0], argv.slice(1), { stdio: "ignore" });
+}
+
 const LIMITS_JS =
   'const m = require("fashion-mnist-lib/dist/runtime/memory"); console.log(JSON.stringify(m.memoryLimits()))';
 
@@ -149,33 +171,20 @@ test("npm run train stops at a safe point when another process fills the shared 
   cg.setLimit(500);
   const tmp = makeTempDir();
   try {
-    const env = {
-      ...process.env,
-      ...smallRunEnv(path.join(tmp, "data")),
-      FMNIST_TRAIN_LIMIT: "30000",
-      FMNIST_EPOCHS: "6",
-    };
-    const argv = inCgroup(cg, ["npm", "run", "--silent", "train", "--", "--save", "guarded"], true);
-    const cli = spawn(argv[0], argv.slice(1), { cwd: repoRoot, env });
-    let out = "";
-    cli.stdout.on("data", (d) => (out += d));
-    cli.stderr.on("data", (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => cli.on("exit", (code) => resolve(code)));
+    const training = startTraining(cg, path.join(tmp, "data"), "guarded", true);
     // Once the first epoch's checkpoint is written, a neighbour in the same cgroup (another kernel of the
     // same student) grows by 10 MB every 0.1 s, up to 400 MB; the CLI is the OOM killer's first choice.
     const checkpoint = path.join(tmp, "data", "checkpoints", "guarded", "checkpoint.json");
-    for (let i = 0; i < 1200 && !fs.existsSync(checkpoint) && cli.exitCode === null; i++)
+    for (let i = 0; i < 1200 && !fs.existsSync(checkpoint) && training.running(); i++)
       await new Promise((r) => setTimeout(r, 100));
-    assert.ok(fs.existsSync(checkpoint), `no checkpoint after the first epoch:\n${out}`);
-    const hogArgv = inCgroup(cg, [
-      "node",
-      "-e",
-      "const k = []; const t = setInterval(() => k.length < 40 ? k.push(Buffer.alloc(10 * 2 ** 20, 1)) : " +
-        "clearInterval(t), 100); setTimeout(() => k, 120000)",
-    ]);
-    const hog = spawn(hogArgv[0], hogArgv.slice(1), { stdio: "ignore" });
+    assert.ok(fs.existsSync(checkpoint), `no checkpoint after the first epoch:\n${training.out}`);
+    const hog = neighbour(
+      cg,
+      "const held = []; const t = setInterval(() => held.length < 40 ? held.push(Buffer.alloc(10 * 2 ** 20, 1)) : clearInterval(t), 100)",
+    );
     try {
-      const code = await exited;
+      const code = await training.exited;
+      const out = training.out;
       assert.equal(code, 1, out);
       assert.match(out, /Training stopped in epoch \d+ after batch \d+ to stay clear of the memory limit/);
       assert.match(out, /the memory in use \(\d+ MB\) reached the limit of 500 MB \(memory\.\S+ of cgroup \S+\)/);
@@ -196,19 +205,8 @@ test("npm run train killed by the out-of-memory killer: its exit, and the next s
   cg.setLimit(400);
   const tmp = makeTempDir();
   try {
-    const env = {
-      ...process.env,
-      ...smallRunEnv(path.join(tmp, "data")),
-      FMNIST_TRAIN_LIMIT: "30000",
-      FMNIST_EPOCHS: "6",
-    };
-    const argv = inCgroup(cg, ["npm", "run", "--silent", "train", "--", "--save", "killed"]);
-    const cli = spawn(argv[0], argv.slice(1), { cwd: repoRoot, env });
-    let out = "";
-    cli.stdout.on("data", (d) => (out += d));
-    cli.stderr.on("data", (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => cli.on("exit", (code) => resolve(code)));
-    for (let i = 0; i < 1200 && !/Training on the/.test(out) && cli.exitCode === null; i++)
+    const training = startTraining(cg, path.join(tmp, "data"), "killed");
+    for (let i = 0; i < 1200 && !/Training on the/.test(training.out) && training.running(); i++)
       await new Promise((r) => setTimeout(r, 100));
     // The CLI is paused, so no check between batches can see it coming, and a neighbour takes 300 MB:
     // the cgroup runs out, and the OOM killer ends the CLI.
@@ -220,29 +218,27 @@ test("npm run train killed by the out-of-memory killer: its exit, and the next s
         return false;
       }
     });
-    assert.ok(trainer, `no train.js among ${pids.join(" ")}:\n${out}`);
+    assert.ok(trainer, `no train.js among ${pids.join(" ")}:\n${training.out}`);
     process.kill(Number(trainer), "SIGSTOP");
     fs.writeFileSync(`/proc/${trainer}/oom_score_adj`, "1000"); // the killer's choice: not npm, nor the wrapper
-    const hogArgv = inCgroup(cg, [
-      "node",
-      "-e",
-      "const b = Buffer.alloc(300 * 2 ** 20, 1); setTimeout(() => b, 120000)",
-    ]);
-    const hog = spawn(hogArgv[0], hogArgv.slice(1), { stdio: "ignore" });
+    const hog = neighbour(cg, "const held = Buffer.alloc(300 * 2 ** 20, 1)");
     try {
       for (let i = 0; i < 300 && cg.oomKills() === 0; i++) await new Promise((r) => setTimeout(r, 100));
-      const code = await exited;
+      const code = await training.exited;
       assert.ok(cg.oomKills() > 0, "the OOM killer did not fire");
-      assert.equal(code, 137, out);
+      assert.equal(code, 137, training.out);
       assert.match(
-        out,
+        training.out,
         /npm run train was killed by the system \(SIGKILL\)\. The previous run \(training with fit, started .*\) was stopped by the memory limit: memory\.\S+ of cgroup \S+ allows 400 MB/,
       );
     } finally {
       hog.kill("SIGKILL");
     }
     // Said once: the next start has nothing more to say about it.
-    const next = run(["node", "build/scripts/train.js", "--epochs", "1", "--train-limit", "300", "--save", ""], env);
+    const next = run(
+      ["node", "build/scripts/train.js", "--epochs", "1", "--train-limit", "300", "--save", ""],
+      training.env,
+    );
     assert.equal(next.code, 0, next.out);
     assert.doesNotMatch(next.out, /previous run/);
   } finally {
