@@ -33,6 +33,16 @@ with tslab three things go wrong, fixed here:
    V8 and TensorFlow reserve far more virtual memory than they use, so an
    RLIMIT_AS limit breaks ordinary notebooks; and V8's heap limit does not see
    Buffers or TensorFlow's own allocations, which the watchdog does.
+   The machine's own limit (a cgroup's, as a container, systemd or a hub
+   spawner sets it) is watched too: the kernel is stopped before the
+   out-of-memory killer would end it, and whose memory it was decides what
+   is recorded. When the rest of the cgroup (other gradings, the grader)
+   left this kernel less than a run at the grading sizes needs, the machine
+   was short, not the submission: no grade is recorded (GradingKernelError,
+   as in 6). Otherwise the notebook itself used the memory, and it is
+   graded as for the watchdog's limit. A cell that says the library stopped
+   for memory (MemoryLimitError) is judged the same way, from the grader's
+   own readings, since a submission can print that line itself.
 
 4. Hidden tests: autograde copies the instructor's test cells (hidden parts
    included) back into the graded notebook, and feedback is rendered from it
@@ -114,8 +124,13 @@ HIDDEN_END = "END HIDDEN TESTS"
 METADATA_KEY = "tslab_grading"
 
 
+REGRADE_WITH_MEMORY = ("grade it again with more memory (fewer gradings at once: --jobs 1, or a larger memory limit "
+                       "for the grader).")
+
+
 class GradingKernelError(RuntimeError):
-    """The grading kernel cannot run the library: no notebook can be graded on it."""
+    """This submission cannot be graded here now (the kernel cannot run the library, or the machine ran
+    short of memory): no grade is recorded, an earlier one stays."""
 
 
 def memory_stop(cell) -> str:
@@ -167,6 +182,87 @@ def process_tree(root: int, group=None) -> set:
     return members
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _status_kb(pid: int, *fields) -> int:
+    """The sum of /proc/PID/status fields given in kB (0 for a process that exited)."""
+    total = 0
+    for line in _read("/proc/%d/status" % pid).splitlines():
+        name, _, rest = line.partition(":")
+        if name in fields:
+            total += int(rest.split()[0])
+    return total
+
+
+class CgroupLimit:
+    """The lowest memory limit over a process's cgroup and its ancestors (v1 or
+    v2), read from outside the kernel's sandbox, which hides it from the kernel."""
+
+    UNLIMITED = 2 ** 50  # v1 writes "no limit" as a number near 2**63
+
+    def __init__(self, folder: str, limit_kb: int, v2: bool, source: str):
+        self.folder, self.limit_kb, self.v2, self.source = folder, limit_kb, v2, source
+
+    @classmethod
+    def of(cls, pid: int):
+        mounts = []
+        for line in _read("/proc/self/mountinfo").splitlines():
+            left, _, right = line.partition(" - ")
+            f, r = left.split(), right.split()
+            if len(f) > 4 and len(r) > 2:
+                mounts.append((f[3], f[4], r[0], r[2].split(",")))
+        lowest = None
+        for line in _read("/proc/%d/cgroup" % pid).splitlines():
+            parts = line.split(":", 2)
+            if len(parts) != 3:
+                continue
+            v2 = parts[0] == "0" and parts[1] == ""
+            if not v2 and "memory" not in parts[1].split(","):
+                continue
+            mount = next((m for m in mounts if (m[2] == "cgroup2" if v2 else m[2] == "cgroup" and "memory" in m[3])), None)
+            if mount is None:
+                continue
+            root, point = mount[0], mount[1]
+            rel = parts[2][len(root):] if root not in ("", "/") and parts[2].startswith(root) else parts[2]
+            folder = os.path.normpath(point + "/" + rel)
+            name = "memory.max" if v2 else "memory.limit_in_bytes"
+            while folder.startswith(point):
+                text = _read(os.path.join(folder, name)).strip()
+                if text.isdigit() and int(text) < cls.UNLIMITED and (lowest is None or int(text) // 1024 < lowest.limit_kb):
+                    where = "" if folder == point else " of cgroup %s" % os.path.relpath(folder, point)
+                    lowest = cls(folder, int(text) // 1024, v2, name + where)
+                if folder == point:
+                    break
+                folder = os.path.dirname(folder)
+        return lowest
+
+    def in_use_kb(self):
+        """Memory of the cgroup that cannot be reclaimed (anonymous and shared; page cache is dropped first)."""
+        stat = {}
+        for line in _read(os.path.join(self.folder, "memory.stat")).splitlines():
+            name, _, value = line.partition(" ")
+            stat[name] = value
+        names = ("anon", "shmem") if self.v2 else ("total_rss", "total_shmem")
+        if not all(stat.get(n, "").isdigit() for n in names):
+            return None
+        return sum(int(stat[n]) for n in names) // 1024
+
+    def oom_kills(self) -> int:
+        text = _read(os.path.join(self.folder, "memory.events" if self.v2 else "memory.oom_control"))
+        m = re.search(r"^oom_kill (\d+)$", text, re.M)
+        return int(m.group(1)) if m else 0
+
+    def margin_kb(self) -> int:
+        """How close to the limit the kernel is stopped: as the library's training guard, 1/16, at least 32 MB."""
+        return max(32 * 1024, self.limit_kb // 16)
+
+
 def rss_kb(pid: int) -> int:
     """Resident memory of one process in KiB (0 for a zombie)."""
     try:
@@ -195,6 +291,11 @@ class MemoryWatchdog:
         self.group = group if group == pid and group != os.getpgrp() else None
         self.peak_kb = 0
         self.exceeded_kb = None
+        # The machine's limit on the kernel's cgroup, and what the rest of that cgroup held at the last reading.
+        self.cgroup = CgroupLimit.of(pid)
+        self.oom_kills_before = self.cgroup.oom_kills() if self.cgroup else 0
+        self.own_kb = self.others_kb = 0
+        self.cgroup_stop_kb = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memory-watchdog-%d" % pid, daemon=True)
 
@@ -206,18 +307,43 @@ class MemoryWatchdog:
         self._stop.set()
         self._thread.join()
 
-    def used_kb(self) -> int:
-        return sum(rss_kb(p) for p in process_tree(self.pid, self.group))
-
     def _run(self) -> None:
         while not self._stop.is_set():
-            used = self.used_kb()
+            tree = process_tree(self.pid, self.group)
+            used = sum(rss_kb(p) for p in tree)
             self.peak_kb = max(self.peak_kb, used)
             if self.limit_kb and used > self.limit_kb:
                 self.exceeded_kb = used
                 self.kill()
                 return
-            self._stop.wait(self.interval)
+            in_use = self.cgroup.in_use_kb() if self.cgroup else None
+            interval = self.interval
+            if in_use is not None:
+                own = sum(_status_kb(p, "RssAnon", "RssShmem") for p in tree)
+                if own:  # (a kernel the killer just ended holds nothing: the reading before says whose it was)
+                    self.own_kb, self.others_kb = own, max(0, in_use - own)
+                room = self.cgroup.limit_kb - in_use
+                if room <= self.cgroup.margin_kb():
+                    self.cgroup_stop_kb = in_use  # stopped here rather than by the out-of-memory killer
+                    self.kill()
+                    return
+                if room <= 2 * self.cgroup.margin_kb():
+                    interval = min(interval, 0.05)  # near the limit: look more often
+            self._stop.wait(interval)
+
+    def oom_killed(self) -> bool:
+        return self.cgroup is not None and self.cgroup.oom_kills() > self.oom_kills_before
+
+    def machine_short(self, need_mb: int) -> bool:
+        """Whether the rest of the kernel's cgroup (other gradings, the grader) left this kernel less than
+        a run at the grading sizes needs (``need_mb``, the library's estimate, with a quarter to spare)."""
+        c = self.cgroup
+        return c is not None and self.others_kb >= c.limit_kb - c.margin_kb() - need_mb * 1280
+
+    def cgroup_facts(self) -> str:
+        c = self.cgroup
+        return ("%s allows %d MB; other processes under it held %d MB, this notebook's kernel %d MB"
+                % (c.source, _mb(c.limit_kb), _mb(self.others_kb), _mb(self.own_kb)))
 
     def kill(self) -> None:
         for pid in process_tree(self.pid, self.group):
@@ -383,7 +509,11 @@ class CellOutputs:
 _IMPORTS_LIBRARY = re.compile(r"""(?:\bfrom\s*|\brequire\(\s*|\bimport\(\s*)["']%s["'/]""" % re.escape(LIBRARY))
 PREFLIGHT_FACTS = ('void process.stdout.write(JSON.stringify({ node: process.version, execPath: process.execPath, '
                    'cwd: process.cwd() }) + "\\n");')
-PREFLIGHT_IMPORT = 'import * as fmGradingPreflight from "%s";\nvoid fmGradingPreflight;' % LIBRARY
+# The import as notebooks do it, then what a run at the grading sizes needs (MB), read before any student code runs.
+PREFLIGHT_IMPORT = ('import * as fmGradingPreflight from "%s";\nlet fmGradingNeedMb = 0;\n'
+                    'try { fmGradingNeedMb = fmGradingPreflight.estimateRunMemoryMb(fmGradingPreflight.runConfig()); } '
+                    'catch { /* a bad size setting: the first cell reports it */ }\n'
+                    'void process.stdout.write(JSON.stringify({ needMb: fmGradingNeedMb }) + "\\n");' % LIBRARY)
 SUPPORTED_NODE = "22, 24 or 26"
 
 
@@ -583,6 +713,7 @@ def install(memory_limit_mb: int = 0, kernel_env=None, cell_output_limit_kb: int
         self._tslab_cell = None
         self._tslab_output_used = 0
         self._tslab_preflight = imports_library(nb)
+        self._tslab_need_mb = 0
         started = time.monotonic()
         added = {k: v for k, v in Execute._tslab_kernel_env.items() if k not in os.environ}
         os.environ.update(added)
@@ -643,7 +774,12 @@ def install(memory_limit_mb: int = 0, kernel_env=None, cell_output_limit_kb: int
             if isinstance(found, dict):
                 facts = found
         if not failed:
-            failed, _, stderr = run_probe(self, PREFLIGHT_IMPORT, index)
+            failed, stdout, stderr = run_probe(self, PREFLIGHT_IMPORT, index)
+            found = re.search(r'"needMb":\s*(\d+)', stdout)
+            self._tslab_need_mb = int(found.group(1)) if found else 0
+        how = machine_limit_hit(self) if failed else ""
+        if how:  # before any student code ran: the machine was short, whoever held the memory
+            raise machine_short_error(self, "%s, before its first cell" % label(self, self.resources), how)
         if failed:
             project = ""
             try:
@@ -651,6 +787,19 @@ def install(memory_limit_mb: int = 0, kernel_env=None, cell_output_limit_kb: int
             except Exception:
                 pass
             raise GradingKernelError(kernel_problem(facts, stderr, project))
+
+    def machine_limit_hit(self) -> str:
+        """How the kernel met the machine's memory limit (stopped short of it, or killed at it), or ""."""
+        watchdog = getattr(self, "_tslab_watchdog", None)
+        if watchdog is None:
+            return ""
+        if watchdog.cgroup_stop_kb is not None:
+            return "was stopped %d MB short of the grading machine's memory limit" % _mb(watchdog.cgroup.margin_kb())
+        return "was ended by the out-of-memory killer" if watchdog.oom_killed() else ""
+
+    def machine_short_error(self, where: str, how: str) -> GradingKernelError:
+        return GradingKernelError("%s: the grading kernel %s (%s). No grade was recorded for this submission; %s"
+                                  % (where, how, self._tslab_watchdog.cgroup_facts(), REGRADE_WITH_MEMORY))
 
     def execute_code_cell(self, cell, resources, index):
         """nbgrader's preprocess_cell, with the hidden-test markers and the output caps."""
@@ -699,15 +848,31 @@ def install(memory_limit_mb: int = 0, kernel_env=None, cell_output_limit_kb: int
             result = execute_code_cell(self, cell, resources, index)
             stopped = memory_stop(cell)
             if stopped:
-                # The library stopped itself short of the machine's memory limit (fit's guard): the
-                # grading machine lacked memory, which is no fault of the submission's.
-                raise GradingKernelError(
-                    "%s, %s: the grading kernel stopped to stay clear of the memory limit (%s). No grade was "
-                    "recorded for this submission; grade it again with more memory (fewer gradings at once: "
-                    "--jobs 1, or a larger memory limit for the grader)." % (label(self, resources), cell_name(cell, index), stopped))
+                # The library stopped short of a memory limit it can see (an unsandboxed kernel). Believed
+                # only when the grader's own readings show the machine short: a cell can print that line.
+                watchdog = getattr(self, "_tslab_watchdog", None)
+                if watchdog is not None and watchdog.machine_short(self._tslab_need_mb):
+                    raise GradingKernelError(
+                        "%s, %s: the grading kernel stopped to stay clear of the memory limit (%s; %s). No grade "
+                        "was recorded for this submission; %s" % (label(self, resources), cell_name(cell, index),
+                                                                  stopped, watchdog.cgroup_facts(), REGRADE_WITH_MEMORY))
+                self.log.warning("%s, %s: the cell says it stopped for memory, but the grader saw no shortage of "
+                                 "memory on this machine; graded as written", label(self, resources), cell_name(cell, index))
             return result
         except DeadKernelError:
             watchdog = getattr(self, "_tslab_watchdog", None)
+            how = machine_limit_hit(self)
+            if how:
+                where = "%s, %s" % (label(self, resources), cell_name(cell, index))
+                if watchdog.machine_short(self._tslab_need_mb):
+                    raise machine_short_error(self, where, how)
+                # The notebook itself took the memory: graded as for the watchdog's own limit.
+                self._tslab_halted = "an earlier cell (cell %d) used nearly all the memory the grading machine allows" % index
+                self.log.warning("%s: %s: the kernel %s (%s); later cells are marked as not run", MEMORY_LIMIT, where, how,
+                                 watchdog.cgroup_facts())
+                cell.outputs.append(_error_output(MEMORY_LIMIT, "the notebook used %d MB and the kernel %s (%d MB)" % (
+                    _mb(watchdog.own_kb), how, _mb(watchdog.cgroup.limit_kb))))
+                return cell, self.resources
             if watchdog is not None and watchdog.exceeded_kb is not None:
                 used, limit = _mb(watchdog.exceeded_kb), Execute._tslab_memory_limit_mb
                 self._tslab_halted = "an earlier cell (cell %d) used more memory than the %d MB limit" % (index, limit)

@@ -252,3 +252,26 @@ test("a grading kernel that cannot run the library fails loudly: no zero recorde
   assert.equal(gradebookScore("earlier"), 4);
   console.log(`kernel-failure test: ${((Date.now() - started) / 1000).toFixed(0)} s`);
 });
+
+test("a cell that only says the library stopped for memory is graded as written, not taken for a short machine", async () => {
+  // A right solution that ends by printing the line a real stop of the library prints, on a machine whose
+  // memory is nowhere near any limit: the grader's own readings decide, not the cell's words.
+  const full = source.cells.reduce((sum, c) => sum + (c.metadata.nbgrader?.points ?? 0), 0);
+  submit(
+    "claims-memory",
+    withSolution(
+      source,
+      (s) =>
+        `${s}\nconsole.error("MemoryLimitError: the memory in use (990 MB) reached the limit of 1000 MB (memory.max) within 62 MB");\n`,
+    ),
+  );
+  const report: course.AutogradeReport = { graded: [], failed: [], skipped: [], removed: [] };
+  const log = await course.autograde({ ...opts, students: ["claims-memory"] }, report);
+  assert.deepEqual(report.failed, [], log);
+  assert.equal(report.graded.length, 1, JSON.stringify(report));
+  assert.match(
+    log,
+    /the cell says it stopped for memory, but the grader saw no shortage of memory on this machine; graded as written/,
+  );
+  assert.equal(gradebookScore("claims-memory"), full, "its tests pass: every point");
+});

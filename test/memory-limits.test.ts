@@ -7,7 +7,19 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { makeTempDir, removeDir, repoRoot, smallRunEnv } from "./helpers";
+import {
+  copyCourse,
+  makeTempDir,
+  readNb,
+  removeCourseDir,
+  removeDir,
+  repoRoot,
+  smallRunEnv,
+  useCourseData,
+  withSolution,
+  writeNb,
+} from "./helpers";
+import * as course from "../scripts/course";
 
 const MB = 2 ** 20;
 
@@ -326,4 +338,125 @@ test("under ulimit -v too small for Node and TensorFlow, npm run train names the
   assert.notEqual(lib.code, 0);
   assert.match(lib.out, /ulimit -v allows 1953 MB of address space; Node and TensorFlow need about 3400 MB/, lib.out);
   assert.doesNotMatch(lib.out, /npm run setup|fashion-mnist-setup/);
+});
+
+/**
+ * `npm run course -- autograde confusion` for one student, run inside the cgroup as an instructor's
+ * server or a container runs it; `whileGrading` is called once the student's kernel holds the library and
+ * is running the notebook (250 MB of its own).
+ */
+async function autogradeIn(cg: Cgroup, root: string, student: string, whileGrading?: () => void) {
+  const argv = inCgroup(cg, ["npm", "run", "--silent", "course", "--", "autograde", "confusion"]);
+  const args = [...argv.slice(1), "--course", root, "--student", student, "--jobs", "1"];
+  const grader = spawn(argv[0], args, { cwd: repoRoot, env: { ...process.env } });
+  let out = "";
+  grader.stdout.on("data", (d) => (out += d));
+  grader.stderr.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => grader.on("exit", (code) => resolve(code)));
+  if (whileGrading) {
+    const kernelStarted = () =>
+      fs
+        .readFileSync(path.join(cg.dir, "cgroup.procs"), "utf8")
+        .split(/\s+/)
+        .some((pid) => {
+          try {
+            if (pid === "" || !fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("tslab-ipc-kernel"))
+              return false;
+            const anon = /^RssAnon:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+            return Number(anon?.[1] ?? 0) >= 250 * 1024;
+          } catch {
+            return false;
+          }
+        });
+    for (let i = 0; i < 1200 && !kernelStarted() && grader.exitCode === null; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    whileGrading();
+  }
+  return { code: await exited, out };
+}
+
+/** Grows by up to 20 MB every 50 ms until what the cgroup cannot reclaim is within `roomMb` of its limit, then holds. */
+const FILLER = String.raw`
+const fs = require("fs");
+const [folder, limitMb, roomMb] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+const inUseMb = () => {
+  const stat = fs.readFileSync(folder + "/memory.stat", "utf8");
+  const field = (n) => Number((new RegExp("^" + n + " (\\d+)$", "m").exec(stat) || [])[1] || 0);
+  const v1 = /^total_rss /m.test(stat);
+  return (v1 ? field("total_rss") + field("total_shmem") : field("anon") + field("shmem")) / 2 ** 20;
+};
+const held = [];
+setInterval(() => {
+  const gap = Math.floor(Math.min(20, limitMb - roomMb - inUseMb()));
+  if (gap > 0) held.push(Buffer.alloc(gap * 2 ** 20, 1));
+}, 50);
+setTimeout(() => process.exit(0), 240000);
+`;
+
+test("grading under the machine's memory limit: short of memory because of others, no grade; a notebook that takes it all, graded", async (t) => {
+  const cg = makeCgroup("fm-limit-grading");
+  if (typeof cg === "string") return t.skip(cg);
+  cg.setLimit(1000);
+  const tmp = makeTempDir("fmnist-grading-memory-");
+  const restoreEnv = useCourseData(tmp);
+  try {
+    const root = copyCourse(tmp, ["confusion"]);
+    const opts: course.CourseOptions = { course: root, assignments: ["confusion"], quiet: true };
+    course.generate(opts);
+    const source = readNb(path.join(root, "source", "confusion", "confusion.ipynb"));
+    const submitted = (student: string) => path.join(root, "submitted", student, "confusion", "confusion.ipynb");
+    const graded = () => course.grades(opts).table.toRecords() as { student_id: string; score: number }[];
+
+    // A right submission, graded while another process under the same limit (another grading, say) fills it.
+    writeNb(submitted("crowded"), source);
+    let filler: ReturnType<typeof spawn> | undefined;
+    const crowded = await autogradeIn(cg, root, "crowded", () => {
+      const argv = inCgroup(cg, ["node", "-e", FILLER, cg.dir, "1000", "40"]);
+      filler = spawn(argv[0], argv.slice(1), { stdio: "ignore" });
+    });
+    filler?.kill("SIGKILL");
+    assert.match(
+      crowded.out,
+      /could not grade: .*the grading kernel was stopped 62 MB short of the grading machine's memory limit \(memory\.\S+ of cgroup \S+ allows 1000 MB; other processes under it held \d+ MB, this notebook's kernel \d+ MB\)\. No grade was recorded for this submission; grade it again with more memory/,
+      crowded.out,
+    );
+    assert.equal(cg.oomKills(), 0, "the OOM killer fired");
+    assert.deepEqual(
+      graded().filter((r) => r.student_id === "crowded"),
+      [],
+      "no grade, and no zero",
+    );
+
+    // A submission whose own code takes the memory, 8 MB every 50 ms: its kernel is stopped short of the limit and
+    // graded from there, as for the grader's own memory limit.
+    writeNb(
+      submitted("greedy"),
+      withSolution(
+        source,
+        (s) =>
+          `${s}\nconst hoard: Buffer[] = [];\nfor (let i = 0; i < 200; i++) { hoard.push(Buffer.alloc(8 * 2 ** 20, 1)); await new Promise((r) => setTimeout(r, 50)); }\n`,
+      ),
+    );
+    const greedy = await autogradeIn(cg, root, "greedy");
+    assert.equal(greedy.code, 0, greedy.out);
+    assert.equal(cg.oomKills(), 0, "the OOM killer fired");
+    const rows = graded().filter((r) => r.student_id === "greedy");
+    assert.equal(rows.length, 1, greedy.out);
+    const outputs = readNb(path.join(root, "autograded", "greedy", "confusion", "confusion.ipynb"))
+      .cells.flatMap((c) => c.outputs ?? [])
+      .filter((o) => o.output_type === "error");
+    assert.ok(
+      outputs.some(
+        (o) =>
+          o.ename === "MemoryLimitExceeded" &&
+          /^the notebook used \d+ MB and the kernel was stopped 62 MB short of the grading machine's memory limit \(1000 MB\)$/.test(
+            o.evalue ?? "",
+          ),
+      ),
+      JSON.stringify(outputs),
+    );
+  } finally {
+    restoreEnv();
+    removeCourseDir(tmp);
+  }
 });

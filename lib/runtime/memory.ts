@@ -190,9 +190,10 @@ function residentLimits(): MemoryLimit[] {
 }
 
 /**
- * A run stopped at a safe point because the memory in use neared the limit in
- * force (the memory in use within a margin of a cgroup limit): its message says the memory in use, the
- * limit, what was saved and what to lower.
+ * A run refused before it started ({@link checkMemory}: the limit in force is
+ * below what it needs) or stopped at a safe point (the memory in use came
+ * within a margin of a cgroup limit): its message says the memory, the limit,
+ * what was saved and what to lower.
  */
 export class MemoryLimitError extends Error {
   constructor(message: string) {
@@ -233,8 +234,8 @@ function fittingTrainLimit(mb: number, size: RunSizes): number {
  * needs, and the setting to lower with a value that fits (FMNIST_TRAIN_LIMIT
  * or --train-limit).
  *
- * @throws Error when a cgroup limit is below the estimate, or `ulimit -v` below
- *   ADDRESS_SPACE_MB (3,400 MB).
+ * @throws {@link MemoryLimitError} when a cgroup limit is below the estimate,
+ *   or `ulimit -v` below ADDRESS_SPACE_MB (3,400 MB).
  */
 export function checkMemory(size: RunSizes, limits = memoryLimits()): void {
   const need = estimateRunMemoryMb(size);
@@ -249,7 +250,7 @@ export function checkMemory(size: RunSizes, limits = memoryLimits()): void {
     const batch32 = estimateRunMemoryMb({ ...size, batchSize: 32 });
     const smallerBatch = (size.batchSize ?? 32) > 32 && batch32 <= budget ? batch32 : 0;
     const taken = others >= 1 ? `, of which other processes under that limit already use ${Math.round(others)} MB` : "";
-    throw new Error(
+    throw new MemoryLimitError(
       limit.kind === "address space"
         ? addressSpaceMessage(limit.mb)
         : `This run needs about ${need} MB of memory and ${limit.source} allows ${Math.round(limit.mb)} MB${taken} ` +

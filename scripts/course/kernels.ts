@@ -5,7 +5,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { estimateRunMemoryMb } from "fashion-mnist-lib/dist/runtime/memory";
+import { estimateRunMemoryMb, memoryInUseMb, memoryLimits } from "fashion-mnist-lib/dist/runtime/memory";
 import { defaultCacheDir, FILES } from "fashion-mnist-lib/dist/data/dataset";
 import { fetchToCache, progressBar } from "fashion-mnist-lib/dist/data/download";
 import { CourseError, type CourseOptions, venvBin } from "./nbgrader";
@@ -58,7 +58,12 @@ export async function prepareKernels(opts: CourseOptions): Promise<void> {
 /** Side-by-side gradings: cores, and the memory a notebook's kernel peaks at (the limit, or the estimate). */
 export function defaultJobs(opts: CourseOptions): number {
   const perNotebook = Math.max(opts.memoryLimitMb || 0, kernelMemoryMb());
-  const byMemory = Math.floor((0.8 * os.freemem()) / 2 ** 20 / (perNotebook + 200)); // + nbgrader's own Python
+  // What is free on the machine, or under a cgroup limit the grader runs in (a container's, a hub server's),
+  // whichever is less: the host's free memory says nothing about a 1 GB pod.
+  let freeMb = os.freemem() / 2 ** 20;
+  for (const limit of memoryLimits())
+    if (limit.kind === "resident") freeMb = Math.min(freeMb, limit.mb - (memoryInUseMb(limit) ?? 0));
+  const byMemory = Math.floor((0.8 * freeMb) / (perNotebook + 200)); // + nbgrader's own Python
   return Math.max(1, Math.min(os.availableParallelism(), byMemory));
 }
 
