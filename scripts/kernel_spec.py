@@ -6,7 +6,9 @@
   machine's memory (semi-spaces up to 64 MB on this 24 GB machine), and the
   TypeScript compiler in a tslab kernel then keeps ~90 MB more than with 8 MB
   semi-spaces: the class-size notebook ended at 325-344 MB of anonymous memory
-  instead of 414 (bench/memory.py, 2026-12-07), in the same time.
+  instead of 414 (bench/memory.py, 2026-12-07), in the same time. Jupyter
+  gives the kernel the kernelspec's NODE_OPTIONS in place of the server's, so
+  other Node options for the kernel go in that line (they are kept here).
 - --ipc: the kernel starts through jupyter/tslab-ipc-kernel.js with this Node
   (Unix sockets: the class hub's kernels, fm_hub_server.private_kernels).
 Rewritten only when it differs.
@@ -26,7 +28,10 @@ def main(argv):
     with open(path) as f:
         spec = json.load(f)
     want = dict(spec)
-    want["env"] = dict(spec.get("env") or {}, NODE_OPTIONS=NODE_OPTIONS)
+    # Options someone added to the kernelspec's NODE_OPTIONS stay (the environment's own do not reach the kernel).
+    current = (spec.get("env") or {}).get("NODE_OPTIONS", "")
+    options = current if NODE_OPTIONS in current.split() else " ".join(filter(None, [current, NODE_OPTIONS]))
+    want["env"] = dict(spec.get("env") or {}, NODE_OPTIONS=options)
     if len(argv) == 4:
         want["argv"] = [argv[2], argv[3], "{connection_file}"]
     if want != spec:
