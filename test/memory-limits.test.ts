@@ -28,6 +28,8 @@ interface Cgroup {
   v2: boolean;
   setLimit(mb: number): void;
   oomKills(): number;
+  /** What the cgroup cannot reclaim (anonymous and shared memory), in MB. */
+  inUseMb(): number;
 }
 const made: string[] = [];
 
@@ -58,6 +60,11 @@ function makeCgroup(name: string, parent?: Cgroup): Cgroup | string {
     dir,
     v2,
     setLimit: (mb) => fs.writeFileSync(path.join(dir, v2 ? "memory.max" : "memory.limit_in_bytes"), String(mb * MB)),
+    inUseMb: () => {
+      const stat = fs.readFileSync(path.join(dir, "memory.stat"), "utf8");
+      const field = (n: string) => Number(new RegExp(`^${n} (\\d+)$`, "m").exec(stat)?.[1] ?? 0);
+      return (v2 ? field("anon") + field("shmem") : field("total_rss") + field("total_shmem")) / MB;
+    },
     oomKills: () =>
       Number(
         /^oom_kill (\d+)$/m.exec(
@@ -458,5 +465,47 @@ test("grading under the machine's memory limit: short of memory because of other
   } finally {
     restoreEnv();
     removeCourseDir(tmp);
+  }
+});
+
+test("loading the dataset with the memory in use already at the limit: not started, and the message says why", async (t) => {
+  const cg = makeCgroup("fm-limit-load");
+  if (typeof cg === "string") return t.skip(cg);
+  cg.setLimit(400);
+  const tmp = makeTempDir();
+  try {
+    // The library loaded (TensorFlow with it), then a wait until the cgroup is full, then the load.
+    const go = path.join(tmp, "go");
+    const js =
+      `const fm = require("fashion-mnist-lib"); console.log("ready"); const fs = require("fs");` +
+      `const t = setInterval(() => { if (!fs.existsSync(${JSON.stringify(go)})) return; clearInterval(t);` +
+      `fm.loadFashionMnist({ quiet: true }).then(() => console.log("loaded"), (e) => { console.log(e.name + ": " + e.message); process.exit(3); }); }, 100);`;
+    const argv = inCgroup(cg, ["node", "-e", js]);
+    const loader = spawn(argv[0], argv.slice(1), {
+      cwd: repoRoot,
+      env: { ...process.env, ...smallRunEnv(path.join(tmp, "data")) },
+    });
+    let out = "";
+    loader.stdout.on("data", (d) => (out += d));
+    loader.stderr.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => loader.on("exit", (code) => resolve(code)));
+    for (let i = 0; i < 600 && !out.includes("ready"); i++) await new Promise((r) => setTimeout(r, 100));
+    const fillArgv = inCgroup(cg, ["node", "-e", FILLER, cg.dir, "400", "16"]);
+    const filler = spawn(fillArgv[0], fillArgv.slice(1), { stdio: "ignore" });
+    try {
+      for (let i = 0; i < 300 && cg.inUseMb() < 400 - 32; i++) await new Promise((r) => setTimeout(r, 100));
+      fs.writeFileSync(go, "");
+      assert.equal(await exited, 3, out);
+      assert.match(
+        out,
+        /MemoryLimitError: Loading Fashion-MNIST was not started: the memory in use \(\d+ MB\) reached the limit of 400 MB \(memory\.\S+ of cgroup \S+\) within 32 MB\. Free memory first/,
+      );
+      assert.equal(cg.oomKills(), 0, "the OOM killer fired");
+    } finally {
+      filler.kill("SIGKILL");
+      loader.kill("SIGKILL");
+    }
+  } finally {
+    removeDir(tmp);
   }
 });

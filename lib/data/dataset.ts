@@ -11,7 +11,7 @@ import { fetchToCache, progressBar, Progress } from "./download";
 import { inNotebook } from "../runtime/reporting";
 import { dataDir } from "../runtime/paths";
 import { IMAGE_SIZE, type LabeledImages } from "./samples";
-import { isOutOfMemory, OutOfMemoryError } from "../runtime/memory";
+import { checkMemoryPressure, isOutOfMemory, OutOfMemoryError } from "../runtime/memory";
 import { IdxError, gunzipIdxAsync, gunzipIdxHead, gunzipImagesScaled, parseImages, parseLabels } from "./idx";
 
 export interface FileSpec {
@@ -192,6 +192,8 @@ function plain(a: Uint8Array): Uint8Array {
  * @throws IdxError when a file is not valid gzip/IDX or the images and labels
  *   files do not match.
  * @throws OutOfMemoryError when the images cannot be allocated.
+ * @throws MemoryLimitError when the memory in use is already within the stop
+ *   margin of a cgroup limit (nothing is read).
  *
  * @example
  * ```ts
@@ -206,7 +208,7 @@ export async function loadFashionMnist(opts: LoadOptions & { scale: true }): Pro
  * Loads Fashion-MNIST with its pixels as bytes 0-255, downloading missing
  * files into the cache first (every file checked against its SHA-256).
  *
- * @throws DownloadError, CacheDirError, IdxError or OutOfMemoryError, as with
+ * @throws DownloadError, CacheDirError, IdxError, OutOfMemoryError or MemoryLimitError, as with
  *   `scale: true` (see that overload).
  *
  * @example
@@ -229,6 +231,8 @@ export async function loadFashionMnist(opts: LoadOptions = {}): Promise<FashionM
 }
 
 async function load(opts: LoadOptions): Promise<FashionMnist | FashionMnist<Float32Array>> {
+  // Not started when the memory in use is already at the limit in force: a clear stop, not the OOM killer mid-read.
+  checkMemoryPressure("Loading Fashion-MNIST");
   const cacheDir = opts.cacheDir ? path.resolve(opts.cacheDir) : defaultCacheDir();
   const table: Record<FileKey, FileSpec> = { ...FILES, ...opts.files };
   const onProgress = opts.onProgress ?? (opts.quiet ? undefined : defaultProgress());
