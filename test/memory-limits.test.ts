@@ -101,20 +101,25 @@ function run(argv: string[], env: NodeJS.ProcessEnv, timeout = 300_000) {
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-/** `npm run train` on 30,000 images for 6 epochs inside the cgroup, saving as `save`; its output as it comes. */
-function startTraining(cg: Cgroup, dataDir: string, save: string, killFirst = false) {
-  const env = { ...process.env, ...smallRunEnv(dataDir), FMNIST_TRAIN_LIMIT: "30000", FMNIST_EPOCHS: "6" };
-  const argv = inCgroup(cg, ["npm", "run", "--silent", "train", "--", "--save", save], killFirst);
-  const cli = spawn(argv[0], argv.slice(1), { cwd: repoRoot, env });
-  const training = {
+/** argv started from the checkout: its output (stdout and stderr) as it comes, whether it runs, its exit code. */
+function start(argv: string[], env: NodeJS.ProcessEnv) {
+  const child = spawn(argv[0], argv.slice(1), { cwd: repoRoot, env });
+  const started = {
     env,
     out: "",
-    running: () => cli.exitCode === null && cli.signalCode === null,
-    exited: new Promise<number | null>((resolve) => cli.on("exit", (code) => resolve(code))),
+    running: () => child.exitCode === null && child.signalCode === null,
+    exited: new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code))),
+    kill: () => child.kill("SIGKILL"),
   };
-  cli.stdout.on("data", (d) => (training.out += d));
-  cli.stderr.on("data", (d) => (training.out += d));
-  return training;
+  child.stdout.on("data", (d) => (started.out += d));
+  child.stderr.on("data", (d) => (started.out += d));
+  return started;
+}
+
+/** `npm run train` on 30,000 images for 6 epochs inside the cgroup, saving as `save`. */
+function startTraining(cg: Cgroup, dataDir: string, save: string, killFirst = false) {
+  const env = { ...process.env, ...smallRunEnv(dataDir), FMNIST_TRAIN_LIMIT: "30000", FMNIST_EPOCHS: "6" };
+  return start(inCgroup(cg, ["npm", "run", "--silent", "train", "--", "--save", save], killFirst), env);
 }
 
 /** A process in the cgroup holding memory: `js` allocates it. */
@@ -353,13 +358,8 @@ test("under ulimit -v too small for Node and TensorFlow, npm run train names the
  * is running the notebook (250 MB of its own).
  */
 async function autogradeIn(cg: Cgroup, root: string, student: string, whileGrading?: () => void) {
-  const argv = inCgroup(cg, ["npm", "run", "--silent", "course", "--", "autograde", "confusion"]);
-  const args = [...argv.slice(1), "--course", root, "--student", student, "--jobs", "1"];
-  const grader = spawn(argv[0], args, { cwd: repoRoot, env: { ...process.env } });
-  let out = "";
-  grader.stdout.on("data", (d) => (out += d));
-  grader.stderr.on("data", (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => grader.on("exit", (code) => resolve(code)));
+  const course = ["npm", "run", "--silent", "course", "--", "autograde", "confusion", "--course", root];
+  const grader = start(inCgroup(cg, [...course, "--student", student, "--jobs", "1"]), { ...process.env });
   if (whileGrading) {
     const kernelStarted = () =>
       fs
@@ -375,11 +375,10 @@ async function autogradeIn(cg: Cgroup, root: string, student: string, whileGradi
             return false;
           }
         });
-    for (let i = 0; i < 1200 && !kernelStarted() && grader.exitCode === null; i++)
-      await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 1200 && !kernelStarted() && grader.running(); i++) await new Promise((r) => setTimeout(r, 100));
     whileGrading();
   }
-  return { code: await exited, out };
+  return { code: await grader.exited, out: grader.out };
 }
 
 /** Grows by up to 20 MB every 50 ms until what the cgroup cannot reclaim is within `roomMb` of its limit, then holds. */
@@ -399,6 +398,10 @@ setInterval(() => {
 }, 50);
 setTimeout(() => process.exit(0), 240000);
 `;
+const fill = (cg: Cgroup, limitMb: number, roomMb: number) => {
+  const argv = inCgroup(cg, ["node", "-e", FILLER, cg.dir, String(limitMb), String(roomMb)]);
+  return spawn(argv[0], argv.slice(1), { stdio: "ignore" });
+};
 
 test("grading under the machine's memory limit: short of memory because of others, no grade; a notebook that takes it all, graded", async (t) => {
   const cg = makeCgroup("fm-limit-grading");
@@ -417,10 +420,7 @@ test("grading under the machine's memory limit: short of memory because of other
     // A right submission, graded while another process under the same limit (another grading, say) fills it.
     writeNb(submitted("crowded"), source);
     let filler: ReturnType<typeof spawn> | undefined;
-    const crowded = await autogradeIn(cg, root, "crowded", () => {
-      const argv = inCgroup(cg, ["node", "-e", FILLER, cg.dir, "1000", "40"]);
-      filler = spawn(argv[0], argv.slice(1), { stdio: "ignore" });
-    });
+    const crowded = await autogradeIn(cg, root, "crowded", () => (filler = fill(cg, 1000, 40)));
     filler?.kill("SIGKILL");
     assert.match(
       crowded.out,
@@ -480,30 +480,21 @@ test("loading the dataset with the memory in use already at the limit: not start
       `const fm = require("fashion-mnist-lib"); console.log("ready"); const fs = require("fs");` +
       `const t = setInterval(() => { if (!fs.existsSync(${JSON.stringify(go)})) return; clearInterval(t);` +
       `fm.loadFashionMnist({ quiet: true }).then(() => console.log("loaded"), (e) => { console.log(e.name + ": " + e.message); process.exit(3); }); }, 100);`;
-    const argv = inCgroup(cg, ["node", "-e", js]);
-    const loader = spawn(argv[0], argv.slice(1), {
-      cwd: repoRoot,
-      env: { ...process.env, ...smallRunEnv(path.join(tmp, "data")) },
-    });
-    let out = "";
-    loader.stdout.on("data", (d) => (out += d));
-    loader.stderr.on("data", (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => loader.on("exit", (code) => resolve(code)));
-    for (let i = 0; i < 600 && !out.includes("ready"); i++) await new Promise((r) => setTimeout(r, 100));
-    const fillArgv = inCgroup(cg, ["node", "-e", FILLER, cg.dir, "400", "16"]);
-    const filler = spawn(fillArgv[0], fillArgv.slice(1), { stdio: "ignore" });
+    const loader = start(inCgroup(cg, ["node", "-e", js]), { ...process.env, ...smallRunEnv(path.join(tmp, "data")) });
+    for (let i = 0; i < 600 && !loader.out.includes("ready"); i++) await new Promise((r) => setTimeout(r, 100));
+    const filler = fill(cg, 400, 16);
     try {
       for (let i = 0; i < 300 && cg.inUseMb() < 400 - 32; i++) await new Promise((r) => setTimeout(r, 100));
       fs.writeFileSync(go, "");
-      assert.equal(await exited, 3, out);
+      assert.equal(await loader.exited, 3, loader.out);
       assert.match(
-        out,
+        loader.out,
         /MemoryLimitError: Loading Fashion-MNIST was not started: the memory in use \(\d+ MB\) reached the limit of 400 MB \(memory\.\S+ of cgroup \S+\) within 32 MB\. Free memory first/,
       );
       assert.equal(cg.oomKills(), 0, "the OOM killer fired");
     } finally {
       filler.kill("SIGKILL");
-      loader.kill("SIGKILL");
+      loader.kill();
     }
   } finally {
     removeDir(tmp);
