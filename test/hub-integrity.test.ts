@@ -151,6 +151,18 @@ test(
         assert.match(t.out, /\.cache\/hub\/venv\/bin\/nbgrader/, `${u}'s terminal has nbgrader`);
         assert.match(t.out, /^Python 3\./m);
       }
+      // Her server, its terminals and kernels share her memory limit, and the library in them sees it.
+      const limits = await term(
+        ann,
+        `cd ~ && node -e 'console.log(JSON.stringify(require("fashion-mnist-lib/dist/runtime/memory").memoryLimits()))'`,
+      );
+      assert.equal(limits.status, "0", limits.out);
+      assert.match(limits.out, new RegExp(`"mb":1280,"source":"memory\\.\\w+ of cgroup fm-hub/${ann}"`), limits.out);
+      const cgroupOf = (u: string) => ["/sys/fs/cgroup/memory/fm-hub", "/sys/fs/cgroup/fm-hub"].map((b) => `${b}/${u}`);
+      assert.ok(
+        cgroupOf(ann).some((f) => fs.existsSync(f)),
+        "Ann's cgroup",
+      );
 
       // The instructor releases in her terminal; the students fetch in theirs.
       const release = await term(
@@ -267,6 +279,9 @@ test(
       assert.match(session.out, /^SERVER 200$/m, "logged in, her server answers");
       await waitFor("Ann's processes to end", 30_000, async () =>
         processesOf(new Set([uid(ann)])).length ? undefined : true,
+      );
+      await waitFor("Ann's cgroup to go", 10_000, async () =>
+        cgroupOf(ann).some((f) => fs.existsSync(f)) ? undefined : true,
       );
       assert.match(session.out, /^SAVED HOME \S+\/hub\/login/m, "a cookie saved before logging out no longer works");
       assert.match(session.out, /^SAVED SERVER \S+\/hub\/login/m, "nor does her server's cookie");

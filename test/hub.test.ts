@@ -114,6 +114,12 @@ test("hub: a bad roster or a busy port is refused before anything is created", {
     const badPort = hubCommand(["--roster", good, "--state", state, "--port", "80x"]);
     assert.equal(badPort.status, 2, badPort.output);
     assert.match(badPort.output, /--port needs a whole number from 1 to 65535, got '80x'/);
+    const badMemory = hubCommand(["--roster", good, "--state", state, "--memory-per-user", "100"]);
+    assert.equal(badMemory.status, 2, badMemory.output);
+    assert.match(
+      badMemory.output,
+      /--memory-per-user needs a whole number of MB, 256 or more \(0 = no limit\), got '100'/,
+    );
 
     assert.ok(!fs.existsSync(state), "no state folder was created");
     assert.ok(!userExists(`${prefix}-t`) && !userExists(`${prefix}-s`), "no account was created");

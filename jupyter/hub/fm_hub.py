@@ -36,7 +36,7 @@ standard library: scripts/hub.sh runs it with the system's Python before
 .cache/hub/venv exists. The parts, by job: fm_hub_state (places, the state
 folder), fm_hub_passwords, fm_hub_roster, fm_hub_ports, fm_hub_processes,
 fm_hub_users (accounts, homes, --teardown), fm_hub_course (dataset cache,
-exchange layout, gradebooks). The hub's configuration (jupyterhub_config.py)
+exchange layout, gradebooks), fm_hub_memory (a memory cgroup per user). The hub's configuration (jupyterhub_config.py)
 imports what it needs from here.
 """
 
@@ -50,6 +50,7 @@ import sys
 
 # The hub's configuration (jupyterhub_config.py) imports check_login, end_processes_of, ensure_runtime_dir,
 # paths, PROXY and runtime_dir from here.
+import fm_hub_memory
 from fm_hub_course import (check_sandbox, close_readable_sources, course_id, fill_dataset_cache, prepare_exchange,
                            sync_gradebooks)
 from fm_hub_passwords import check_login, hash_password, new_password  # noqa: F401
@@ -61,7 +62,8 @@ from fm_hub_state import (HERE, PROXY, REPO, VENV, UsageError, paths, plural, pr
 from fm_hub_users import account_exists, create_user, provision_home, teardown
 
 DEFAULT_PORT = 8000
-USAGE = """usage: npm run hub -- --roster FILE [--port P] [--ip ADDR] [--state DIR] [--extra-config FILE]
+USAGE = """usage: npm run hub -- --roster FILE [--port P] [--ip ADDR] [--state DIR] [--memory-per-user MB]
+                                [--extra-config FILE]
        npm run hub -- --teardown [--state DIR]
        npm run hub -- --roster FILE --reset-password USER [--state DIR]
 
@@ -78,6 +80,9 @@ tab; instructors also get the course (~/course) and the Formgrader.
   --state DIR       the hub's database, passwords and nbgrader exchange
                     (default .hub/ in the project); stop and start again with the
                     same DIR to keep accounts, submissions and grades
+  --memory-per-user MB   memory each user's server and kernels may use together
+                    (a cgroup per user; default 1280, 0 = no limit): a notebook
+                    that runs away stops at its own limit, not the machine's
   --teardown        remove the Unix users this hub created and their homes
                     (instructors' courses are copied to DIR/kept/ first), and
                     the hub's private state and exchange
@@ -155,6 +160,16 @@ def start(args: dict) -> int:
             say("%s's Formgrader: %suser/%s/formgrader (where %s lands after logging in; JupyterLab is at "
                 "%suser/%s/lab)" % (person["username"], url, person["username"], person["username"], url,
                                     person["username"]))
+    memory_mb = args["memory"]
+    if memory_mb:
+        try:
+            fm_hub_memory.base_folder()
+            say("each user's server and kernels may use %d MB of memory together (cgroup %s/<user>; "
+                "--memory-per-user)" % (memory_mb, fm_hub_memory.BASE))
+        except OSError as e:
+            say("warning: no memory limit per user on this machine (%s): one notebook that runs away can take "
+                "the machine's memory" % e)
+            memory_mb = 0
     say("starting JupyterHub at %s (state: %s; Ctrl-C stops it, starting again keeps everything)" % (url, state))
 
     env = dict(os.environ)
@@ -172,6 +187,7 @@ def start(args: dict) -> int:
         "FM_HUB_NODE_BIN": node_bin,
         "FM_HUB_DATA_DIR": data_dir,
         "FM_HUB_EXTRA_CONFIG": args["extra"],
+        "FM_HUB_MEMORY_MB": str(memory_mb),
         "PATH": os.pathsep.join([os.path.join(VENV, "bin"), node_bin, "/usr/local/sbin", "/usr/local/bin",
                                  "/usr/sbin", "/usr/bin", "/sbin", "/bin"]),
     })
@@ -201,7 +217,7 @@ def parse_args(argv: list) -> dict:
     here = os.environ.get("INIT_CWD") or os.getcwd()
     absolute = lambda v: os.path.abspath(os.path.join(here, v))  # noqa: E731
     args = {"roster": None, "port": DEFAULT_PORT, "ip": "127.0.0.1", "state": os.path.join(REPO, ".hub"),
-            "teardown": False, "check": False, "reset": None, "extra": ""}
+            "teardown": False, "check": False, "reset": None, "extra": "", "memory": fm_hub_memory.DEFAULT_MB}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -219,7 +235,8 @@ def parse_args(argv: list) -> dict:
             args[name[2:]] = True
             i += 1
             continue
-        if name not in ("--roster", "--port", "--ip", "--state", "--reset-password", "--extra-config"):
+        if name not in ("--roster", "--port", "--ip", "--state", "--reset-password", "--extra-config",
+                        "--memory-per-user"):
             raise UsageError("unknown option %s (see --help)" % a)
         if not eq:
             if i + 1 >= len(argv):
@@ -233,6 +250,11 @@ def parse_args(argv: list) -> dict:
             args["port"] = int(value)
         elif name == "--ip":
             args["ip"] = value
+        elif name == "--memory-per-user":
+            if not re.fullmatch(r"[0-9]{1,7}", value) or not (int(value) == 0 or 256 <= int(value)):
+                raise UsageError("--memory-per-user needs a whole number of MB, 256 or more (0 = no limit), got %r"
+                                 % value)
+            args["memory"] = int(value)
         elif name == "--roster":
             args["roster"] = absolute(value)
         elif name == "--state":

@@ -11,6 +11,7 @@ import shutil
 import signal
 import time
 
+import fm_hub_memory
 from fm_hub_processes import end_processes_of, processes_of, runtime_dir
 from fm_hub_state import REPO, UsageError, paths, read_json, run, running_pid, say
 
@@ -115,6 +116,7 @@ def teardown(state: str) -> int:
         say(remove_user(username, info.get("role", "student"), p["kept"]))
     for folder in (p["private"], p["exchange"]):
         shutil.rmtree(folder, ignore_errors=True)
+    fm_hub_memory.remove_base()
     say("removed the hub's private state and exchange in %s%s" % (
         state, "; kept: %s" % p["kept"] if os.path.isdir(p["kept"]) else ""))
     return 0

@@ -22,6 +22,9 @@ variables. Here:
   by the hub: filed under the name the hub authenticated, at its clock's time;
 - a user's kernels talk over Unix sockets in a runtime folder only they can open
   (/run/fm-hub/<uid>, fm_hub_server.private_kernels);
+- each user's server and kernels share a memory limit (a cgroup per user,
+  fm_hub_memory, --memory-per-user), so a notebook that runs away stops at its
+  own limit, with the library's message, not at the machine's;
 - when a user's server stops (logout, "Stop My Server", the admin page, the hub
   stopping), every process of that Unix user ends with it; logging out stops
   the server and makes every login cookie of that user worthless.
@@ -33,10 +36,12 @@ import pwd
 import sys
 
 from jupyterhub.auth import Authenticator
+from jupyterhub.spawner import LocalProcessSpawner
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import fm_hub  # noqa: E402
+import fm_hub_memory  # noqa: E402
 import fm_logout  # noqa: E402
 
 STATE = os.environ["FM_HUB_STATE"]
@@ -97,7 +102,25 @@ c.JupyterHub.services = [{
 }]
 
 # Each user's JupyterLab, as their own Unix user, in their home.
-c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"
+MEMORY_MB = int(os.environ.get("FM_HUB_MEMORY_MB") or 0)
+
+
+class ClassSpawner(LocalProcessSpawner):
+    """LocalProcessSpawner, with the new server moved into its user's memory cgroup (fm_hub_memory)
+    before it starts any kernel."""
+
+    async def start(self):
+        started = await super().start()
+        if MEMORY_MB:
+            try:
+                where = fm_hub_memory.place(self.user.name, self.pid, MEMORY_MB)
+                self.log.info("%s's server and kernels: at most %d MB (%s)", self.user.name, MEMORY_MB, where)
+            except OSError as e:
+                self.log.warning("%s's server runs without a memory limit: %s", self.user.name, e)
+        return started
+
+
+c.JupyterHub.spawner_class = ClassSpawner
 c.Spawner.cmd = [os.path.join(VENV_BIN, "jupyterhub-singleuser")]
 c.Spawner.ip = "127.0.0.1"
 c.Spawner.notebook_dir = "~"
@@ -145,6 +168,7 @@ def post_stop_hook(spawner) -> None:
     """Nothing of a user outlives their server: `setsid`, `nohup` or double-forked processes included."""
     uid = pwd.getpwnam(spawner.user.name).pw_uid
     left = fm_hub.end_processes_of(uid)
+    fm_hub_memory.release(spawner.user.name)
     spawner.log.info("Ended the processes of %s after their server stopped%s", spawner.user.name,
                      " (%d still there)" % left if left else "")
 
