@@ -36,8 +36,8 @@ standard library: scripts/hub.sh runs it with the system's Python before
 .cache/hub/venv exists. The parts, by job: fm_hub_state (places, the state
 folder), fm_hub_passwords, fm_hub_roster, fm_hub_ports, fm_hub_processes,
 fm_hub_users (accounts, homes, --teardown), fm_hub_course (dataset cache,
-exchange layout, gradebooks), fm_hub_memory (a memory cgroup per user). The hub's configuration (jupyterhub_config.py)
-imports what it needs from here.
+exchange layout, gradebooks), fm_hub_memory (a memory cgroup per user). The
+hub's configuration (jupyterhub_config.py) imports what it needs from here.
 """
 
 import datetime
