@@ -6,6 +6,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import {
   copyCourse,
@@ -131,7 +132,7 @@ function neighbour(cg: Cgroup, js: string) {
 const LIMITS_JS =
   'const m = require("fashion-mnist-lib/dist/runtime/memory"); console.log(JSON.stringify(m.memoryLimits()))';
 
-test("the limit set on a parent cgroup is found from a child cgroup, and ulimit -v beside it", (t) => {
+test("the limit set on a parent cgroup is found from a child cgroup, ulimit -v beside it, and autograde's default --jobs counts it", (t) => {
   const parent = makeCgroup("fm-limit-parent");
   if (typeof parent === "string") return t.skip(parent);
   const child = makeCgroup("kid", parent);
@@ -157,6 +158,11 @@ test("the limit set on a parent cgroup is found from a child cgroup, and ulimit 
       [4883, "address space"],
     ],
   );
+  // How many submissions autograde runs side by side counts the limit too, not only the host's free memory.
+  const jobs = (argv: string[]) => Number(run(argv, env).out.trim());
+  const JOBS_JS = 'console.log(require("./build/scripts/course/kernels").defaultJobs({ memoryLimitMb: 0 }))';
+  assert.equal(jobs(inCgroup(child, ["node", "-e", JOBS_JS])), 1, "one at a time under 600 MB");
+  assert.equal(jobs(["node", "-e", JOBS_JS]), os.availableParallelism(), "outside it");
 });
 
 test("npm run train: a limit too small is refused before loading, and the training-set size it advises fits and finishes", (t) => {
